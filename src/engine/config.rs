@@ -1,0 +1,173 @@
+//! Engine settings: scheduling, defaults for submitted tasks, and input limits.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::engine::model::{RetryPolicy, TaskPriority};
+
+/// How the engine schedules and runs tasks.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "snake_case")]
+pub struct EngineConfig {
+    /// Hard limit on RUNNING tasks.
+    pub max_concurrent_tasks: usize,
+    /// Optional per-task-type limits on RUNNING tasks, within the global one.
+    pub type_concurrency_limits: BTreeMap<String, usize>,
+    /// Head start each priority gets in the run queue; see `SchedulingWeights`.
+    pub priority_boost: SchedulingWeights,
+    /// Retries a task gets when its submit does not say.
+    pub default_max_retries: u32,
+    /// Attempt timeout when a submit does not say.
+    #[serde(with = "humantime_serde")]
+    pub default_timeout: Duration,
+    /// Backoff between attempts when a submit does not say.
+    pub default_retry_policy: RetryPolicyConfig,
+    /// How long a cancelled handler may take to wind down before it is dropped.
+    #[serde(with = "humantime_serde")]
+    pub cancel_grace: Duration,
+    /// Finished tasks kept in memory for fast reads; older ones are read from
+    /// the store.
+    pub finished_tasks_in_memory: usize,
+    /// Events buffered per watcher before it is told it lagged.
+    pub event_buffer: usize,
+    /// Limits on what a request may ask for.
+    pub limits: Limits,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_concurrent_tasks: 10,
+            type_concurrency_limits: BTreeMap::new(),
+            priority_boost: SchedulingWeights::default(),
+            default_max_retries: 3,
+            default_timeout: Duration::from_secs(3600),
+            default_retry_policy: RetryPolicyConfig::default(),
+            cancel_grace: Duration::from_secs(5),
+            finished_tasks_in_memory: 10_000,
+            event_buffer: 4096,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The run queue orders runnable tasks by `ready_time - boost(priority)`,
+/// earliest first. A fresh HIGH task therefore runs before a NORMAL one that
+/// became ready less than `high - normal` earlier, but a task that has waited
+/// longer than that difference runs first: nothing starves.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulingWeights {
+    #[serde(with = "humantime_serde")]
+    pub low: Duration,
+    #[serde(with = "humantime_serde")]
+    pub normal: Duration,
+    #[serde(with = "humantime_serde")]
+    pub high: Duration,
+    #[serde(with = "humantime_serde")]
+    pub critical: Duration,
+}
+
+impl Default for SchedulingWeights {
+    fn default() -> Self {
+        SchedulingWeights {
+            low: Duration::ZERO,
+            normal: Duration::from_secs(60),
+            high: Duration::from_secs(300),
+            critical: Duration::from_secs(900),
+        }
+    }
+}
+
+impl SchedulingWeights {
+    pub fn boost(&self, priority: TaskPriority) -> Duration {
+        match priority {
+            TaskPriority::Low => self.low,
+            TaskPriority::Normal => self.normal,
+            TaskPriority::High => self.high,
+            TaskPriority::Critical => self.critical,
+        }
+    }
+}
+
+/// `RetryPolicy` as written in a config file.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicyConfig {
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    pub multiplier: f64,
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicyConfig {
+    fn default() -> Self {
+        let policy = RetryPolicy::default();
+        RetryPolicyConfig {
+            initial_backoff: policy.initial_backoff,
+            multiplier: policy.multiplier,
+            max_backoff: policy.max_backoff,
+            jitter: policy.jitter,
+        }
+    }
+}
+
+impl From<RetryPolicyConfig> for RetryPolicy {
+    fn from(config: RetryPolicyConfig) -> Self {
+        RetryPolicy {
+            initial_backoff: config.initial_backoff,
+            multiplier: config.multiplier,
+            max_backoff: config.max_backoff,
+            jitter: config.jitter,
+        }
+    }
+}
+
+/// Bounds on requests, so that no client can make the server do unbounded work.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest `params` object, in bytes of compact JSON.
+    pub max_params_bytes: usize,
+    /// Most dependencies one task may have.
+    pub max_dependencies: usize,
+    /// Most tasks in one SubmitTasks batch.
+    pub max_batch_size: usize,
+    /// Largest ListTasks page.
+    pub max_page_size: usize,
+    /// ListTasks page size when the request leaves it at 0.
+    pub default_page_size: usize,
+    /// Most labels on one task.
+    pub max_labels: usize,
+    /// Longest task name, in characters.
+    pub max_name_chars: usize,
+    /// Most retries a task may ask for.
+    pub max_retries: u32,
+    /// Longest attempt timeout a task may ask for.
+    #[serde(with = "humantime_serde")]
+    pub max_timeout: Duration,
+    /// Furthest in the future a run_at may be.
+    #[serde(with = "humantime_serde")]
+    pub max_schedule_ahead: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_params_bytes: 64 * 1024,
+            max_dependencies: 100,
+            max_batch_size: 1000,
+            max_page_size: 1000,
+            default_page_size: 100,
+            max_labels: 32,
+            max_name_chars: 256,
+            max_retries: 100,
+            max_timeout: Duration::from_secs(7 * 24 * 3600),
+            max_schedule_ahead: Duration::from_secs(366 * 24 * 3600),
+        }
+    }
+}
