@@ -1,1 +1,229 @@
-fn main() {}
+//! taskd throughput and latency, over real gRPC on loopback, side by side
+//! with the raw tonic unary round-trip rate of the same process on the same
+//! machine (the standard health check RPC), so the figures read as ratios.
+//!
+//! Run: `cargo bench --bench throughput` (release build).
+//! Knobs: BENCH_SECONDS (per rate phase, default 5), BENCH_E2E_TASKS
+//! (default 100000), BENCH_CONCURRENCY (in-flight unary calls, default 64).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+use taskd::config::ServerConfig;
+use taskd::engine::HandlerRegistry;
+use taskd_client::{Client, NewTask, TaskStatus};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+const CHANNELS: usize = 4;
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+}
+
+async fn channels(address: &str) -> Vec<Channel> {
+    let mut channels = Vec::new();
+    for _ in 0..CHANNELS {
+        let channel = Endpoint::from_shared(address.to_string())
+            .expect("valid endpoint")
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .expect("connects");
+        channels.push(channel);
+    }
+    channels
+}
+
+/// Runs `call` from `concurrency` loops for `seconds`; returns calls/s.
+async fn rate<F, Fut>(concurrency: usize, seconds: u64, call: F) -> f64
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u64> + Send,
+{
+    let call = Arc::new(call);
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut loops = Vec::new();
+    for worker in 0..concurrency {
+        let (call, done, stop) = (call.clone(), done.clone(), stop.clone());
+        loops.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let count = call(worker).await;
+                done.fetch_add(count, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for handle in loops {
+        let _ = handle.await;
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
+    sorted[index]
+}
+
+fn millis(from: SystemTime, to: &pbjson_types::Timestamp) -> f64 {
+    let to = taskd_client::system_time(to);
+    match to.duration_since(from) {
+        Ok(after) => after.as_secs_f64() * 1000.0,
+        Err(before) => -before.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+async fn wait_until_completed(client: &Client, expected: u64) -> Instant {
+    loop {
+        let stats = client.stats().await.expect("stats");
+        if stats.counts.map_or(0, |counts| counts.completed) >= expected {
+            return Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let seconds = env_number("BENCH_SECONDS", 5);
+    let e2e_tasks = env_number("BENCH_E2E_TASKS", 100_000);
+    let concurrency = env_number("BENCH_CONCURRENCY", 64) as usize;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = ServerConfig::default();
+    config.listen = "127.0.0.1:0".parse().expect("address");
+    config.data_dir = dir.path().to_path_buf();
+    config.engine.max_concurrent_tasks = 256;
+    config.engine.finished_tasks_in_memory = 10_000;
+    let mut registry = HandlerRegistry::new();
+    taskd::handlers::register_builtins(&mut registry);
+    let server = taskd::server::start(config, registry).await.expect("server starts");
+    let address = format!("http://{}", server.local_addr());
+    let channels = channels(&address).await;
+    let clients: Vec<Client> = channels.iter().cloned().map(Client::from_channel).collect();
+
+    println!("taskd benchmark: {} cores, concurrency {concurrency}, {seconds}s per rate phase", num_cpus());
+    println!("store: SQLite, synchronous=FULL (every acknowledged submit is fsynced)");
+
+    // 1. Raw tonic unary round trips.
+    let health: Vec<HealthClient<Channel>> = channels.iter().cloned().map(HealthClient::new).collect();
+    let raw = rate(concurrency, seconds, move |worker| {
+        let mut client = health[worker % CHANNELS].clone();
+        async move {
+            client
+                .check(HealthCheckRequest { service: String::new() })
+                .await
+                .expect("health check");
+            1
+        }
+    })
+    .await;
+
+    // 2. Single submits of the no-op type (which also run).
+    let submit_clients = clients.clone();
+    let single = rate(concurrency, seconds, move |worker| {
+        let client = submit_clients[worker % CHANNELS].clone();
+        async move {
+            client
+                .submit(NewTask::new("diag.echo").params(json!({"n": worker})))
+                .await
+                .expect("submit");
+            1
+        }
+    })
+    .await;
+
+    // 3. Batch submits.
+    const BATCH: usize = 500;
+    let batch_clients = clients.clone();
+    let batch = rate(8, seconds, move |worker| {
+        let client = batch_clients[worker % CHANNELS].clone();
+        async move {
+            let tasks = (0..BATCH).map(|index| NewTask::new("diag.echo").params(json!({"n": index})));
+            client.submit_batch(tasks).await.expect("batch submit");
+            BATCH as u64
+        }
+    })
+    .await;
+
+    // Let the backlog drain before the end-to-end phase.
+    let before = clients[0].stats().await.expect("stats");
+    let submitted_so_far = before.counts.map_or(0, |counts| counts.total);
+    wait_until_completed(&clients[0], submitted_so_far).await;
+
+    // 4. End to end: batch submit to COMPLETED.
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    let per_sender = e2e_tasks / 4;
+    for sender in 0..4 {
+        let client = clients[sender].clone();
+        senders.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < per_sender {
+                let count = (per_sender - sent).min(1000);
+                let tasks = (0..count).map(|index| NewTask::new("diag.echo").params(json!({"n": index})));
+                client.submit_batch(tasks).await.expect("batch submit");
+                sent += count;
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    let finished = wait_until_completed(&clients[0], submitted_so_far + per_sender * 4).await;
+    let e2e = (per_sender * 4) as f64 / finished.duration_since(started).as_secs_f64();
+
+    // 5. Submit-to-start latency at low load: one task at a time.
+    let mut latencies = Vec::new();
+    for _ in 0..300 {
+        let sent = SystemTime::now();
+        let task = clients[0].submit(NewTask::new("diag.echo")).await.expect("submit");
+        let done = clients[0].wait(&task.id).await.expect("wait");
+        assert_eq!(done.status(), TaskStatus::Completed);
+        if let Some(start) = done.attempts.first().and_then(|attempt| attempt.started_at.as_ref()) {
+            latencies.push(millis(sent, start));
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+
+    println!();
+    println!("{:<48} {:>14}", "measure", "value");
+    println!("{:<48} {:>14.0}", "raw tonic unary round trips (calls/s)", raw);
+    println!(
+        "{:<48} {:>14.0}   ({:.0}% of raw unary)",
+        "single SubmitTask, durable (tasks/s)",
+        single,
+        100.0 * single / raw
+    );
+    println!("{:<48} {:>14.0}", "batch SubmitTasks x500, durable (tasks/s)", batch);
+    println!(
+        "{:<48} {:>14.0}   ({} tasks)",
+        "end to end, batch submit -> COMPLETED (tasks/s)",
+        e2e,
+        per_sender * 4
+    );
+    println!("{:<48} {:>14.3}", "submit-to-start latency p50 (ms)", percentile(&latencies, 0.5));
+    println!("{:<48} {:>14.3}", "submit-to-start latency p99 (ms)", percentile(&latencies, 0.99));
+
+    server.stop().await;
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |count| count.get())
+}

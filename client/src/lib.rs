@@ -1,0 +1,327 @@
+//! Rust client for taskd.
+//!
+//! [`proto`] holds the stubs generated from the same `proto/` the server is
+//! built from (client side only), with proto3 JSON serde support. [`Client`]
+//! wraps them for everyday use:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), taskd_client::ClientError> {
+//! use taskd_client::{Client, NewTask, TaskPriority};
+//!
+//! let client = Client::connect("http://127.0.0.1:50051").await?;
+//! let task = client
+//!     .submit(NewTask::new("report_generation").name("weekly").priority(TaskPriority::High))
+//!     .await?;
+//! let finished = client.wait(&task.id).await?;
+//! println!("{} ended {:?}", finished.id, finished.status());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod json;
+
+/// Generated `taskd.v1` messages and the `TaskService` client stub.
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/taskd.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/taskd.v1.serde.rs"));
+}
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::{Stream, StreamExt};
+use tonic::transport::{Channel, Endpoint};
+
+pub use proto::task_service_client::TaskServiceClient;
+pub use proto::{
+    ListTasksRequest, ListTasksResponse, SubmitTaskRequest, Task, TaskDependency, TaskEvent, TaskPriority, TaskStats,
+    TaskStatus, WatchTasksRequest,
+};
+
+/// What can go wrong talking to taskd.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    /// The server answered with an error status; `code()` tells which.
+    #[error("{}: {}", .0.code(), .0.message())]
+    Status(#[from] tonic::Status),
+    #[error("the watch stream ended before the task finished")]
+    StreamEnded,
+}
+
+impl ClientError {
+    /// The gRPC code of a server error, if it was one.
+    pub fn code(&self) -> Option<tonic::Code> {
+        match self {
+            ClientError::Status(status) => Some(status.code()),
+            _ => None,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// A task to submit, built step by step.
+#[derive(Clone, Debug, Default)]
+pub struct NewTask {
+    request: SubmitTaskRequest,
+}
+
+impl NewTask {
+    pub fn new(task_type: impl Into<String>) -> Self {
+        NewTask {
+            request: SubmitTaskRequest {
+                task_type: task_type.into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.request.name = name.into();
+        self
+    }
+
+    /// Handler arguments; anything but a JSON object is ignored.
+    pub fn params(mut self, params: serde_json::Value) -> Self {
+        if let serde_json::Value::Object(object) = params {
+            self.request.params = Some(json::json_to_struct(&object));
+        }
+        self
+    }
+
+    pub fn priority(mut self, priority: TaskPriority) -> Self {
+        self.request.priority = priority as i32;
+        self
+    }
+
+    /// Runs only after `task_id` ends COMPLETED.
+    pub fn depends_on(self, task_id: impl Into<String>) -> Self {
+        self.depends_on_status(task_id, TaskStatus::Completed)
+    }
+
+    /// Runs only after `task_id` ends in `status`.
+    pub fn depends_on_status(mut self, task_id: impl Into<String>, status: TaskStatus) -> Self {
+        self.request.dependencies.push(TaskDependency {
+            task_id: task_id.into(),
+            required_status: status as i32,
+            batch_ref: String::new(),
+        });
+        self
+    }
+
+    /// In a batch: runs only after the member named `batch_ref` completes.
+    pub fn depends_on_ref(mut self, batch_ref: impl Into<String>) -> Self {
+        self.request.dependencies.push(TaskDependency {
+            task_id: String::new(),
+            required_status: TaskStatus::Completed as i32,
+            batch_ref: batch_ref.into(),
+        });
+        self
+    }
+
+    /// Names this task within a batch, for `depends_on_ref`.
+    pub fn batch_ref(mut self, batch_ref: impl Into<String>) -> Self {
+        self.request.batch_ref = batch_ref.into();
+        self
+    }
+
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.request.max_retries = Some(retries);
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.request.timeout = Some(duration(timeout));
+        self
+    }
+
+    /// Backoff between attempts: `initial`, growing by `multiplier`, capped
+    /// at `max`, spread by `jitter` (a fraction).
+    pub fn backoff(mut self, initial: Duration, multiplier: f64, max: Duration, jitter: f64) -> Self {
+        self.request.retry_policy = Some(proto::RetryPolicy {
+            initial_backoff: Some(duration(initial)),
+            multiplier,
+            max_backoff: Some(duration(max)),
+            jitter,
+        });
+        self
+    }
+
+    /// Earliest start time.
+    pub fn run_at(mut self, time: SystemTime) -> Self {
+        self.request.run_at = Some(timestamp(time));
+        self
+    }
+
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.request.labels.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.request.idempotency_key = key.into();
+        self
+    }
+
+    pub fn into_request(self) -> SubmitTaskRequest {
+        self.request
+    }
+}
+
+impl From<NewTask> for SubmitTaskRequest {
+    fn from(task: NewTask) -> Self {
+        task.request
+    }
+}
+
+/// Converts a `SystemTime` to the wire timestamp.
+pub fn timestamp(time: SystemTime) -> pbjson_types::Timestamp {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    pbjson_types::Timestamp {
+        seconds: since.as_secs() as i64,
+        nanos: since.subsec_nanos() as i32,
+    }
+}
+
+/// Converts a wire timestamp to `SystemTime`.
+pub fn system_time(timestamp: &pbjson_types::Timestamp) -> SystemTime {
+    UNIX_EPOCH + Duration::new(timestamp.seconds.max(0) as u64, timestamp.nanos.max(0) as u32)
+}
+
+fn duration(value: Duration) -> pbjson_types::Duration {
+    pbjson_types::Duration {
+        seconds: value.as_secs() as i64,
+        nanos: value.subsec_nanos() as i32,
+    }
+}
+
+/// A connection to taskd. Cheap to clone; clones share the connection.
+#[derive(Clone, Debug)]
+pub struct Client {
+    stub: TaskServiceClient<Channel>,
+}
+
+impl Client {
+    /// Connects to `endpoint`, e.g. `http://127.0.0.1:50051`.
+    pub async fn connect(endpoint: impl Into<String>) -> ClientResult<Self> {
+        let channel = Endpoint::from_shared(endpoint.into())?
+            .tcp_nodelay(true)
+            .connect()
+            .await?;
+        Ok(Self::from_channel(channel))
+    }
+
+    pub fn from_channel(channel: Channel) -> Self {
+        Client {
+            stub: TaskServiceClient::new(channel),
+        }
+    }
+
+    /// The generated stub, for anything this wrapper does not cover.
+    pub fn stub(&self) -> TaskServiceClient<Channel> {
+        self.stub.clone()
+    }
+
+    /// Submits one task; it is durable when this returns.
+    pub async fn submit(&self, task: impl Into<SubmitTaskRequest>) -> ClientResult<Task> {
+        Ok(self.stub.clone().submit_task(task.into()).await?.into_inner())
+    }
+
+    /// Submits tasks atomically: all or none.
+    pub async fn submit_batch(&self, tasks: impl IntoIterator<Item = NewTask>) -> ClientResult<Vec<Task>> {
+        let request = proto::SubmitTasksRequest {
+            tasks: tasks.into_iter().map(NewTask::into_request).collect(),
+        };
+        Ok(self.stub.clone().submit_tasks(request).await?.into_inner().tasks)
+    }
+
+    pub async fn get(&self, task_id: &str) -> ClientResult<Task> {
+        let request = proto::GetTaskRequest {
+            task_id: task_id.to_string(),
+        };
+        Ok(self.stub.clone().get_task(request).await?.into_inner())
+    }
+
+    pub async fn list(&self, request: ListTasksRequest) -> ClientResult<ListTasksResponse> {
+        Ok(self.stub.clone().list_tasks(request).await?.into_inner())
+    }
+
+    /// Lists tasks with the given labels, following pages to the end.
+    pub async fn list_all(&self, mut request: ListTasksRequest) -> ClientResult<Vec<Task>> {
+        let mut tasks = Vec::new();
+        loop {
+            let page = self.list(request.clone()).await?;
+            tasks.extend(page.tasks);
+            if page.next_page_token.is_empty() {
+                return Ok(tasks);
+            }
+            request.page_token = page.next_page_token;
+        }
+    }
+
+    pub async fn cancel(&self, task_id: &str, reason: &str) -> ClientResult<Task> {
+        let request = proto::CancelTaskRequest {
+            task_id: task_id.to_string(),
+            reason: reason.to_string(),
+        };
+        Ok(self.stub.clone().cancel_task(request).await?.into_inner())
+    }
+
+    pub async fn stats(&self) -> ClientResult<TaskStats> {
+        Ok(self
+            .stub
+            .clone()
+            .get_task_stats(proto::GetTaskStatsRequest {})
+            .await?
+            .into_inner())
+    }
+
+    /// The task's current state, then every change, ending after the last.
+    pub async fn watch(&self, task_id: &str) -> ClientResult<impl Stream<Item = ClientResult<TaskEvent>> + use<>> {
+        let request = proto::WatchTaskRequest {
+            task_id: task_id.to_string(),
+        };
+        let stream = self.stub.clone().watch_task(request).await?.into_inner();
+        Ok(stream.map(|event| event.map_err(ClientError::from)))
+    }
+
+    /// Events of every task matching the filter.
+    pub async fn watch_all(
+        &self,
+        filter: WatchTasksRequest,
+    ) -> ClientResult<impl Stream<Item = ClientResult<TaskEvent>> + use<>> {
+        let stream = self.stub.clone().watch_tasks(filter).await?.into_inner();
+        Ok(stream.map(|event| event.map_err(ClientError::from)))
+    }
+
+    /// Waits for the task to reach a terminal status and returns it.
+    pub async fn wait(&self, task_id: &str) -> ClientResult<Task> {
+        let mut events = Box::pin(self.watch(task_id).await?);
+        let mut last = None;
+        while let Some(event) = events.next().await {
+            if let Some(task) = event?.task {
+                last = Some(task);
+            }
+        }
+        match last {
+            Some(task) if is_terminal(task.status()) => Ok(task),
+            _ => Err(ClientError::StreamEnded),
+        }
+    }
+}
+
+/// Whether a status is final.
+pub fn is_terminal(status: TaskStatus) -> bool {
+    matches!(status, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled)
+}
+
+/// Labels as a map, for list and watch filters.
+pub fn labels<const N: usize>(pairs: [(&str, &str); N]) -> HashMap<String, String> {
+    pairs
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
+}

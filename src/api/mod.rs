@@ -1,1 +1,9 @@
+//! Transports over the engine. Thin: they convert, call the engine, and
+//! convert back; errors map to wire codes in one place per transport.
+
+pub mod convert;
+#[path = "../../client/src/json.rs"]
+pub mod json;
 pub mod proto;
+pub mod status;
+pub mod task_service;

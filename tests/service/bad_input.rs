@@ -1,0 +1,221 @@
+use std::time::Duration;
+
+use serde_json::json;
+use taskd_client::proto::{CancelTaskRequest, GetTaskRequest, SubmitTasksRequest};
+use taskd_client::{
+    Client, ListTasksRequest, NewTask, SubmitTaskRequest, TaskDependency, TaskStatus,
+};
+use tonic::Code;
+
+use crate::support::TestServer;
+
+/// One request, sent through the raw stub so that anything can be sent.
+enum Call {
+    Submit(SubmitTaskRequest),
+    SubmitBatch(Vec<SubmitTaskRequest>),
+    List(ListTasksRequest),
+    Get(String),
+    Cancel(String),
+}
+
+impl Call {
+    async fn send(self, client: &Client) -> Result<(), tonic::Status> {
+        let mut stub = client.stub();
+        match self {
+            Call::Submit(request) => stub.submit_task(request).await.map(drop),
+            Call::SubmitBatch(tasks) => stub
+                .submit_tasks(SubmitTasksRequest { tasks })
+                .await
+                .map(drop),
+            Call::List(request) => stub.list_tasks(request).await.map(drop),
+            Call::Get(task_id) => stub.get_task(GetTaskRequest { task_id }).await.map(drop),
+            Call::Cancel(task_id) => stub
+                .cancel_task(CancelTaskRequest {
+                    task_id,
+                    reason: String::new(),
+                })
+                .await
+                .map(drop),
+        }
+    }
+}
+
+/// What the server must answer.
+enum Expect {
+    /// INVALID_ARGUMENT with a message that starts with this field.
+    Invalid(&'static str),
+    /// This code, with a message that names this text (the task id).
+    Refused(Code, String),
+}
+
+fn echo() -> NewTask {
+    NewTask::new("diag.echo")
+}
+
+fn dependencies(count: usize) -> Vec<TaskDependency> {
+    (0..count)
+        .map(|_| TaskDependency {
+            task_id: uuid::Uuid::now_v7().to_string(),
+            required_status: TaskStatus::Completed as i32,
+            batch_ref: String::new(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_right_code_and_name_the_field_and_the_server_goes_on() {
+    let server = TestServer::start().await;
+    let completed = server.client.submit(echo()).await.unwrap();
+    assert_eq!(
+        server.wait(&completed.id).await.status(),
+        TaskStatus::Completed
+    );
+    let unknown_id = uuid::Uuid::now_v7().to_string();
+
+    let cases: Vec<(&str, Call, Expect)> = vec![
+        (
+            "an empty task_type",
+            Call::Submit(NewTask::new("").into_request()),
+            Expect::Invalid("task_type"),
+        ),
+        (
+            "an unknown priority value",
+            Call::Submit(SubmitTaskRequest {
+                priority: 99,
+                ..echo().into_request()
+            }),
+            Expect::Invalid("priority"),
+        ),
+        (
+            "params larger than 64 KiB",
+            Call::Submit(
+                echo()
+                    .params(json!({"blob": "x".repeat(70 * 1024)}))
+                    .into_request(),
+            ),
+            Expect::Invalid("params"),
+        ),
+        (
+            "101 dependencies",
+            Call::Submit(SubmitTaskRequest {
+                dependencies: dependencies(101),
+                ..echo().into_request()
+            }),
+            Expect::Invalid("dependencies"),
+        ),
+        (
+            "a zero timeout",
+            Call::Submit(echo().timeout(Duration::ZERO).into_request()),
+            Expect::Invalid("timeout"),
+        ),
+        (
+            "a retry jitter of 2",
+            Call::Submit(
+                echo()
+                    .backoff(Duration::from_secs(1), 2.0, Duration::from_secs(10), 2.0)
+                    .into_request(),
+            ),
+            Expect::Invalid("retry_policy.jitter"),
+        ),
+        (
+            "a batch of 1001 tasks",
+            Call::SubmitBatch(vec![echo().into_request(); 1001]),
+            Expect::Invalid("tasks"),
+        ),
+        (
+            "an empty batch",
+            Call::SubmitBatch(Vec::new()),
+            Expect::Invalid("tasks"),
+        ),
+        (
+            "a page_size above the limit",
+            Call::List(ListTasksRequest {
+                page_size: 5000,
+                ..Default::default()
+            }),
+            Expect::Invalid("page_size"),
+        ),
+        (
+            "a negative page_size",
+            Call::List(ListTasksRequest {
+                page_size: -1,
+                ..Default::default()
+            }),
+            Expect::Invalid("page_size"),
+        ),
+        (
+            "a page_token that is not base64",
+            Call::List(ListTasksRequest {
+                page_token: "garbage!!".into(),
+                ..Default::default()
+            }),
+            Expect::Invalid("page_token"),
+        ),
+        (
+            "a base64 page_token that ListTasks never returned",
+            Call::List(ListTasksRequest {
+                // "not a token", URL-safe base64.
+                page_token: "bm90IGEgdG9rZW4".into(),
+                ..Default::default()
+            }),
+            Expect::Invalid("page_token"),
+        ),
+        (
+            "a malformed task id in GetTask",
+            Call::Get("12345".into()),
+            Expect::Invalid("task_id"),
+        ),
+        (
+            "an unknown task id in GetTask",
+            Call::Get(unknown_id.clone()),
+            Expect::Refused(Code::NotFound, unknown_id.clone()),
+        ),
+        (
+            "cancelling a completed task",
+            Call::Cancel(completed.id.clone()),
+            Expect::Refused(Code::FailedPrecondition, completed.id.clone()),
+        ),
+    ];
+
+    for (case, call, expect) in cases {
+        let status = call.send(&server.client).await.expect_err(case);
+        match expect {
+            Expect::Invalid(field) => {
+                assert_eq!(
+                    status.code(),
+                    Code::InvalidArgument,
+                    "{case}: {}",
+                    status.message()
+                );
+                assert!(
+                    status.message().starts_with(&format!("{field}:")),
+                    "{case}: the message names {field}: {}",
+                    status.message()
+                );
+            }
+            Expect::Refused(code, names) => {
+                assert_eq!(status.code(), code, "{case}: {}", status.message());
+                assert!(
+                    status.message().contains(&names),
+                    "{case}: the message names {names}: {}",
+                    status.message()
+                );
+            }
+        }
+    }
+
+    let stats = server.client.stats().await.unwrap();
+    assert_eq!(
+        stats.counts.unwrap().total,
+        1,
+        "no rejected request created a task"
+    );
+    let task = server
+        .client
+        .submit(echo().name("after the bad input"))
+        .await
+        .unwrap();
+    let task = server.wait(&task.id).await;
+    assert_eq!(task.status(), TaskStatus::Completed);
+    assert_eq!(task.name, "after the bad input");
+}

@@ -1,0 +1,14 @@
+//! Black-box tests of taskd: a real server on an ephemeral port, reached
+//! over TCP through the public client. One binary, one module per topic.
+
+mod support;
+
+mod bad_input;
+mod cancellation;
+mod dependencies;
+mod idempotency;
+mod lifecycle;
+mod recovery;
+mod retries;
+mod scheduling;
+mod watching;

@@ -1,0 +1,149 @@
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use serde_json::json;
+use taskd_client::proto::task_event::Kind;
+use taskd_client::{ListTasksRequest, NewTask, TaskPriority, TaskStatus, WatchTasksRequest, labels};
+
+use crate::support::{TestServer, millis_between};
+
+/// Starts of tasks labelled `run`, in the order they started.
+async fn start_order(server: &TestServer, run: &str) -> Vec<String> {
+    let mut tasks = server
+        .client
+        .list_all(ListTasksRequest {
+            labels: labels([("run", run)]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tasks.sort_by(|a, b| millis_between(b.started_at.as_ref().unwrap(), a.started_at.as_ref().unwrap()).total_cmp(&0.0));
+    tasks.into_iter().map(|task| task.name).collect()
+}
+
+#[tokio::test]
+async fn higher_priority_runs_first_among_tasks_queued_together() {
+    let server = TestServer::start_with(|config| config.engine.max_concurrent_tasks = 1).await;
+    let blocker = server.client.submit(NewTask::new("test.gate")).await.unwrap();
+    server.wait_for_status(&blocker.id, TaskStatus::Running).await;
+
+    let batch = [
+        ("low", TaskPriority::Low),
+        ("normal", TaskPriority::Normal),
+        ("critical", TaskPriority::Critical),
+        ("high", TaskPriority::High),
+    ]
+    .map(|(name, priority)| NewTask::new("diag.echo").name(name).priority(priority).label("run", "prio"));
+    let submitted = server.client.submit_batch(batch).await.unwrap();
+    server.gate.open(1);
+    for task in &submitted {
+        server.wait(&task.id).await;
+    }
+    assert_eq!(start_order(&server, "prio").await, vec!["critical", "high", "normal", "low"]);
+}
+
+#[tokio::test]
+async fn a_low_task_that_waited_long_enough_runs_before_newer_high_ones() {
+    // Test weights: HIGH is 400ms ahead of LOW. A LOW task that has waited
+    // longer than that must run before HIGH tasks submitted after the wait.
+    let server = TestServer::start_with(|config| config.engine.max_concurrent_tasks = 1).await;
+    let blocker = server.client.submit(NewTask::new("test.gate")).await.unwrap();
+    server.wait_for_status(&blocker.id, TaskStatus::Running).await;
+
+    let old_low = server
+        .client
+        .submit(NewTask::new("diag.echo").name("old-low").priority(TaskPriority::Low).label("run", "aging"))
+        .await
+        .unwrap();
+    // The point of this test is the passage of time itself.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut highs = Vec::new();
+    for index in 0..5 {
+        let high = NewTask::new("diag.echo")
+            .name(format!("new-high-{index}"))
+            .priority(TaskPriority::High)
+            .label("run", "aging");
+        highs.push(server.client.submit(high).await.unwrap());
+    }
+    server.gate.open(1);
+    server.wait(&old_low.id).await;
+    for high in &highs {
+        server.wait(&high.id).await;
+    }
+    let order = start_order(&server, "aging").await;
+    assert_eq!(order[0], "old-low", "{order:?}");
+}
+
+#[tokio::test]
+async fn running_tasks_never_exceed_max_concurrent_tasks() {
+    let server = TestServer::start_with(|config| config.engine.max_concurrent_tasks = 3).await;
+    let mut watch = Box::pin(
+        server
+            .client
+            .watch_all(WatchTasksRequest {
+                labels: labels([("run", "limit")]),
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+    );
+    let tasks: Vec<NewTask> = (0..12)
+        .map(|_| NewTask::new("diag.sleep").params(json!({"duration_ms": 20})).label("run", "limit"))
+        .collect();
+    server.client.submit_batch(tasks).await.unwrap();
+
+    let mut running = 0i32;
+    let mut peak = 0;
+    let mut finished = 0;
+    while finished < 12 {
+        let event = watch.next().await.unwrap().unwrap();
+        if event.kind() != Kind::StatusChanged {
+            continue;
+        }
+        let previous = event.previous_status();
+        let task = event.task.unwrap();
+        if task.status() == TaskStatus::Running {
+            running += 1;
+            peak = peak.max(running);
+        } else if previous == TaskStatus::Running {
+            running -= 1;
+            if task.status() == TaskStatus::Completed {
+                finished += 1;
+            }
+        }
+    }
+    assert_eq!(peak, 3, "all three slots were used, and never more");
+    let stats = server.client.stats().await.unwrap();
+    assert_eq!(stats.counts.unwrap().completed, 12);
+}
+
+#[tokio::test]
+async fn a_per_type_limit_holds_back_only_its_own_type() {
+    let server = TestServer::start_with(|config| {
+        config.engine.max_concurrent_tasks = 4;
+        config.engine.type_concurrency_limits.insert("test.gate".into(), 1);
+    })
+    .await;
+    let first = server.client.submit(NewTask::new("test.gate")).await.unwrap();
+    server.wait_for_status(&first.id, TaskStatus::Running).await;
+    let second = server.client.submit(NewTask::new("test.gate")).await.unwrap();
+    let echo = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
+    assert_eq!(server.wait(&echo.id).await.status(), TaskStatus::Completed);
+    assert_eq!(server.client.get(&second.id).await.unwrap().status(), TaskStatus::Pending);
+    server.gate.open(2);
+    assert_eq!(server.wait(&second.id).await.status(), TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn run_at_delays_a_task_and_it_starts_on_time() {
+    let server = TestServer::start().await;
+    let due = SystemTime::now() + Duration::from_millis(300);
+    let task = server.client.submit(NewTask::new("diag.echo").run_at(due)).await.unwrap();
+    assert_eq!(task.status(), TaskStatus::Scheduled);
+    let finished = server.wait(&task.id).await;
+    let started = finished.attempts[0].started_at.as_ref().unwrap();
+    let lateness = millis_between(&taskd_client::timestamp(due), started);
+    assert!(lateness >= 0.0, "started {lateness}ms before its time");
+    // Generous for a shared 2-core machine; the benchmark measures the real figure.
+    assert!(lateness < 50.0, "started {lateness}ms late");
+}

@@ -1,0 +1,172 @@
+//! A real taskd server on an ephemeral port, over TCP, on its own data dir,
+//! with a client connected to it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use taskd::config::ServerConfig;
+use taskd::engine::{HandlerError, HandlerRegistry, SchedulingWeights, TaskContext};
+use taskd::server::RunningServer;
+use taskd_client::{Client, Task, TaskStatus};
+use tokio::sync::Semaphore;
+
+/// Releases `test.gate` tasks one permit at a time, so tests decide when a
+/// running task ends without sleeping.
+#[derive(Clone)]
+pub struct Gate {
+    permits: Arc<Semaphore>,
+}
+
+impl Gate {
+    pub fn new() -> Self {
+        Gate {
+            permits: Arc::new(Semaphore::new(0)),
+        }
+    }
+
+    /// Lets `count` gated tasks finish.
+    pub fn open(&self, count: usize) {
+        self.permits.add_permits(count);
+    }
+}
+
+pub struct TestServer {
+    pub client: Client,
+    pub server: Option<RunningServer>,
+    pub gate: Gate,
+    pub config: ServerConfig,
+    // Kept so the data dir lives as long as the test.
+    dir: Option<tempfile::TempDir>,
+    data_dir: PathBuf,
+}
+
+/// Settings for fast tests: short backoffs and small priority steps.
+pub fn test_config(data_dir: &Path) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.listen = "127.0.0.1:0".parse().expect("valid address");
+    config.data_dir = data_dir.to_path_buf();
+    config.shutdown_drain = Duration::from_millis(200);
+    config.engine.max_concurrent_tasks = 4;
+    config.engine.cancel_grace = Duration::from_secs(2);
+    config.engine.default_retry_policy.initial_backoff = Duration::from_millis(20);
+    config.engine.default_retry_policy.max_backoff = Duration::from_millis(200);
+    config.engine.priority_boost = SchedulingWeights {
+        low: Duration::ZERO,
+        normal: Duration::from_millis(200),
+        high: Duration::from_millis(400),
+        critical: Duration::from_millis(600),
+    };
+    config
+}
+
+fn registry(gate: &Gate) -> HandlerRegistry {
+    let mut registry = HandlerRegistry::new();
+    taskd::handlers::register_builtins(&mut registry);
+    let permits = gate.permits.clone();
+    registry.register("test.gate", move |context: TaskContext| {
+        let permits = permits.clone();
+        async move {
+            tokio::select! {
+                permit = permits.acquire() => {
+                    permit.map_err(|_| HandlerError::new("gate closed"))?.forget();
+                    Ok(serde_json::json!({"released": true}))
+                }
+                _ = context.cancellation.cancelled() => Err(HandlerError::new("cancelled at the gate")),
+            }
+        }
+    });
+    registry
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
+        let data_dir = dir.path().to_path_buf();
+        let gate = Gate::new();
+        let (server, client) = launch(config.clone(), &gate).await;
+        TestServer {
+            client,
+            server: Some(server),
+            gate,
+            config,
+            dir: Some(dir),
+            data_dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops the server gracefully and starts a new one on the same data dir.
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+        let (server, client) = launch(self.config.clone(), &self.gate).await;
+        self.server = Some(server);
+        self.client = client;
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+    }
+
+    /// Waits for a terminal status through a watch stream.
+    pub async fn wait(&self, task_id: &str) -> Task {
+        tokio::time::timeout(Duration::from_secs(30), self.client.wait(task_id))
+            .await
+            .expect("task finished within 30s")
+            .expect("watch succeeded")
+    }
+
+    /// Waits until the task reaches `status` (watching, not polling).
+    pub async fn wait_for_status(&self, task_id: &str, status: TaskStatus) -> Task {
+        let watch = async {
+            let mut events = Box::pin(self.client.watch(task_id).await.expect("watch"));
+            while let Some(event) = events.next().await {
+                let task = event.expect("event").task.expect("task in event");
+                if task.status() == status {
+                    return task;
+                }
+            }
+            panic!("task {task_id} never reached {status:?}");
+        };
+        tokio::time::timeout(Duration::from_secs(30), watch)
+            .await
+            .expect("status reached within 30s")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // Close the database before the temp dir goes away.
+        drop(self.server.take());
+        drop(self.dir.take());
+    }
+}
+
+async fn launch(config: ServerConfig, gate: &Gate) -> (RunningServer, Client) {
+    let server = taskd::server::start(config, registry(gate)).await.expect("server starts");
+    let client = Client::connect(format!("http://{}", server.local_addr()))
+        .await
+        .expect("client connects");
+    (server, client)
+}
+
+/// Milliseconds between two wire timestamps.
+pub fn millis_between(from: &pbjson_types::Timestamp, to: &pbjson_types::Timestamp) -> f64 {
+    let from = from.seconds as f64 * 1000.0 + from.nanos as f64 / 1e6;
+    let to = to.seconds as f64 * 1000.0 + to.nanos as f64 / 1e6;
+    to - from
+}
