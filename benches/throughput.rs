@@ -21,7 +21,10 @@ use tonic_health::pb::health_client::HealthClient;
 const CHANNELS: usize = 4;
 
 fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|value| value.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
 }
 
 async fn channels(address: &str) -> Vec<Channel> {
@@ -106,9 +109,11 @@ async fn run() {
     let concurrency = env_number("BENCH_CONCURRENCY", 64) as usize;
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = ServerConfig::default();
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.data_dir = dir.path().to_path_buf();
+    let mut config = ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.path().to_path_buf(),
+        ..ServerConfig::default()
+    };
     config.engine.max_concurrent_tasks = 256;
     config.engine.finished_tasks_in_memory = 10_000;
     let mut registry = HandlerRegistry::new();
@@ -118,7 +123,10 @@ async fn run() {
     let channels = channels(&address).await;
     let clients: Vec<Client> = channels.iter().cloned().map(Client::from_channel).collect();
 
-    println!("taskd benchmark: {} cores, concurrency {concurrency}, {seconds}s per rate phase", num_cpus());
+    println!(
+        "taskd benchmark: {} cores, concurrency {concurrency}, {seconds}s per rate phase",
+        num_cpus()
+    );
     println!("store: SQLite, synchronous=FULL (every acknowledged submit is fsynced)");
 
     // 1. Raw tonic unary round trips.
@@ -171,8 +179,8 @@ async fn run() {
     let started = Instant::now();
     let mut senders = Vec::new();
     let per_sender = e2e_tasks / 4;
-    for sender in 0..4 {
-        let client = clients[sender].clone();
+    for client in clients.iter().take(4) {
+        let client = client.clone();
         senders.push(tokio::spawn(async move {
             let mut sent = 0;
             while sent < per_sender {
@@ -218,8 +226,16 @@ async fn run() {
         e2e,
         per_sender * 4
     );
-    println!("{:<48} {:>14.3}", "submit-to-start latency p50 (ms)", percentile(&latencies, 0.5));
-    println!("{:<48} {:>14.3}", "submit-to-start latency p99 (ms)", percentile(&latencies, 0.99));
+    println!(
+        "{:<48} {:>14.3}",
+        "submit-to-start latency p50 (ms)",
+        percentile(&latencies, 0.5)
+    );
+    println!(
+        "{:<48} {:>14.3}",
+        "submit-to-start latency p99 (ms)",
+        percentile(&latencies, 0.99)
+    );
 
     server.stop().await;
 }

@@ -12,7 +12,11 @@ use taskd::engine::HandlerRegistry;
 use taskd::store::Synchronous;
 
 #[derive(Parser)]
-#[command(name = "taskd", version, about = "A durable background task service served over gRPC")]
+#[command(
+    name = "taskd",
+    version,
+    about = "A durable background task service served over gRPC"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -76,7 +80,9 @@ impl ServeArgs {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("TASKD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -23,7 +23,10 @@ pub enum ServerError {
     #[error("cannot use data dir {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
     #[error("cannot listen on {address}: {source}")]
-    Bind { address: SocketAddr, source: std::io::Error },
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("engine: {0}")]
@@ -88,10 +91,12 @@ impl RunningServer {
 
 /// Binds `config.listen` and starts serving.
 pub async fn start(config: ServerConfig, registry: HandlerRegistry) -> Result<RunningServer, ServerError> {
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| ServerError::Bind {
-        address: config.listen,
-        source,
-    })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            address: config.listen,
+            source,
+        })?;
     start_on(listener, config, registry).await
 }
 
@@ -149,9 +154,11 @@ pub async fn start_on(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(task_service);
-    let serving = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-        let _ = stop_signal.await;
-    }));
+    let serving = tokio::spawn(
+        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stop_signal.await;
+        }),
+    );
     tracing::info!(address = %local_addr, data_dir = %data_dir.display(), "taskd serving gRPC");
     Ok(RunningServer {
         local_addr,

@@ -315,7 +315,10 @@ impl Client {
 
 /// Whether a status is final.
 pub fn is_terminal(status: TaskStatus) -> bool {
-    matches!(status, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled)
+    matches!(
+        status,
+        TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
+    )
 }
 
 /// Labels as a map, for list and watch filters.

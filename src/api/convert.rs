@@ -10,8 +10,8 @@ use crate::api::json;
 use crate::api::proto;
 use crate::engine::{
     Attempt, AttemptOutcome, DependencyTarget, EngineError, EngineResult, EngineStats, EventKind, NewDependency,
-    NewTask, PartialRetryPolicy, Progress, RetryPolicy, Task, TaskEvent, TaskFilter, TaskId, TaskPriority,
-    TaskStatus, Timestamp,
+    NewTask, PartialRetryPolicy, Progress, RetryPolicy, Task, TaskEvent, TaskFilter, TaskId, TaskPriority, TaskStatus,
+    Timestamp,
 };
 
 const PAGE_TOKEN_PREFIX: &str = "v1:";
@@ -146,9 +146,8 @@ pub fn new_task(request: proto::SubmitTaskRequest, prefix: &str) -> EngineResult
                 ));
             }
         };
-        let required_status =
-            status_from_proto(&dependency_field("required_status"), dependency.required_status)?
-                .unwrap_or(TaskStatus::Completed);
+        let required_status = status_from_proto(&dependency_field("required_status"), dependency.required_status)?
+            .unwrap_or(TaskStatus::Completed);
         dependencies.push(NewDependency {
             target,
             required_status,

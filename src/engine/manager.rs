@@ -92,8 +92,20 @@ struct PreparedBatch {
 enum Slot {
     New(usize),
     Existing(Arc<Task>),
-    /// Another in-flight submit holds this key; wait for its commit.
-    AwaitKey(TaskId, watch::Receiver<bool>),
+}
+
+/// Why `prepare` could not finish under the lock.
+enum PrepareError {
+    Invalid(EngineError),
+    /// Another in-flight submit holds one of the keys: wait for its commit,
+    /// then prepare again (it will then be an existing task).
+    KeyInFlight(watch::Receiver<bool>),
+}
+
+impl From<EngineError> for PrepareError {
+    fn from(error: EngineError) -> Self {
+        PrepareError::Invalid(error)
+    }
 }
 
 impl TaskManager {
@@ -203,7 +215,11 @@ impl TaskManager {
         }
         let not_in_memory: Vec<TaskId> = {
             let state = inner.state.lock();
-            external.iter().copied().filter(|id| state.task(*id).is_none()).collect()
+            external
+                .iter()
+                .copied()
+                .filter(|id| state.task(*id).is_none())
+                .collect()
         };
         let stored_statuses = if not_in_memory.is_empty() {
             HashMap::new()
@@ -211,19 +227,41 @@ impl TaskManager {
             inner.store.statuses(&not_in_memory).await?
         };
 
-        let prepared = {
-            let mut state = inner.state.lock();
-            if !state.accepting {
-                return Err(EngineError::ShuttingDown);
+        let prepared = loop {
+            let attempt = {
+                let mut state = inner.state.lock();
+                if !state.accepting {
+                    return Err(EngineError::ShuttingDown);
+                }
+                self.prepare(
+                    &mut state,
+                    &requests,
+                    &batch_order,
+                    &stored_duplicates,
+                    &stored_statuses,
+                    &prefix,
+                    now,
+                )
+            };
+            match attempt {
+                Ok(prepared) => break prepared,
+                Err(PrepareError::Invalid(error)) => return Err(error),
+                Err(PrepareError::KeyInFlight(mut committed)) => {
+                    // Bounded: the other submit resolves when its commit does.
+                    let _ = committed.wait_for(|done| *done).await;
+                }
             }
-            self.prepare(&mut state, requests, &batch_order, stored_duplicates, &stored_statuses, &prefix, now)?
         };
 
         let new_tasks = prepared.tasks.clone();
         let ticket = if new_tasks.is_empty() {
             None
         } else {
-            Some(inner.store.write(new_tasks.iter().cloned().map(WriteOp::Insert).collect()))
+            Some(
+                inner
+                    .store
+                    .write(new_tasks.iter().cloned().map(WriteOp::Insert).collect()),
+            )
         };
         let write_sequence = ticket.as_ref().map_or(0, |ticket| ticket.sequence());
         let committed = match ticket {
@@ -254,21 +292,10 @@ impl TaskManager {
         let mut result = Vec::with_capacity(prepared.slots.len());
         for slot in prepared.slots {
             result.push(match slot {
-                Slot::New(index) => self.get_cached(new_tasks[index].id).unwrap_or_else(|| new_tasks[index].clone()),
-                Slot::Existing(task) => task,
-                Slot::AwaitKey(id, mut committed) => {
-                    let _ = committed.wait_for(|done| *done).await;
-                    match self.get(id).await {
-                        Ok(task) => Arc::new(task),
-                        Err(EngineError::TaskNotFound(_)) => {
-                            return Err(EngineError::invalid(
-                                "idempotency_key",
-                                "a concurrent submit with the same key failed; submit again",
-                            ));
-                        }
-                        Err(error) => return Err(error),
-                    }
-                }
+                Slot::New(index) => self
+                    .get_cached(new_tasks[index].id)
+                    .unwrap_or_else(|| new_tasks[index].clone()),
+                Slot::Existing(task) => self.get_cached(task.id).unwrap_or(task),
             });
         }
         Ok(result)
@@ -280,13 +307,13 @@ impl TaskManager {
     fn prepare(
         &self,
         state: &mut SchedulerState,
-        requests: Vec<NewTask>,
+        requests: &[NewTask],
         batch_order: &[usize],
-        stored_duplicates: HashMap<usize, Arc<Task>>,
+        stored_duplicates: &HashMap<usize, Arc<Task>>,
         stored_statuses: &HashMap<TaskId, TaskStatus>,
         prefix: &dyn Fn(usize) -> String,
         now: Timestamp,
-    ) -> EngineResult<PreparedBatch> {
+    ) -> Result<PreparedBatch, PrepareError> {
         let config = &self.inner.config;
         let count = requests.len();
         let mut slots: Vec<Option<Slot>> = (0..count).map(|_| None).collect();
@@ -301,18 +328,26 @@ impl TaskManager {
             } else if let Some(task) = state.task_for_key(key) {
                 slots[index] = Some(Slot::Existing(task));
             } else if let Some(pending) = state.pending_keys.get(key) {
-                slots[index] = Some(Slot::AwaitKey(pending.task_id, pending.committed.clone()));
+                return Err(PrepareError::KeyInFlight(pending.committed.clone()));
             } else if let Some(first) = keys_in_batch.get(key) {
-                return Err(EngineError::invalid(
+                return Err(PrepareError::Invalid(EngineError::invalid(
                     format!("{}idempotency_key", prefix(index)),
                     format!("repeats the key of {}", prefix(*first).trim_end_matches('.')),
-                ));
+                )));
             } else {
                 keys_in_batch.insert(key.clone(), index);
             }
         }
 
-        let ids: Vec<TaskId> = (0..count).map(|_| TaskId::new()).collect();
+        // A member that repeats a known key stands for the existing task:
+        // members that depend on it by batch_ref depend on that task.
+        let ids: Vec<TaskId> = slots
+            .iter()
+            .map(|slot| match slot {
+                Some(Slot::Existing(task)) => task.id,
+                _ => TaskId::new(),
+            })
+            .collect();
         let refs: HashMap<&str, usize> = requests
             .iter()
             .enumerate()
@@ -326,6 +361,13 @@ impl TaskManager {
         let mut pinned = Vec::new();
         for &index in batch_order {
             let request = &requests[index];
+            if let Some(Slot::Existing(task)) = &slots[index] {
+                statuses[index] = task.status;
+                if state.task(task.id).is_some() {
+                    pinned.push(task.id);
+                }
+                continue;
+            }
             let mut unmet = 0;
             let mut broken: Option<String> = None;
             for (dependency_index, dependency) in request.dependencies.iter().enumerate() {
@@ -341,10 +383,10 @@ impl TaskManager {
                             .map(|task| task.status)
                             .or_else(|| stored_statuses.get(id).copied());
                         if status.is_none() {
-                            return Err(EngineError::invalid(
+                            return Err(PrepareError::Invalid(EngineError::invalid(
                                 format!("{}dependencies[{dependency_index}].task_id", prefix(index)),
                                 format!("task {id} does not exist"),
-                            ));
+                            )));
                         }
                         if state.task(*id).is_some() {
                             pinned.push(*id);
@@ -369,18 +411,24 @@ impl TaskManager {
             (statuses[index], reasons[index]) = if let Some(reason) = broken {
                 (TaskStatus::Cancelled, format!("cancelled: {reason}"))
             } else if unmet > 0 {
-                (TaskStatus::Waiting, format!("waiting for {unmet} of {} dependencies", request.dependencies.len()))
+                (
+                    TaskStatus::Waiting,
+                    format!("waiting for {unmet} of {} dependencies", request.dependencies.len()),
+                )
             } else if delayed {
                 (TaskStatus::Scheduled, "scheduled for run_at".to_string())
             } else if !self.inner.registry.serves(&request.task_type) {
-                (TaskStatus::Pending, format!("no handler serves task type {}", request.task_type))
+                (
+                    TaskStatus::Pending,
+                    format!("no handler serves task type {}", request.task_type),
+                )
             } else {
                 (TaskStatus::Pending, "queued for an execution slot".to_string())
             };
         }
 
         let mut tasks = Vec::new();
-        for (index, request) in requests.into_iter().enumerate() {
+        for (index, request) in requests.iter().cloned().enumerate() {
             if slots[index].is_some() {
                 continue;
             }
@@ -436,7 +484,10 @@ impl TaskManager {
         state.pin(&pinned);
         Ok(PreparedBatch {
             tasks,
-            slots: slots.into_iter().map(|slot| slot.expect("every slot is filled")).collect(),
+            slots: slots
+                .into_iter()
+                .map(|slot| slot.expect("every slot is filled"))
+                .collect(),
             pinned,
             key_senders,
         })
@@ -446,9 +497,7 @@ impl TaskManager {
     fn launch(&self, outcome: crate::engine::scheduler::PumpOutcome) {
         for attempt in outcome.started {
             let inner = self.inner.clone();
-            self.inner
-                .attempts
-                .spawn(executor::run_attempt(inner, attempt));
+            self.inner.attempts.spawn(executor::run_attempt(inner, attempt));
         }
         if outcome.next_timer.is_some() {
             self.inner.timer_wakeup.notify_one();
@@ -587,7 +636,11 @@ impl TaskManager {
             submitted_since_start: state.counters.submitted,
             failed_attempts_since_start: state.counters.failed_attempts,
             retries_since_start: state.counters.retries,
-            success_rate: if finished == 0 { 0.0 } else { completed as f64 / finished as f64 },
+            success_rate: if finished == 0 {
+                0.0
+            } else {
+                completed as f64 / finished as f64
+            },
             uptime: self.inner.started_at.elapsed(),
         }
     }
@@ -702,7 +755,10 @@ fn order_batch(requests: &[NewTask], prefix: &dyn Fn(usize) -> String) -> Engine
             if let Some(first) = refs.insert(reference, index) {
                 return Err(EngineError::invalid(
                     format!("{}batch_ref", prefix(index)),
-                    format!("{reference:?} is already used by {}", prefix(first).trim_end_matches('.')),
+                    format!(
+                        "{reference:?} is already used by {}",
+                        prefix(first).trim_end_matches('.')
+                    ),
                 ));
             }
         }
@@ -715,7 +771,10 @@ fn order_batch(requests: &[NewTask], prefix: &dyn Fn(usize) -> String) -> Engine
             if let DependencyTarget::BatchRef(reference) = &dependency.target {
                 let field = format!("{}dependencies[{dependency_index}].batch_ref", prefix(index));
                 let Some(&member) = refs.get(reference.as_str()) else {
-                    return Err(EngineError::invalid(field, format!("no task in this batch has batch_ref {reference:?}")));
+                    return Err(EngineError::invalid(
+                        field,
+                        format!("no task in this batch has batch_ref {reference:?}"),
+                    ));
                 };
                 if member == index {
                     return Err(EngineError::invalid(field, "a task cannot depend on itself"));

@@ -3,8 +3,8 @@
 
 pub mod config;
 pub mod error;
-mod executor;
 pub mod events;
+mod executor;
 pub mod handler;
 pub mod manager;
 pub mod model;

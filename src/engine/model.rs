@@ -48,9 +48,7 @@ impl FromStr for TaskId {
 }
 
 /// Microseconds since the Unix epoch: cheap to compare, store and ship.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -110,10 +108,7 @@ impl TaskStatus {
     ];
 
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
-        )
+        matches!(self, TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -194,9 +189,7 @@ impl TaskPriority {
     }
 
     pub fn from_code(code: i64) -> Option<Self> {
-        TaskPriority::ALL
-            .into_iter()
-            .find(|priority| priority.code() == code)
+        TaskPriority::ALL.into_iter().find(|priority| priority.code() == code)
     }
 }
 

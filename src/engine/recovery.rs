@@ -83,7 +83,10 @@ fn interrupt(task: &mut Task, now: Timestamp) {
         task.retry_count += 1;
         task.status = TaskStatus::Pending;
         task.run_at = None;
-        task.status_reason = format!("retry {} of {} after: {INTERRUPTED}", task.retry_count, task.max_retries);
+        task.status_reason = format!(
+            "retry {} of {} after: {INTERRUPTED}",
+            task.retry_count, task.max_retries
+        );
     } else {
         task.status = TaskStatus::Failed;
         task.completed_at = Some(now);

@@ -13,9 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::config::EngineConfig;
 use crate::engine::events::{EventBus, EventKind};
 use crate::engine::handler::HandlerRegistry;
-use crate::engine::model::{
-    Attempt, AttemptOutcome, Progress, Task, TaskId, TaskStatus, Timestamp,
-};
+use crate::engine::model::{Attempt, AttemptOutcome, Progress, Task, TaskId, TaskStatus, Timestamp};
 use crate::engine::queue::RunQueue;
 use crate::store::{Store, WriteOp};
 
@@ -216,7 +214,9 @@ impl SchedulerState {
             );
         }
         for id in ids {
-            let Some(status) = self.entries.get(&id).map(|entry| entry.task.status) else { continue };
+            let Some(status) = self.entries.get(&id).map(|entry| entry.task.status) else {
+                continue;
+            };
             match status {
                 TaskStatus::Waiting => self.resolve_dependencies_of(id),
                 TaskStatus::Scheduled | TaskStatus::Pending => self.enqueue(id),
@@ -235,12 +235,11 @@ impl SchedulerState {
         let mut broken = None;
         for dependency in &dependencies {
             match self.entries.get(&dependency.task_id).map(|entry| entry.task.status) {
-                Some(status) if status.is_terminal() => {
-                    if status != dependency.required_status {
-                        broken = Some((dependency.clone(), status));
-                        break;
-                    }
+                Some(status) if status.is_terminal() && status != dependency.required_status => {
+                    broken = Some((dependency.clone(), status));
+                    break;
                 }
+                Some(status) if status.is_terminal() => {}
                 Some(_) => {
                     unmet += 1;
                     self.dependents.entry(dependency.task_id).or_default().push(id);
@@ -368,10 +367,7 @@ impl SchedulerState {
         self.running += 1;
         let entry = self.entries.get_mut(&id).expect("started task is in memory");
         entry.cancellation = Some(cancellation.clone());
-        *self
-            .running_by_type
-            .entry(entry.task.task_type.clone())
-            .or_default() += 1;
+        *self.running_by_type.entry(entry.task.task_type.clone()).or_default() += 1;
         let attempt = entry.task.attempts.len() as u32 + 1;
         self.set_status(id, TaskStatus::Running, |task| {
             task.started_at = Some(now);
@@ -570,7 +566,9 @@ impl SchedulerState {
                 continue;
             };
             for dependent in self.dependents.remove(&finished_id).unwrap_or_default() {
-                let Some(entry) = self.entries.get(&dependent) else { continue };
+                let Some(entry) = self.entries.get(&dependent) else {
+                    continue;
+                };
                 if entry.task.status != TaskStatus::Waiting {
                     continue;
                 }
@@ -594,8 +592,7 @@ impl SchedulerState {
                         });
                     }
                 } else {
-                    let reason =
-                        format!("dependency {finished_id} ended {finished_status}, required {required}");
+                    let reason = format!("dependency {finished_id} ended {finished_status}, required {required}");
                     tracing::info!(task_id = %dependent, %reason, "dependent task cancelled");
                     let now = Timestamp::now();
                     self.set_status(dependent, TaskStatus::Cancelled, |task| {

@@ -15,12 +15,7 @@ const MAX_IDEMPOTENCY_KEY_CHARS: usize = 256;
 const MAX_BATCH_REF_CHARS: usize = 128;
 
 /// Validates one task. `prefix` is prepended to field names, e.g. `tasks[3].`.
-pub fn validate_new_task(
-    task: &NewTask,
-    limits: &Limits,
-    now: Timestamp,
-    prefix: &str,
-) -> EngineResult<()> {
+pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix: &str) -> EngineResult<()> {
     let field = |name: &str| format!("{prefix}{name}");
 
     validate_task_type(&task.task_type).map_err(|message| EngineError::invalid(field("task_type"), message))?;
@@ -32,7 +27,9 @@ pub fn validate_new_task(
         ));
     }
 
-    let params_bytes = serde_json::to_vec(&task.params).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
+    let params_bytes = serde_json::to_vec(&task.params)
+        .map(|bytes| bytes.len())
+        .unwrap_or(usize::MAX);
     if params_bytes > limits.max_params_bytes {
         return Err(EngineError::invalid(
             field("params"),
@@ -106,17 +103,18 @@ pub fn validate_new_task(
     {
         return Err(EngineError::invalid(
             field("run_at"),
-            format!(
-                "more than {} days ahead",
-                limits.max_schedule_ahead.as_secs() / 86_400
-            ),
+            format!("more than {} days ahead", limits.max_schedule_ahead.as_secs() / 86_400),
         ));
     }
 
     if task.labels.len() > limits.max_labels {
         return Err(EngineError::invalid(
             field("labels"),
-            format!("{} labels, more than the limit of {}", task.labels.len(), limits.max_labels),
+            format!(
+                "{} labels, more than the limit of {}",
+                task.labels.len(),
+                limits.max_labels
+            ),
         ));
     }
     for (key, value) in &task.labels {

@@ -21,7 +21,7 @@ fn snapshot(task: Task) -> TaskEvent {
 }
 
 enum SingleState {
-    Start(Task),
+    Start(Box<Task>),
     Follow,
     Done,
 }
@@ -36,7 +36,7 @@ pub fn single_task(
 ) -> impl Stream<Item = TaskEvent> + Send + 'static {
     let id = current.id;
     futures::stream::unfold(
-        (SingleState::Start(current), receiver, manager),
+        (SingleState::Start(Box::new(current)), receiver, manager),
         move |(state, mut receiver, manager)| async move {
             match state {
                 SingleState::Done => None,
@@ -46,7 +46,7 @@ pub fn single_task(
                     } else {
                         SingleState::Follow
                     };
-                    Some((snapshot(task), (next, receiver, manager)))
+                    Some((snapshot(*task), (next, receiver, manager)))
                 }
                 SingleState::Follow => loop {
                     match receiver.recv().await {

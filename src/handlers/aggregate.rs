@@ -73,13 +73,8 @@ pub fn success_rate(by_status: &BTreeMap<TaskStatus, u64>) -> Option<f64> {
 /// `counts` as (key, count) pairs, most frequent first, ties by key; at
 /// most `n` of them.
 pub fn most_frequent(counts: &HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
-    let mut pairs: Vec<(String, u64)> = counts
-        .iter()
-        .map(|(key, count)| (key.clone(), *count))
-        .collect();
-    pairs.sort_unstable_by(|(key_a, count_a), (key_b, count_b)| {
-        count_b.cmp(count_a).then_with(|| key_a.cmp(key_b))
-    });
+    let mut pairs: Vec<(String, u64)> = counts.iter().map(|(key, count)| (key.clone(), *count)).collect();
+    pairs.sort_unstable_by(|(key_a, count_a), (key_b, count_b)| count_b.cmp(count_a).then_with(|| key_a.cmp(key_b)));
     pairs.truncate(n);
     pairs
 }
@@ -123,17 +118,15 @@ impl TaskSummary {
             .or_insert(0) += 1;
         *self.by_status.entry(task.status).or_insert(0) += 1;
         if let Some(first) = task.attempts.iter().min_by_key(|attempt| attempt.number) {
-            self.queue_wait_micros.push(duration_micros(
-                first.started_at.duration_since(task.created_at),
-            ));
+            self.queue_wait_micros
+                .push(duration_micros(first.started_at.duration_since(task.created_at)));
         }
         for attempt in &task.attempts {
             if let Some(finished_at) = attempt.finished_at
                 && attempt.outcome != AttemptOutcome::Interrupted
             {
-                self.run_time_micros.push(duration_micros(
-                    finished_at.duration_since(attempt.started_at),
-                ));
+                self.run_time_micros
+                    .push(duration_micros(finished_at.duration_since(attempt.started_at)));
             }
             if let Some(error) = &attempt.error {
                 self.count_error(error);
@@ -274,10 +267,7 @@ mod tests {
 
     #[test]
     fn success_rate_is_none_when_nothing_finished() {
-        assert_eq!(
-            success_rate(&BTreeMap::from([(TaskStatus::Pending, 4)])),
-            None
-        );
+        assert_eq!(success_rate(&BTreeMap::from([(TaskStatus::Pending, 4)])), None);
     }
 
     #[test]
@@ -290,21 +280,14 @@ mod tests {
         ]);
         assert_eq!(
             most_frequent(&counts, 3),
-            vec![
-                ("c".to_string(), 5),
-                ("a".to_string(), 2),
-                ("b".to_string(), 2)
-            ]
+            vec![("c".to_string(), 5), ("a".to_string(), 2), ("b".to_string(), 2)]
         );
     }
 
     #[test]
     fn a_long_error_is_grouped_by_its_beginning() {
         let long = "x".repeat(ERROR_KEY_CHARS + 50);
-        assert_eq!(
-            error_key(&long),
-            format!("{}…", "x".repeat(ERROR_KEY_CHARS))
-        );
+        assert_eq!(error_key(&long), format!("{}…", "x".repeat(ERROR_KEY_CHARS)));
         assert_eq!(error_key("short"), "short");
         let multibyte = "é".repeat(ERROR_KEY_CHARS + 1);
         assert_eq!(error_key(&multibyte).chars().count(), ERROR_KEY_CHARS + 1);
@@ -326,13 +309,7 @@ mod tests {
             "echo",
             TaskStatus::Failed,
             1_000,
-            vec![attempt(
-                1,
-                1_500,
-                Some(1_700),
-                AttemptOutcome::Failed,
-                Some("boom"),
-            )],
+            vec![attempt(1, 1_500, Some(1_700), AttemptOutcome::Failed, Some("boom"))],
         ));
         summary.add(&task(
             "sleep",

@@ -54,10 +54,7 @@ pub async fn sleep(context: TaskContext) -> HandlerResult {
         }
         let elapsed = started.elapsed().min(total);
         let percent = (elapsed.as_secs_f64() / total.as_secs_f64() * 100.0) as f32;
-        context.report_progress(
-            percent,
-            format!("slept {} of {duration_ms} ms", elapsed.as_millis()),
-        );
+        context.report_progress(percent, format!("slept {} of {duration_ms} ms", elapsed.as_millis()));
     }
     if context.is_cancelled() {
         return Err(HandlerError::new("cancelled"));
@@ -76,12 +73,9 @@ fn progress_interval(total: Duration) -> Duration {
 /// returns `{"attempt": n}`.
 pub async fn fail(context: TaskContext) -> HandlerResult {
     let message = params::optional_str(&context.params, "message")?.unwrap_or(FAIL);
-    let succeed_on =
-        params::optional_u64(&context.params, "succeed_on_attempt", u64::from(u32::MAX))?;
+    let succeed_on = params::optional_u64(&context.params, "succeed_on_attempt", u64::from(u32::MAX))?;
     match succeed_on {
-        Some(first_success) if u64::from(context.attempt) >= first_success => {
-            Ok(json!({ "attempt": context.attempt }))
-        }
+        Some(first_success) if u64::from(context.attempt) >= first_success => Ok(json!({ "attempt": context.attempt })),
         _ => Err(HandlerError::new(message)),
     }
 }
@@ -98,10 +92,7 @@ mod tests {
 
     #[test]
     fn progress_is_reported_every_tenth_of_a_long_sleep() {
-        assert_eq!(
-            progress_interval(Duration::from_secs(10)),
-            Duration::from_secs(1)
-        );
+        assert_eq!(progress_interval(Duration::from_secs(10)), Duration::from_secs(1));
     }
 
     #[test]
@@ -110,9 +101,6 @@ mod tests {
             progress_interval(Duration::from_millis(200)),
             Duration::from_millis(100)
         );
-        assert_eq!(
-            progress_interval(Duration::ZERO),
-            Duration::from_millis(100)
-        );
+        assert_eq!(progress_interval(Duration::ZERO), Duration::from_millis(100));
     }
 }

@@ -104,11 +104,7 @@ fn parse_params(params: &Params) -> Result<ExportParams, HandlerError> {
     if limit == 0 {
         return Err(params::invalid("limit", "must be at least 1"));
     }
-    Ok(ExportParams {
-        format,
-        filter,
-        limit,
-    })
+    Ok(ExportParams { format, filter, limit })
 }
 
 /// A status by its name, ignoring case.
@@ -119,16 +115,10 @@ fn parse_status(name: &str) -> Option<TaskStatus> {
 }
 
 fn unknown_status(index: usize, name: &str) -> HandlerError {
-    let known: Vec<&str> = TaskStatus::ALL
-        .iter()
-        .map(|status| status.as_str())
-        .collect();
+    let known: Vec<&str> = TaskStatus::ALL.iter().map(|status| status.as_str()).collect();
     params::invalid(
         &format!("status[{index}]"),
-        format!(
-            "{name:?} is not a task status; expected one of {}",
-            known.join(", ")
-        ),
+        format!("{name:?} is not a task status; expected one of {}", known.join(", ")),
     )
 }
 
@@ -200,9 +190,7 @@ fn estimate_matching(stats: &EngineStats, filter: &TaskFilter) -> u64 {
     stats
         .by_type
         .iter()
-        .filter(|by_type| {
-            filter.task_types.is_empty() || filter.task_types.contains(&by_type.task_type)
-        })
+        .filter(|by_type| filter.task_types.is_empty() || filter.task_types.contains(&by_type.task_type))
         .flat_map(|by_type| {
             TaskStatus::ALL
                 .into_iter()
@@ -214,25 +202,11 @@ fn estimate_matching(stats: &EngineStats, filter: &TaskFilter) -> u64 {
 
 /// Runs one export; see the module docs.
 pub async fn run(context: TaskContext) -> HandlerResult {
-    let ExportParams {
-        format,
-        filter,
-        limit,
-    } = parse_params(&context.params)?;
+    let ExportParams { format, filter, limit } = parse_params(&context.params)?;
     let expected = estimate_matching(&context.engine.stats(), &filter).min(limit);
-    let page_size = context
-        .engine
-        .config()
-        .limits
-        .max_page_size
-        .clamp(1, PAGE_SIZE);
+    let page_size = context.engine.config().limits.max_page_size.clamp(1, PAGE_SIZE);
     let file_name = format!("{}.{}", context.task_id, format.name());
-    let mut output = AtomicFile::create(
-        &context.data_dir.join("exports"),
-        &file_name,
-        context.attempt,
-    )
-    .await?;
+    let mut output = AtomicFile::create(&context.data_dir.join("exports"), &file_name, context.attempt).await?;
     if format == ExportFormat::Csv {
         output.write_all(csv_header().as_bytes()).await?;
     }
@@ -248,9 +222,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
             .engine
             .list(filter.clone(), wanted, before)
             .await
-            .map_err(|error| {
-                HandlerError::new(format!("listing tasks failed after {rows} rows: {error}"))
-            })?;
+            .map_err(|error| HandlerError::new(format!("listing tasks failed after {rows} rows: {error}")))?;
         let mut chunk = String::new();
         for task in &page.tasks {
             match format {
@@ -375,9 +347,7 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(
-            error.starts_with(
-                "params.status[1]: \"DONE\" is not a task status; expected one of PENDING,"
-            ),
+            error.starts_with("params.status[1]: \"DONE\" is not a task status; expected one of PENDING,"),
             "{error}"
         );
     }

@@ -24,22 +24,15 @@ pub(crate) struct AtomicFile {
 impl AtomicFile {
     /// Starts `dir/file_name`, creating `dir` if needed. `attempt` keeps the
     /// temporary names of successive attempts apart.
-    pub(crate) async fn create(
-        dir: &Path,
-        file_name: &str,
-        attempt: u32,
-    ) -> Result<Self, HandlerError> {
-        tokio::fs::create_dir_all(dir).await.map_err(|error| {
-            HandlerError::new(format!(
-                "cannot create directory {}: {error}",
-                dir.display()
-            ))
-        })?;
+    pub(crate) async fn create(dir: &Path, file_name: &str, attempt: u32) -> Result<Self, HandlerError> {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|error| HandlerError::new(format!("cannot create directory {}: {error}", dir.display())))?;
         let final_path = absolute(&dir.join(file_name));
         let temp_path = absolute(&dir.join(format!(".{file_name}.attempt-{attempt}.tmp")));
-        let file = tokio::fs::File::create(&temp_path).await.map_err(|error| {
-            HandlerError::new(format!("cannot create {}: {error}", temp_path.display()))
-        })?;
+        let file = tokio::fs::File::create(&temp_path)
+            .await
+            .map_err(|error| HandlerError::new(format!("cannot create {}: {error}", temp_path.display())))?;
         Ok(AtomicFile {
             file: Some(file),
             temp_path,
@@ -117,9 +110,7 @@ mod tests {
     async fn a_committed_file_appears_under_its_final_name_with_no_temporary_left() {
         let dir = tempfile::tempdir().expect("temp dir");
         let target = dir.path().join("out");
-        let mut file = AtomicFile::create(&target, "result.txt", 1)
-            .await
-            .expect("create");
+        let mut file = AtomicFile::create(&target, "result.txt", 1).await.expect("create");
         file.write_all(b"hello ").await.expect("write");
         file.write_all(b"world").await.expect("write");
         assert!(
@@ -139,9 +130,7 @@ mod tests {
     #[tokio::test]
     async fn an_abandoned_file_leaves_nothing_behind() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut file = AtomicFile::create(dir.path(), "result.txt", 2)
-            .await
-            .expect("create");
+        let mut file = AtomicFile::create(dir.path(), "result.txt", 2).await.expect("create");
         file.write_all(b"half").await.expect("write");
         drop(file);
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);

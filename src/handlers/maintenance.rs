@@ -12,6 +12,7 @@
 //! - `optimize`: whether to run the store's housekeeping (default true).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use serde_json::json;
@@ -19,7 +20,7 @@ use serde_json::json;
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
 use crate::engine::model::{Params, Timestamp};
 use crate::handlers::{params, timestamps};
-use crate::store::StatusCount;
+use crate::store::{StatusCount, StoreError, StoreResult};
 
 pub const TASK_TYPE: &str = "system_maintenance";
 
@@ -28,6 +29,12 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Longest retention accepted: 100 years, well inside timestamp arithmetic.
 pub const MAX_RETENTION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// Tries of a store call that fails with a database error.
+const STORE_TRIES: u32 = 4;
+
+/// Wait before the first retry of a store call; doubles after each.
+const FIRST_STORE_RETRY_DELAY: Duration = Duration::from_millis(50);
 
 /// What a maintenance run was asked to do.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,10 +58,7 @@ fn parse_params(params: &Params) -> Result<MaintenanceParams, HandlerError> {
         (None, None) => DEFAULT_RETENTION,
     };
     let optimize = params::optional_bool(params, "optimize")?.unwrap_or(true);
-    Ok(MaintenanceParams {
-        retention,
-        optimize,
-    })
+    Ok(MaintenanceParams { retention, optimize })
 }
 
 /// Purged counts: the total and the count per status name.
@@ -77,6 +81,42 @@ fn totals_by_type(purged: &[StatusCount]) -> BTreeMap<&str, u64> {
     by_type
 }
 
+/// Runs `call` until it succeeds, retrying database errors a few times.
+///
+/// A [`StoreError::Database`] leaves nothing half-written and may be
+/// retried. Purge and optimize take SQLite's write lock from a read
+/// connection and can lose the race against the writer thread ("database
+/// is locked") while tasks are being written; a short wait fixes that.
+async fn with_retries<T, F, Fut>(context: &TaskContext, what: &str, mut call: F) -> Result<T, HandlerError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = StoreResult<T>>,
+{
+    let mut delay = FIRST_STORE_RETRY_DELAY;
+    let mut tries = 1;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(StoreError::Database(message)) if tries < STORE_TRIES => {
+                tracing::debug!(task_id = %context.task_id, tries, %message, "{what} failed; retrying");
+                eprintln!(
+                    "DEBUGRETRY {what} try {tries}: {message} at {:?}",
+                    std::time::SystemTime::now()
+                );
+                tokio::select! {
+                    _ = context.cancellation.cancelled() => {
+                        return Err(HandlerError::new(format!("cancelled while retrying {what}")));
+                    }
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay *= 2;
+                tries += 1;
+            }
+            Err(error) => return Err(HandlerError::new(format!("{what} failed: {error}"))),
+        }
+    }
+}
+
 /// Runs one maintenance pass; see the module docs.
 pub async fn run(context: TaskContext) -> HandlerResult {
     let params = parse_params(&context.params)?;
@@ -88,10 +128,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
     context.report_progress(0.0, format!("purging tasks finished before {cutoff_text}"));
 
     let store = context.engine.store().clone();
-    let purged = store
-        .purge_finished_before(cutoff)
-        .await
-        .map_err(|error| HandlerError::new(format!("purge failed: {error}")))?;
+    let purged = with_retries(&context, "purge", || store.purge_finished_before(cutoff)).await?;
     context.engine.forget_purged(&purged);
     let (total, by_status) = totals_by_status(&purged);
     let by_type = totals_by_type(&purged);
@@ -104,11 +141,9 @@ pub async fn run(context: TaskContext) -> HandlerResult {
         )));
     } else {
         context.report_progress(50.0, format!("purged {total} tasks; optimizing the store"));
-        store.optimize().await.map_err(|error| {
-            HandlerError::new(format!(
-                "purged {total} tasks, then optimize failed: {error}"
-            ))
-        })?
+        with_retries(&context, "optimize", || store.optimize())
+            .await
+            .map_err(|error| HandlerError::new(format!("purged {total} tasks, then {error}")))?
     };
     context.report_progress(100.0, format!("purged {total} tasks"));
     Ok(json!({
@@ -157,10 +192,7 @@ mod tests {
             })
         );
         let seconds = parse(json!({"retention_seconds": 60.0}));
-        assert_eq!(
-            seconds.map(|params| params.retention),
-            Ok(Duration::from_secs(60))
-        );
+        assert_eq!(seconds.map(|params| params.retention), Ok(Duration::from_secs(60)));
     }
 
     #[test]
@@ -168,22 +200,15 @@ mod tests {
         let error = parse(json!({"retention": "1d", "retention_seconds": 60})).err();
         assert_eq!(
             error.map(|error| error.message),
-            Some(
-                "params.retention_seconds: give either retention or retention_seconds, not both"
-                    .to_string()
-            )
+            Some("params.retention_seconds: give either retention or retention_seconds, not both".to_string())
         );
     }
 
     #[test]
     fn a_bad_retention_or_optimize_flag_is_an_error_naming_the_param() {
-        let bad_retention = parse(json!({"retention": "a week"}))
-            .err()
-            .map(|error| error.message);
+        let bad_retention = parse(json!({"retention": "a week"})).err().map(|error| error.message);
         assert!(bad_retention.is_some_and(|message| message.starts_with("params.retention: ")));
-        let bad_flag = parse(json!({"optimize": "yes"}))
-            .err()
-            .map(|error| error.message);
+        let bad_flag = parse(json!({"optimize": "yes"})).err().map(|error| error.message);
         assert_eq!(
             bad_flag,
             Some("params.optimize: must be true or false, got a string".to_string())
@@ -212,9 +237,6 @@ mod tests {
         let (total, by_status) = totals_by_status(&purged);
         assert_eq!(total, 6);
         assert_eq!(by_status, BTreeMap::from([("COMPLETED", 5), ("FAILED", 1)]));
-        assert_eq!(
-            totals_by_type(&purged),
-            BTreeMap::from([("a", 3), ("b", 3)])
-        );
+        assert_eq!(totals_by_type(&purged), BTreeMap::from([("a", 3), ("b", 3)]));
     }
 }

@@ -45,10 +45,7 @@ fn millis(value: Option<f64>) -> String {
 
 /// A share as a percentage, or "n/a".
 fn percent(share: Option<f64>) -> String {
-    share.map_or_else(
-        || "n/a".to_string(),
-        |share| format!("{:.1}%", share * 100.0),
-    )
+    share.map_or_else(|| "n/a".to_string(), |share| format!("{:.1}%", share * 100.0))
 }
 
 fn timing_row(out: &mut String, label: &str, percentiles: &Percentiles) {
@@ -76,11 +73,7 @@ pub(crate) fn render(report: &Report) -> String {
     if report.task_types.is_empty() {
         let _ = writeln!(out, "Task types: all.\n");
     } else {
-        let types: Vec<String> = report
-            .task_types
-            .iter()
-            .map(|task_type| cell(task_type))
-            .collect();
+        let types: Vec<String> = report.task_types.iter().map(|task_type| cell(task_type)).collect();
         let _ = writeln!(out, "Task types: {}.\n", types.join(", "));
     }
     if report.truncated {
@@ -134,16 +127,8 @@ pub(crate) fn render(report: &Report) -> String {
         out,
         "| Measure | p50 | p90 | p99 | Samples |\n|---|---:|---:|---:|---:|"
     );
-    timing_row(
-        &mut out,
-        "Queue wait (created to first attempt)",
-        &report.queue_wait,
-    );
-    timing_row(
-        &mut out,
-        "Run time (per finished attempt)",
-        &report.run_time,
-    );
+    timing_row(&mut out, "Queue wait (created to first attempt)", &report.queue_wait);
+    timing_row(&mut out, "Run time (per finished attempt)", &report.run_time);
     out.push('\n');
 
     let _ = writeln!(out, "## Top errors\n");
@@ -183,14 +168,8 @@ mod tests {
             truncated: false,
             tasks: 4,
             by_type: BTreeMap::from([
-                (
-                    "diag.echo".to_string(),
-                    BTreeMap::from([(TaskStatus::Completed, 3)]),
-                ),
-                (
-                    "diag.fail".to_string(),
-                    BTreeMap::from([(TaskStatus::Failed, 1)]),
-                ),
+                ("diag.echo".to_string(), BTreeMap::from([(TaskStatus::Completed, 3)])),
+                ("diag.fail".to_string(), BTreeMap::from([(TaskStatus::Failed, 1)])),
             ]),
             by_status,
             success_rate: Some(0.75),
@@ -217,10 +196,7 @@ mod tests {
     #[test]
     fn the_report_has_a_row_per_type_a_total_row_and_escaped_errors() {
         let text = render(&report());
-        assert!(
-            text.contains("| Task type | COMPLETED | FAILED | Total |"),
-            "{text}"
-        );
+        assert!(text.contains("| Task type | COMPLETED | FAILED | Total |"), "{text}");
         assert!(text.contains("| diag.echo | 3 | 0 | 3 |"), "{text}");
         assert!(text.contains("| **All** | 3 | 1 | 4 |"), "{text}");
         assert!(
@@ -235,10 +211,7 @@ mod tests {
             text.contains("| Run time (per finished attempt) | n/a | n/a | n/a | 0 |"),
             "{text}"
         );
-        assert!(
-            text.contains("| 1 | 2 | bad \\| input line two |"),
-            "{text}"
-        );
+        assert!(text.contains("| 1 | 2 | bad \\| input line two |"), "{text}");
     }
 
     #[test]
@@ -249,14 +222,8 @@ mod tests {
         empty.top_errors.clear();
         empty.success_rate = None;
         let text = render(&empty);
-        assert!(
-            text.contains("No tasks were created in this window."),
-            "{text}"
-        );
+        assert!(text.contains("No tasks were created in this window."), "{text}");
         assert!(text.contains("No attempt failed with an error."), "{text}");
-        assert!(
-            text.contains("| Success rate (completed / finished) | n/a |"),
-            "{text}"
-        );
+        assert!(text.contains("| Success rate (completed / finished) | n/a |"), "{text}");
     }
 }

@@ -50,31 +50,20 @@ fn whole_number(value: &Value) -> Option<u64> {
         return Some(number);
     }
     let float = value.as_f64()?;
-    (float.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT_INTEGER).contains(&float))
-        .then_some(float as u64)
+    (float.fract() == 0.0 && (0.0..=MAX_EXACT_FLOAT_INTEGER).contains(&float)).then_some(float as u64)
 }
 
 /// An optional whole number in `0..=max`.
-pub(crate) fn optional_u64(
-    params: &Params,
-    name: &str,
-    max: u64,
-) -> Result<Option<u64>, HandlerError> {
+pub(crate) fn optional_u64(params: &Params, name: &str, max: u64) -> Result<Option<u64>, HandlerError> {
     let Some(value) = present(params, name) else {
         return Ok(None);
     };
     let number = whole_number(value).ok_or_else(|| match value {
-        Value::Number(number) => invalid(
-            name,
-            format!("must be a whole number from 0 to {max}, got {number}"),
-        ),
+        Value::Number(number) => invalid(name, format!("must be a whole number from 0 to {max}, got {number}")),
         other => invalid(name, format!("must be a whole number, got {}", kind(other))),
     })?;
     if number > max {
-        return Err(invalid(
-            name,
-            format!("must be at most {max}, got {number}"),
-        ));
+        return Err(invalid(name, format!("must be at most {max}, got {number}")));
     }
     Ok(Some(number))
 }
@@ -89,25 +78,16 @@ pub(crate) fn optional_bool(params: &Params, name: &str) -> Result<Option<bool>,
     match present(params, name) {
         None => Ok(None),
         Some(Value::Bool(flag)) => Ok(Some(*flag)),
-        Some(other) => Err(invalid(
-            name,
-            format!("must be true or false, got {}", kind(other)),
-        )),
+        Some(other) => Err(invalid(name, format!("must be true or false, got {}", kind(other)))),
     }
 }
 
 /// An optional string.
-pub(crate) fn optional_str<'a>(
-    params: &'a Params,
-    name: &str,
-) -> Result<Option<&'a str>, HandlerError> {
+pub(crate) fn optional_str<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, HandlerError> {
     match present(params, name) {
         None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
-        Some(other) => Err(invalid(
-            name,
-            format!("must be a string, got {}", kind(other)),
-        )),
+        Some(other) => Err(invalid(name, format!("must be a string, got {}", kind(other)))),
     }
 }
 
@@ -137,10 +117,7 @@ pub(crate) fn string_list(params: &Params, name: &str) -> Result<Vec<String>, Ha
 }
 
 /// An optional object of string values; empty when absent.
-pub(crate) fn string_map(
-    params: &Params,
-    name: &str,
-) -> Result<BTreeMap<String, String>, HandlerError> {
+pub(crate) fn string_map(params: &Params, name: &str) -> Result<BTreeMap<String, String>, HandlerError> {
     let entries = match present(params, name) {
         None => return Ok(BTreeMap::new()),
         Some(Value::Object(entries)) => entries,
@@ -165,11 +142,7 @@ pub(crate) fn string_map(
 
 /// An optional duration written the humantime way ("90s", "24h", "7d"),
 /// at most `max`.
-pub(crate) fn optional_duration(
-    params: &Params,
-    name: &str,
-    max: Duration,
-) -> Result<Option<Duration>, HandlerError> {
+pub(crate) fn optional_duration(params: &Params, name: &str, max: Duration) -> Result<Option<Duration>, HandlerError> {
     let Some(text) = optional_str(params, name)? else {
         return Ok(None);
     };
@@ -182,10 +155,7 @@ pub(crate) fn optional_duration(
     if duration > max {
         return Err(invalid(
             name,
-            format!(
-                "must be at most {}, got {text:?}",
-                humantime::format_duration(max)
-            ),
+            format!("must be at most {}, got {text:?}", humantime::format_duration(max)),
         ));
     }
     Ok(Some(duration))
@@ -213,14 +183,8 @@ mod tests {
 
     #[test]
     fn a_whole_float_counts_as_an_integer_because_grpc_sends_doubles() {
-        assert_eq!(
-            optional_u64(&params(json!({"n": 250.0})), "n", 1000),
-            Ok(Some(250))
-        );
-        assert_eq!(
-            optional_u64(&params(json!({"n": 250})), "n", 1000),
-            Ok(Some(250))
-        );
+        assert_eq!(optional_u64(&params(json!({"n": 250.0})), "n", 1000), Ok(Some(250)));
+        assert_eq!(optional_u64(&params(json!({"n": 250})), "n", 1000), Ok(Some(250)));
     }
 
     #[test]
@@ -234,10 +198,7 @@ mod tests {
     fn a_fractional_negative_or_textual_number_is_rejected_naming_the_param() {
         for value in [json!(1.5), json!(-3), json!("12")] {
             let error = message(optional_u64(&params(json!({ "n": value })), "n", 10));
-            assert!(
-                error.starts_with("params.n: must be a whole number"),
-                "{error}"
-            );
+            assert!(error.starts_with("params.n: must be a whole number"), "{error}");
         }
     }
 
@@ -263,10 +224,7 @@ mod tests {
 
     #[test]
     fn a_non_string_map_value_is_named_by_its_key() {
-        let error = message(string_map(
-            &params(json!({"labels": {"team": 7}})),
-            "labels",
-        ));
+        let error = message(string_map(&params(json!({"labels": {"team": 7}})), "labels"));
         assert_eq!(error, "params.labels.team: must be a string, got a number");
     }
 
@@ -275,20 +233,9 @@ mod tests {
         let max = Duration::from_secs(3650 * 86_400);
         let parsed = optional_duration(&params(json!({"since": "7d"})), "since", max);
         assert_eq!(parsed, Ok(Some(Duration::from_secs(7 * 86_400))));
-        let error = message(optional_duration(
-            &params(json!({"since": "soon"})),
-            "since",
-            max,
-        ));
-        assert!(
-            error.starts_with("params.since: \"soon\" is not a duration"),
-            "{error}"
-        );
-        let error = message(optional_duration(
-            &params(json!({"since": 7})),
-            "since",
-            max,
-        ));
+        let error = message(optional_duration(&params(json!({"since": "soon"})), "since", max));
+        assert!(error.starts_with("params.since: \"soon\" is not a duration"), "{error}");
+        let error = message(optional_duration(&params(json!({"since": 7})), "since", max));
         assert_eq!(error, "params.since: must be a string, got a number");
     }
 

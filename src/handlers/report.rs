@@ -80,12 +80,7 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    fn new(
-        mut summary: TaskSummary,
-        params: ReportParams,
-        generated_at: Timestamp,
-        truncated: bool,
-    ) -> Self {
+    fn new(mut summary: TaskSummary, params: ReportParams, generated_at: Timestamp, truncated: bool) -> Self {
         Report {
             generated_at,
             window_start: generated_at.saturating_sub(params.since),
@@ -139,10 +134,7 @@ impl Report {
 }
 
 fn status_names(counts: &BTreeMap<TaskStatus, u64>) -> BTreeMap<&'static str, u64> {
-    counts
-        .iter()
-        .map(|(status, count)| (status.as_str(), *count))
-        .collect()
+    counts.iter().map(|(status, count)| (status.as_str(), *count)).collect()
 }
 
 /// How far back through the window reading has come, 0 to 1: tasks arrive
@@ -157,12 +149,7 @@ fn window_progress(now: Timestamp, window_start: Timestamp, oldest_read: Timesta
 
 /// Writes `text` to `dir/file_name` whole; returns the file, not yet
 /// committed.
-async fn stage(
-    dir: &std::path::Path,
-    file_name: &str,
-    attempt: u32,
-    text: &str,
-) -> Result<AtomicFile, HandlerError> {
+async fn stage(dir: &std::path::Path, file_name: &str, attempt: u32, text: &str) -> Result<AtomicFile, HandlerError> {
     let mut file = AtomicFile::create(dir, file_name, attempt).await?;
     file.write_all(text.as_bytes()).await?;
     Ok(file)
@@ -178,12 +165,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
         created_after: Some(window_start),
         ..TaskFilter::default()
     };
-    let page_size = context
-        .engine
-        .config()
-        .limits
-        .max_page_size
-        .clamp(1, PAGE_SIZE);
+    let page_size = context.engine.config().limits.max_page_size.clamp(1, PAGE_SIZE);
 
     let mut summary = TaskSummary::default();
     let mut before = None;
@@ -194,18 +176,12 @@ pub async fn run(context: TaskContext) -> HandlerResult {
                 summary.tasks
             )));
         }
-        let wanted = usize::try_from(MAX_TASKS - summary.tasks)
-            .map_or(page_size, |left| left.min(page_size));
+        let wanted = usize::try_from(MAX_TASKS - summary.tasks).map_or(page_size, |left| left.min(page_size));
         let page = context
             .engine
             .list(filter.clone(), wanted, before)
             .await
-            .map_err(|error| {
-                HandlerError::new(format!(
-                    "listing tasks failed after {}: {error}",
-                    summary.tasks
-                ))
-            })?;
+            .map_err(|error| HandlerError::new(format!("listing tasks failed after {}: {error}", summary.tasks)))?;
         for task in &page.tasks {
             summary.add(task);
         }
@@ -220,22 +196,13 @@ pub async fn run(context: TaskContext) -> HandlerResult {
         }
     };
 
-    context.report_progress(
-        90.0,
-        format!("writing the report on {} tasks", summary.tasks),
-    );
+    context.report_progress(90.0, format!("writing the report on {} tasks", summary.tasks));
     let report = Report::new(summary, params, now, truncated);
     let json_text = serde_json::to_string_pretty(&report.to_json())
         .map_err(|error| HandlerError::new(format!("cannot serialize the report: {error}")))?;
     let markdown_text = markdown::render(&report);
     let dir = context.data_dir.join("reports");
-    let json_file = stage(
-        &dir,
-        &format!("{}.json", context.task_id),
-        context.attempt,
-        &json_text,
-    )
-    .await?;
+    let json_file = stage(&dir, &format!("{}.json", context.task_id), context.attempt, &json_text).await?;
     let markdown_file = stage(
         &dir,
         &format!("{}.md", context.task_id),
@@ -294,9 +261,7 @@ mod tests {
 
     #[test]
     fn a_bad_since_or_task_type_is_an_error_naming_the_param() {
-        let since = parse(json!({"since": "yesterday"}))
-            .err()
-            .unwrap_or_default();
+        let since = parse(json!({"since": "yesterday"})).err().unwrap_or_default();
         assert!(
             since.starts_with("params.since: \"yesterday\" is not a duration"),
             "{since}"
@@ -306,10 +271,7 @@ mod tests {
             Err("params.task_type: must be an array of strings, got a string".into())
         );
         let too_long = parse(json!({"since": "20years"})).err().unwrap_or_default();
-        assert!(
-            too_long.starts_with("params.since: must be at most"),
-            "{too_long}"
-        );
+        assert!(too_long.starts_with("params.since: must be at most"), "{too_long}");
     }
 
     #[test]
@@ -335,10 +297,7 @@ mod tests {
         };
         let report = Report::new(summary, params, Timestamp(1_500_000_000_000_000), false);
         let value = report.to_json();
-        assert_eq!(
-            value["counts_by_status"],
-            json!({"COMPLETED": 2, "FAILED": 1})
-        );
+        assert_eq!(value["counts_by_status"], json!({"COMPLETED": 2, "FAILED": 1}));
         assert_eq!(value["counts_by_type"]["diag.echo"]["COMPLETED"], 2);
         assert_eq!(value["top_errors"], json!([{"error": "boom", "count": 4}]));
         assert_eq!(value["window"]["since"], "1day");

@@ -36,10 +36,9 @@ impl Harness {
             cancel_grace: Duration::from_secs(2),
             ..EngineConfig::default()
         };
-        let engine =
-            TaskManager::start(Arc::new(store), registry, config, dir.path().to_path_buf())
-                .await
-                .expect("start engine");
+        let engine = TaskManager::start(Arc::new(store), registry, config, dir.path().to_path_buf())
+            .await
+            .expect("start engine");
         Harness { engine, dir }
     }
 
@@ -91,13 +90,7 @@ fn result(task: &Task) -> &Value {
 fn file_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("list dir")
-        .map(|entry| {
-            entry
-                .expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|entry| entry.expect("dir entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
     names
@@ -118,9 +111,7 @@ fn every_builtin_type_is_registered_and_remote_worker_types_are_not() {
 #[tokio::test]
 async fn echo_returns_its_params() {
     let harness = Harness::start().await;
-    let task = harness
-        .run(diag::ECHO, json!({"hello": "world", "n": 1}))
-        .await;
+    let task = harness.run(diag::ECHO, json!({"hello": "world", "n": 1})).await;
     assert_eq!(task.status, TaskStatus::Completed);
     assert_eq!(result(&task), &json!({"hello": "world", "n": 1}));
     harness.stop().await;
@@ -172,10 +163,7 @@ async fn sleep_returns_how_long_it_slept_and_rejects_a_missing_duration() {
 
     let missing = harness.run(diag::SLEEP, json!({})).await;
     assert_eq!(missing.status, TaskStatus::Failed);
-    assert_eq!(
-        missing.error.as_deref(),
-        Some("params.duration_ms: is required")
-    );
+    assert_eq!(missing.error.as_deref(), Some("params.duration_ms: is required"));
     let too_long = harness
         .run(diag::SLEEP, json!({"duration_ms": diag::MAX_SLEEP_MS + 1}))
         .await;
@@ -186,18 +174,10 @@ async fn sleep_returns_how_long_it_slept_and_rejects_a_missing_duration() {
 #[tokio::test]
 async fn a_cancelled_sleep_stops_early() {
     let harness = Harness::start().await;
-    let id = harness
-        .submit(diag::SLEEP, json!({"duration_ms": 60_000}))
-        .await;
-    harness
-        .wait_until(id, |task| task.status == TaskStatus::Running)
-        .await;
+    let id = harness.submit(diag::SLEEP, json!({"duration_ms": 60_000})).await;
+    harness.wait_until(id, |task| task.status == TaskStatus::Running).await;
     let started = std::time::Instant::now();
-    let task = harness
-        .engine
-        .cancel(id, "test".into())
-        .await
-        .expect("cancel");
+    let task = harness.engine.cancel(id, "test".into()).await.expect("cancel");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "stopped within the grace period"
@@ -212,9 +192,7 @@ async fn an_export_writes_every_matching_task_and_leaves_no_temporary_file() {
     for n in 0..3 {
         harness.run(diag::ECHO, json!({ "n": n })).await;
     }
-    harness
-        .run(diag::FAIL, json!({"message": "with, comma"}))
-        .await;
+    harness.run(diag::FAIL, json!({"message": "with, comma"})).await;
 
     let csv = harness
         .run(
@@ -225,10 +203,7 @@ async fn an_export_writes_every_matching_task_and_leaves_no_temporary_file() {
     assert_eq!(csv.status, TaskStatus::Completed, "{:?}", csv.error);
     assert_eq!(result(&csv)["rows"], 4);
     assert_eq!(result(&csv)["format"], "csv");
-    let path = result(&csv)["path"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let path = result(&csv)["path"].as_str().unwrap_or_default().to_string();
     assert!(path.ends_with(&format!("exports/{}.csv", csv.id)), "{path}");
     let text = std::fs::read_to_string(&path).expect("read export");
     let lines: Vec<&str> = text.split_terminator("\r\n").collect();
@@ -239,11 +214,7 @@ async fn an_export_writes_every_matching_task_and_leaves_no_temporary_file() {
         "newest first: {}",
         lines[1]
     );
-    assert!(
-        lines[1].ends_with(",0,\"with, comma\""),
-        "quoted error: {}",
-        lines[1]
-    );
+    assert!(lines[1].ends_with(",0,\"with, comma\""), "quoted error: {}", lines[1]);
 
     let jsonl = harness
         .run(
@@ -252,10 +223,7 @@ async fn an_export_writes_every_matching_task_and_leaves_no_temporary_file() {
         )
         .await;
     assert_eq!(result(&jsonl)["rows"], 2);
-    let path = result(&jsonl)["path"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let path = result(&jsonl)["path"].as_str().unwrap_or_default().to_string();
     let records: Vec<Value> = std::fs::read_to_string(&path)
         .expect("read export")
         .lines()
@@ -276,9 +244,7 @@ async fn an_export_writes_every_matching_task_and_leaves_no_temporary_file() {
 #[tokio::test]
 async fn an_export_with_a_bad_param_fails_naming_it_and_writes_nothing() {
     let harness = Harness::start().await;
-    let task = harness
-        .run(export::TASK_TYPE, json!({"format": "xml"}))
-        .await;
+    let task = harness.run(export::TASK_TYPE, json!({"format": "xml"})).await;
     assert_eq!(task.status, TaskStatus::Failed);
     assert_eq!(
         task.error.as_deref(),
@@ -304,19 +270,14 @@ async fn a_report_counts_recent_tasks_and_writes_json_and_markdown() {
     assert_eq!(task.status, TaskStatus::Completed, "{:?}", task.error);
     let summary = result(&task);
     assert_eq!(summary["tasks"], 3);
-    assert_eq!(
-        summary["top_errors"],
-        json!([{"error": "boom", "count": 1}])
-    );
+    assert_eq!(summary["top_errors"], json!([{"error": "boom", "count": 1}]));
     let rate = summary["success_rate"].as_f64().unwrap_or_default();
     assert!((rate - 2.0 / 3.0).abs() < 1e-9, "{rate}");
     assert_eq!(summary["queue_wait_ms"]["samples"], 3);
     assert_eq!(summary["run_time_ms"]["samples"], 3);
 
     let json_path = summary["json_path"].as_str().unwrap_or_default();
-    let stored: Value =
-        serde_json::from_str(&std::fs::read_to_string(json_path).expect("read json"))
-            .expect("json");
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(json_path).expect("read json")).expect("json");
     assert_eq!(stored["counts_by_type"]["diag.echo"]["COMPLETED"], 2);
     let markdown_path = summary["markdown_path"].as_str().unwrap_or_default();
     let markdown = std::fs::read_to_string(markdown_path).expect("read markdown");
@@ -335,9 +296,7 @@ async fn maintenance_purges_finished_tasks_and_lowers_the_engine_counts() {
     let echo = harness.run(diag::ECHO, json!({})).await;
     harness.run(diag::FAIL, json!({})).await;
 
-    let kept = harness
-        .run(maintenance::TASK_TYPE, json!({"retention": "1h"}))
-        .await;
+    let kept = harness.run(maintenance::TASK_TYPE, json!({"retention": "1h"})).await;
     assert_eq!(kept.status, TaskStatus::Completed, "{:?}", kept.error);
     assert_eq!(result(&kept)["purged"], 0);
 
@@ -351,20 +310,9 @@ async fn maintenance_purges_finished_tasks_and_lowers_the_engine_counts() {
         .await;
     let outcome = result(&purge);
     assert_eq!(outcome["purged"], 3, "{outcome}");
-    assert_eq!(
-        outcome["purged_by_status"],
-        json!({"COMPLETED": 2, "FAILED": 1})
-    );
+    assert_eq!(outcome["purged_by_status"], json!({"COMPLETED": 2, "FAILED": 1}));
     assert_eq!(outcome["optimize"], "skipped: params.optimize is false");
-    assert!(
-        harness
-            .engine
-            .store()
-            .get(echo.id)
-            .await
-            .expect("store get")
-            .is_none()
-    );
+    assert!(harness.engine.store().get(echo.id).await.expect("store get").is_none());
     let echo_counts = harness
         .engine
         .stats()

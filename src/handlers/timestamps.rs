@@ -36,20 +36,14 @@ mod tests {
 
     #[test]
     fn a_timestamp_formats_as_utc_rfc3339_with_microseconds() {
-        assert_eq!(
-            rfc3339(Timestamp(1_500_000_000_123_456)),
-            "2017-07-14T02:40:00.123456Z"
-        );
+        assert_eq!(rfc3339(Timestamp(1_500_000_000_123_456)), "2017-07-14T02:40:00.123456Z");
         assert_eq!(rfc3339(Timestamp(0)), "1970-01-01T00:00:00.000000Z");
     }
 
     #[test]
     fn a_timestamp_rfc3339_cannot_write_falls_back_to_microseconds_instead_of_panicking() {
         assert_eq!(rfc3339(Timestamp(-5)), "-5us since epoch");
-        assert_eq!(
-            rfc3339(Timestamp(i64::MAX)),
-            format!("{}us since epoch", i64::MAX)
-        );
+        assert_eq!(rfc3339(Timestamp(i64::MAX)), format!("{}us since epoch", i64::MAX));
     }
 
     #[test]

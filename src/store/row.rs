@@ -98,8 +98,16 @@ impl TaskRow {
             created_at: Timestamp(self.created_at),
             started_at: self.started_at.map(Timestamp),
             completed_at: self.completed_at.map(Timestamp),
-            progress: self.progress.as_deref().map(|text| from_json("progress", text)).transpose()?,
-            result: self.result.as_deref().map(|text| from_json("result", text)).transpose()?,
+            progress: self
+                .progress
+                .as_deref()
+                .map(|text| from_json("progress", text))
+                .transpose()?,
+            result: self
+                .result
+                .as_deref()
+                .map(|text| from_json("result", text))
+                .transpose()?,
             error: self.error,
             labels: from_json("labels", &self.labels)?,
             idempotency_key: self.idempotency_key,

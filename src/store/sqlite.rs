@@ -411,11 +411,7 @@ fn read_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
     })
 }
 
-fn query_tasks(
-    connection: &Connection,
-    sql: &str,
-    values: impl rusqlite::Params,
-) -> StoreResult<Vec<Task>> {
+fn query_tasks(connection: &Connection, sql: &str, values: impl rusqlite::Params) -> StoreResult<Vec<Task>> {
     let mut statement = connection.prepare_cached(sql).map_err(db_error)?;
     let rows = statement.query_map(values, read_row).map_err(db_error)?;
     rows.map(|row| row.map_err(db_error).and_then(TaskRow::into_task))
@@ -489,7 +485,9 @@ impl Store for SqliteStore {
                     .optional()
                     .map_err(db_error)?;
                 if let Some(code) = status {
-                    let task_id = id.parse::<TaskId>().map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                    let task_id = id
+                        .parse::<TaskId>()
+                        .map_err(|error| StoreError::Corrupt(error.to_string()))?;
                     let status = TaskStatus::from_code(code)
                         .ok_or_else(|| StoreError::Corrupt(format!("column status: {code}")))?;
                     statuses.insert(task_id, status);
@@ -506,14 +504,15 @@ impl Store for SqliteStore {
             let mut conditions: Vec<String> = Vec::new();
             let mut values: Vec<rusqlite::types::Value> = Vec::new();
             let filter = &query.filter;
-            let mut any_of = |column: &str, items: Vec<rusqlite::types::Value>, values: &mut Vec<rusqlite::types::Value>| {
-                if items.is_empty() {
-                    return;
-                }
-                let marks = vec!["?"; items.len()].join(", ");
-                conditions.push(format!("{column} IN ({marks})"));
-                values.extend(items);
-            };
+            let mut any_of =
+                |column: &str, items: Vec<rusqlite::types::Value>, values: &mut Vec<rusqlite::types::Value>| {
+                    if items.is_empty() {
+                        return;
+                    }
+                    let marks = vec!["?"; items.len()].join(", ");
+                    conditions.push(format!("{column} IN ({marks})"));
+                    values.extend(items);
+                };
             any_of(
                 "status",
                 filter.statuses.iter().map(|status| status.code().into()).collect(),
@@ -521,12 +520,20 @@ impl Store for SqliteStore {
             );
             any_of(
                 "task_type",
-                filter.task_types.iter().map(|task_type| task_type.clone().into()).collect(),
+                filter
+                    .task_types
+                    .iter()
+                    .map(|task_type| task_type.clone().into())
+                    .collect(),
                 &mut values,
             );
             any_of(
                 "priority",
-                filter.priorities.iter().map(|priority| priority.code().into()).collect(),
+                filter
+                    .priorities
+                    .iter()
+                    .map(|priority| priority.code().into())
+                    .collect(),
                 &mut values,
             );
             for (key, value) in &filter.labels {

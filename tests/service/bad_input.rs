@@ -2,9 +2,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use taskd_client::proto::{CancelTaskRequest, GetTaskRequest, SubmitTasksRequest};
-use taskd_client::{
-    Client, ListTasksRequest, NewTask, SubmitTaskRequest, TaskDependency, TaskStatus,
-};
+use taskd_client::{Client, ListTasksRequest, NewTask, SubmitTaskRequest, TaskDependency, TaskStatus};
 use tonic::Code;
 
 use crate::support::TestServer;
@@ -23,10 +21,7 @@ impl Call {
         let mut stub = client.stub();
         match self {
             Call::Submit(request) => stub.submit_task(request).await.map(drop),
-            Call::SubmitBatch(tasks) => stub
-                .submit_tasks(SubmitTasksRequest { tasks })
-                .await
-                .map(drop),
+            Call::SubmitBatch(tasks) => stub.submit_tasks(SubmitTasksRequest { tasks }).await.map(drop),
             Call::List(request) => stub.list_tasks(request).await.map(drop),
             Call::Get(task_id) => stub.get_task(GetTaskRequest { task_id }).await.map(drop),
             Call::Cancel(task_id) => stub
@@ -66,10 +61,7 @@ fn dependencies(count: usize) -> Vec<TaskDependency> {
 async fn bad_requests_get_the_right_code_and_name_the_field_and_the_server_goes_on() {
     let server = TestServer::start().await;
     let completed = server.client.submit(echo()).await.unwrap();
-    assert_eq!(
-        server.wait(&completed.id).await.status(),
-        TaskStatus::Completed
-    );
+    assert_eq!(server.wait(&completed.id).await.status(), TaskStatus::Completed);
     let unknown_id = uuid::Uuid::now_v7().to_string();
 
     let cases: Vec<(&str, Call, Expect)> = vec![
@@ -88,11 +80,7 @@ async fn bad_requests_get_the_right_code_and_name_the_field_and_the_server_goes_
         ),
         (
             "params larger than 64 KiB",
-            Call::Submit(
-                echo()
-                    .params(json!({"blob": "x".repeat(70 * 1024)}))
-                    .into_request(),
-            ),
+            Call::Submit(echo().params(json!({"blob": "x".repeat(70 * 1024)})).into_request()),
             Expect::Invalid("params"),
         ),
         (
@@ -181,12 +169,7 @@ async fn bad_requests_get_the_right_code_and_name_the_field_and_the_server_goes_
         let status = call.send(&server.client).await.expect_err(case);
         match expect {
             Expect::Invalid(field) => {
-                assert_eq!(
-                    status.code(),
-                    Code::InvalidArgument,
-                    "{case}: {}",
-                    status.message()
-                );
+                assert_eq!(status.code(), Code::InvalidArgument, "{case}: {}", status.message());
                 assert!(
                     status.message().starts_with(&format!("{field}:")),
                     "{case}: the message names {field}: {}",
@@ -205,16 +188,8 @@ async fn bad_requests_get_the_right_code_and_name_the_field_and_the_server_goes_
     }
 
     let stats = server.client.stats().await.unwrap();
-    assert_eq!(
-        stats.counts.unwrap().total,
-        1,
-        "no rejected request created a task"
-    );
-    let task = server
-        .client
-        .submit(echo().name("after the bad input"))
-        .await
-        .unwrap();
+    assert_eq!(stats.counts.unwrap().total, 1, "no rejected request created a task");
+    let task = server.client.submit(echo().name("after the bad input")).await.unwrap();
     let task = server.wait(&task.id).await;
     assert_eq!(task.status(), TaskStatus::Completed);
     assert_eq!(task.name, "after the bad input");

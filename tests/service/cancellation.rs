@@ -11,10 +11,18 @@ use crate::support::TestServer;
 async fn cancelling_a_scheduled_task_ends_it_at_once() {
     let server = TestServer::start().await;
     let later = SystemTime::now() + Duration::from_secs(3600);
-    let task = server.client.submit(NewTask::new("diag.echo").run_at(later)).await.unwrap();
+    let task = server
+        .client
+        .submit(NewTask::new("diag.echo").run_at(later))
+        .await
+        .unwrap();
     let cancelled = server.client.cancel(&task.id, "no longer needed").await.unwrap();
     assert_eq!(cancelled.status(), TaskStatus::Cancelled);
-    assert!(cancelled.status_reason.contains("no longer needed"), "{}", cancelled.status_reason);
+    assert!(
+        cancelled.status_reason.contains("no longer needed"),
+        "{}",
+        cancelled.status_reason
+    );
     assert!(cancelled.attempts.is_empty());
 }
 
@@ -22,15 +30,27 @@ async fn cancelling_a_scheduled_task_ends_it_at_once() {
 async fn cancelling_a_waiting_task_ends_it_and_its_dependents() {
     let server = TestServer::start().await;
     let root = server.client.submit(NewTask::new("test.gate")).await.unwrap();
-    let waiting = server.client.submit(NewTask::new("diag.echo").depends_on(&root.id)).await.unwrap();
-    let downstream = server.client.submit(NewTask::new("diag.echo").depends_on(&waiting.id)).await.unwrap();
+    let waiting = server
+        .client
+        .submit(NewTask::new("diag.echo").depends_on(&root.id))
+        .await
+        .unwrap();
+    let downstream = server
+        .client
+        .submit(NewTask::new("diag.echo").depends_on(&waiting.id))
+        .await
+        .unwrap();
     assert_eq!(waiting.status(), TaskStatus::Waiting);
 
     let cancelled = server.client.cancel(&waiting.id, "").await.unwrap();
     assert_eq!(cancelled.status(), TaskStatus::Cancelled);
     let downstream = server.client.get(&downstream.id).await.unwrap();
     assert_eq!(downstream.status(), TaskStatus::Cancelled);
-    assert!(downstream.status_reason.contains(&waiting.id), "{}", downstream.status_reason);
+    assert!(
+        downstream.status_reason.contains(&waiting.id),
+        "{}",
+        downstream.status_reason
+    );
     server.gate.open(1);
 }
 
@@ -48,7 +68,10 @@ async fn cancelling_a_running_task_signals_its_handler_and_ends_it_cancelled() {
     assert_eq!(cancelled.attempts.len(), 1);
     assert_eq!(cancelled.attempts[0].outcome(), Outcome::Cancelled);
     // Cancelled is final: no retry even though retries were allowed.
-    assert_eq!(server.client.get(&task.id).await.unwrap().status(), TaskStatus::Cancelled);
+    assert_eq!(
+        server.client.get(&task.id).await.unwrap().status(),
+        TaskStatus::Cancelled
+    );
 }
 
 #[tokio::test]

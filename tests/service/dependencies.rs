@@ -9,10 +9,7 @@ use crate::support::{TestServer, millis_between};
 /// Asserts that `dependent`'s first attempt started no earlier than
 /// `dependency` completed.
 fn assert_started_after(dependent: &Task, dependency: &Task) {
-    let completed_at = dependency
-        .completed_at
-        .as_ref()
-        .expect("dependency has completed_at");
+    let completed_at = dependency.completed_at.as_ref().expect("dependency has completed_at");
     let started_at = dependent.attempts[0]
         .started_at
         .as_ref()
@@ -39,24 +36,14 @@ async fn a_batch_dag_with_fan_out_and_fan_in_runs_each_task_after_its_dependenci
                 .batch_ref("d")
                 .depends_on_ref("b")
                 .depends_on_ref("c"),
-            NewTask::new("test.gate")
-                .name("c")
-                .batch_ref("c")
-                .depends_on_ref("a"),
-            NewTask::new("test.gate")
-                .name("b")
-                .batch_ref("b")
-                .depends_on_ref("a"),
+            NewTask::new("test.gate").name("c").batch_ref("c").depends_on_ref("a"),
+            NewTask::new("test.gate").name("b").batch_ref("b").depends_on_ref("a"),
             NewTask::new("test.gate").name("a").batch_ref("a"),
         ])
         .await
         .unwrap();
     let names: Vec<&str> = submitted.iter().map(|task| task.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["d", "c", "b", "a"],
-        "tasks come back in request order"
-    );
+    assert_eq!(names, ["d", "c", "b", "a"], "tasks come back in request order");
     let id: HashMap<String, String> = submitted
         .iter()
         .map(|task| (task.name.clone(), task.id.clone()))
@@ -81,27 +68,16 @@ async fn a_batch_dag_with_fan_out_and_fan_in_runs_each_task_after_its_dependenci
     server.wait_for_status(&id["a"], TaskStatus::Running).await;
     for name in ["b", "c", "d"] {
         let task = server.client.get(&id[name]).await.unwrap();
-        assert_eq!(
-            task.status(),
-            TaskStatus::Waiting,
-            "{name} while a is gated"
-        );
+        assert_eq!(task.status(), TaskStatus::Waiting, "{name} while a is gated");
         assert!(task.attempts.is_empty(), "{name} has not run");
-        assert!(
-            task.status_reason.contains("waiting"),
-            "{name}: {}",
-            task.status_reason
-        );
+        assert!(task.status_reason.contains("waiting"), "{name}: {}", task.status_reason);
     }
 
     // a completes: b and c run, d still waits for both.
     server.gate.open(1);
     server.wait_for_status(&id["b"], TaskStatus::Running).await;
     server.wait_for_status(&id["c"], TaskStatus::Running).await;
-    assert_eq!(
-        server.client.get(&id["d"]).await.unwrap().status(),
-        TaskStatus::Waiting
-    );
+    assert_eq!(server.client.get(&id["d"]).await.unwrap().status(), TaskStatus::Waiting);
 
     // One of b and c completes: d still waits for the other.
     server.gate.open(1);
@@ -153,10 +129,7 @@ async fn a_task_that_requires_its_dependency_to_fail_runs_when_it_fails() {
         .submit(NewTask::new("diag.echo").depends_on_status(&root.id, TaskStatus::Failed))
         .await
         .unwrap();
-    assert_eq!(
-        on_failure.dependencies[0].required_status(),
-        TaskStatus::Failed
-    );
+    assert_eq!(on_failure.dependencies[0].required_status(), TaskStatus::Failed);
 
     let root = server.wait(&root.id).await;
     assert_eq!(root.status(), TaskStatus::Failed);
@@ -206,7 +179,7 @@ async fn a_failing_root_cancels_its_dependents_transitively_and_each_names_its_d
 
 /// How a rejected submit is sent.
 enum Submit {
-    One(NewTask),
+    One(Box<NewTask>),
     Batch(Vec<NewTask>),
 }
 
@@ -228,42 +201,33 @@ async fn malformed_dependencies_are_rejected_with_invalid_argument_naming_the_fi
         ),
         (
             "an unknown dependency task id",
-            Submit::One(NewTask::new("diag.echo").depends_on(&unknown)),
+            Submit::One(Box::new(NewTask::new("diag.echo").depends_on(&unknown))),
             "dependencies[0].task_id",
             unknown.as_str(),
         ),
         (
             "a self-dependency in a batch",
-            Submit::Batch(vec![
-                NewTask::new("diag.echo")
-                    .batch_ref("me")
-                    .depends_on_ref("me"),
-            ]),
+            Submit::Batch(vec![NewTask::new("diag.echo").batch_ref("me").depends_on_ref("me")]),
             "tasks[0].dependencies[0]",
             "itself",
         ),
         (
             "a malformed dependency id",
-            Submit::One(NewTask::new("diag.echo").depends_on("not-a-uuid")),
+            Submit::One(Box::new(NewTask::new("diag.echo").depends_on("not-a-uuid"))),
             "dependencies[0].task_id",
             "not-a-uuid",
         ),
     ];
     for (case, submit, field, fragment) in cases {
         let error = match submit {
-            Submit::One(task) => server.client.submit(task).await.map(drop),
+            Submit::One(task) => server.client.submit(*task).await.map(drop),
             Submit::Batch(tasks) => server.client.submit_batch(tasks).await.map(drop),
         }
         .expect_err(case);
         let taskd_client::ClientError::Status(status) = error else {
             panic!("{case}: not a server error: {error}");
         };
-        assert_eq!(
-            status.code(),
-            Code::InvalidArgument,
-            "{case}: {}",
-            status.message()
-        );
+        assert_eq!(status.code(), Code::InvalidArgument, "{case}: {}", status.message());
         assert!(
             status.message().starts_with(field),
             "{case}: names {field}: {}",
@@ -282,11 +246,7 @@ async fn malformed_dependencies_are_rejected_with_invalid_argument_naming_the_fi
 #[tokio::test]
 async fn a_dependency_on_an_already_completed_task_lets_the_new_task_run_at_once() {
     let server = TestServer::start().await;
-    let done = server
-        .client
-        .submit(NewTask::new("diag.echo"))
-        .await
-        .unwrap();
+    let done = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
     let done = server.wait(&done.id).await;
     assert_eq!(done.status(), TaskStatus::Completed);
 
@@ -324,12 +284,7 @@ async fn a_dependency_on_an_already_failed_task_that_must_complete_cancels_the_n
         .submit(NewTask::new("diag.echo").depends_on(&failed.id))
         .await
         .unwrap();
-    assert_eq!(
-        dependent.status(),
-        TaskStatus::Cancelled,
-        "{}",
-        dependent.status_reason
-    );
+    assert_eq!(dependent.status(), TaskStatus::Cancelled, "{}", dependent.status_reason);
     assert!(
         dependent.status_reason.contains(&failed.id),
         "{}",
@@ -373,10 +328,7 @@ async fn a_batch_with_an_invalid_third_member_creates_none_of_its_tasks() {
             .await
             .expect_err(case);
         assert_eq!(error.code(), Some(Code::InvalidArgument), "{case}: {error}");
-        assert!(
-            error.to_string().contains(field),
-            "{case}: names {field}: {error}"
-        );
+        assert!(error.to_string().contains(field), "{case}: names {field}: {error}");
 
         let listed = server
             .client

@@ -19,18 +19,10 @@ async fn concurrent_submits_with_the_same_key_create_one_task() {
     let ids: Vec<String> = join_all(submits)
         .await
         .into_iter()
-        .map(|joined| {
-            joined
-                .expect("submit task did not panic")
-                .expect("submit succeeded")
-                .id
-        })
+        .map(|joined| joined.expect("submit task did not panic").expect("submit succeeded").id)
         .collect();
     assert_eq!(ids.len(), 16);
-    assert!(
-        ids.iter().all(|id| *id == ids[0]),
-        "one id for every submit: {ids:?}"
-    );
+    assert!(ids.iter().all(|id| *id == ids[0]), "one id for every submit: {ids:?}");
 
     let listed = server
         .client
@@ -43,10 +35,7 @@ async fn concurrent_submits_with_the_same_key_create_one_task() {
     assert_eq!(listed.len(), 1, "exactly one task was created");
     assert_eq!(listed[0].id, ids[0]);
     assert_eq!(listed[0].idempotency_key, "nightly-import-2024-06-01");
-    assert_eq!(
-        server.client.stats().await.unwrap().submitted_since_start,
-        1
-    );
+    assert_eq!(server.client.stats().await.unwrap().submitted_since_start, 1);
 }
 
 #[tokio::test]
@@ -75,35 +64,21 @@ async fn a_repeated_key_after_the_task_completed_returns_the_original_task() {
         .unwrap();
     assert_eq!(repeated.id, original.id);
     assert_eq!(repeated.status(), TaskStatus::Completed);
-    assert_eq!(
-        repeated.attempts.len(),
-        1,
-        "the original task did not run again"
-    );
+    assert_eq!(repeated.attempts.len(), 1, "the original task did not run again");
     let params = taskd_client::json::struct_to_json(repeated.params.as_ref().unwrap()).unwrap();
-    assert_eq!(
-        params["run"],
-        json!("first"),
-        "the original task's params are kept"
-    );
-    assert_eq!(
-        server.client.stats().await.unwrap().counts.unwrap().total,
-        1
-    );
+    assert_eq!(params["run"], json!("first"), "the original task's params are kept");
+    assert_eq!(server.client.stats().await.unwrap().counts.unwrap().total, 1);
 }
 
 #[tokio::test]
-async fn a_batch_member_that_repeats_a_key_stands_for_the_original_task_and_its_dependents_wait_for_it()
- {
+async fn a_batch_member_that_repeats_a_key_stands_for_the_original_task_and_its_dependents_wait_for_it() {
     let server = TestServer::start().await;
     let original = server
         .client
         .submit(NewTask::new("test.gate").idempotency_key("shared-step"))
         .await
         .unwrap();
-    server
-        .wait_for_status(&original.id, TaskStatus::Running)
-        .await;
+    server.wait_for_status(&original.id, TaskStatus::Running).await;
 
     let batch = server
         .client
@@ -115,14 +90,8 @@ async fn a_batch_member_that_repeats_a_key_stands_for_the_original_task_and_its_
         ])
         .await
         .unwrap();
-    assert_eq!(
-        batch[0].id, original.id,
-        "the repeated key returns the original task"
-    );
+    assert_eq!(batch[0].id, original.id, "the repeated key returns the original task");
     let dependent = &batch[1];
-    eprintln!("PROBE dependent={:?} status={:?} reason={}", dependent.dependencies, dependent.status(), dependent.status_reason);
-    let d2 = server.client.get(&dependent.id).await.unwrap(); eprintln!("PROBE later status={:?} reason={} attempts={}", d2.status(), d2.status_reason, d2.attempts.len());
-    let o = server.client.get(&original.id).await.unwrap(); eprintln!("PROBE original status={:?}", o.status());
     assert_eq!(
         dependent.dependencies[0].task_id, original.id,
         "the dependent depends on the task its batch_ref resolved to"

@@ -33,7 +33,10 @@ async fn a_submitted_task_runs_to_completion_and_keeps_its_result() {
 
     let fetched = server.client.get(&submitted.id).await.unwrap();
     assert_eq!(fetched.status(), TaskStatus::Completed);
-    assert_eq!(struct_to_json(fetched.params.as_ref().unwrap()).unwrap()["pages"], json!(3));
+    assert_eq!(
+        struct_to_json(fetched.params.as_ref().unwrap()).unwrap()["pages"],
+        json!(3)
+    );
 }
 
 #[tokio::test]
@@ -50,12 +53,20 @@ async fn list_filters_by_status_type_and_labels_and_pages_newest_first() {
     for index in 0..5 {
         let task = server
             .client
-            .submit(NewTask::new("diag.echo").label("batch", "list-test").label("n", index.to_string()))
+            .submit(
+                NewTask::new("diag.echo")
+                    .label("batch", "list-test")
+                    .label("n", index.to_string()),
+            )
             .await
             .unwrap();
         ids.push(task.id);
     }
-    server.client.submit(NewTask::new("document_processing").label("batch", "list-test")).await.unwrap();
+    server
+        .client
+        .submit(NewTask::new("document_processing").label("batch", "list-test"))
+        .await
+        .unwrap();
     for id in &ids {
         server.wait(id).await;
     }
@@ -103,7 +114,11 @@ async fn stats_count_tasks_by_status_and_type_and_name_unserved_types() {
     assert_eq!(stats.unserved_task_types, vec!["vector_store_update".to_string()]);
     assert_eq!(stats.max_concurrent_tasks, 4);
     assert_eq!(stats.effective_concurrency_limit, 4);
-    let vector = stats.by_type.iter().find(|t| t.task_type == "vector_store_update").unwrap();
+    let vector = stats
+        .by_type
+        .iter()
+        .find(|t| t.task_type == "vector_store_update")
+        .unwrap();
     assert!(!vector.handler_available);
     let echo = stats.by_type.iter().find(|t| t.task_type == "diag.echo").unwrap();
     assert!(echo.handler_available);

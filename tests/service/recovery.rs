@@ -10,9 +10,21 @@ use crate::support::TestServer;
 async fn a_restart_brings_back_every_unfinished_task() {
     let mut server = TestServer::start().await;
     let later = SystemTime::now() + Duration::from_secs(3600);
-    let scheduled = server.client.submit(NewTask::new("diag.echo").run_at(later)).await.unwrap();
-    let gate = server.client.submit(NewTask::new("test.gate").run_at(later)).await.unwrap();
-    let waiting = server.client.submit(NewTask::new("diag.echo").depends_on(&gate.id)).await.unwrap();
+    let scheduled = server
+        .client
+        .submit(NewTask::new("diag.echo").run_at(later))
+        .await
+        .unwrap();
+    let gate = server
+        .client
+        .submit(NewTask::new("test.gate").run_at(later))
+        .await
+        .unwrap();
+    let waiting = server
+        .client
+        .submit(NewTask::new("diag.echo").depends_on(&gate.id))
+        .await
+        .unwrap();
     let unserved = server.client.submit(NewTask::new("document_processing")).await.unwrap();
     let done = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
     server.wait(&done.id).await;
@@ -34,7 +46,10 @@ async fn a_restart_brings_back_every_unfinished_task() {
 
     // Dependencies are wired up again: cancelling the root cascades.
     server.client.cancel(&gate.id, "").await.unwrap();
-    assert_eq!(server.client.get(&waiting.id).await.unwrap().status(), TaskStatus::Cancelled);
+    assert_eq!(
+        server.client.get(&waiting.id).await.unwrap().status(),
+        TaskStatus::Cancelled
+    );
 }
 
 #[tokio::test]
@@ -42,7 +57,11 @@ async fn a_task_interrupted_by_a_stop_is_retried_and_the_attempt_counted() {
     let mut server = TestServer::start().await;
     let task = server
         .client
-        .submit(NewTask::new("diag.sleep").params(json!({"duration_ms": 60_000})).max_retries(2))
+        .submit(
+            NewTask::new("diag.sleep")
+                .params(json!({"duration_ms": 60_000}))
+                .max_retries(2),
+        )
         .await
         .unwrap();
     server.wait_for_status(&task.id, TaskStatus::Running).await;
@@ -51,7 +70,10 @@ async fn a_task_interrupted_by_a_stop_is_retried_and_the_attempt_counted() {
 
     let restored = server.wait_for_status(&task.id, TaskStatus::Running).await;
     assert_eq!(restored.attempts.len(), 2);
-    assert_eq!(restored.attempts[0].outcome(), taskd_client::proto::attempt::Outcome::Interrupted);
+    assert_eq!(
+        restored.attempts[0].outcome(),
+        taskd_client::proto::attempt::Outcome::Interrupted
+    );
     assert_eq!(restored.retry_count, 1);
     server.client.cancel(&task.id, "done testing").await.unwrap();
 }

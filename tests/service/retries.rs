@@ -20,49 +20,26 @@ async fn a_failing_task_is_retried_with_growing_backoff_until_it_succeeds() {
             NewTask::new("diag.fail")
                 .params(json!({"message": "flaky upstream", "succeed_on_attempt": 3}))
                 .max_retries(5)
-                .backoff(
-                    Duration::from_millis(50),
-                    4.0,
-                    Duration::from_secs(1),
-                    NO_JITTER,
-                ),
+                .backoff(Duration::from_millis(50), 4.0, Duration::from_secs(1), NO_JITTER),
         )
         .await
         .unwrap();
 
     let task = server.wait(&task.id).await;
-    assert_eq!(
-        task.status(),
-        TaskStatus::Completed,
-        "{}",
-        task.status_reason
-    );
+    assert_eq!(task.status(), TaskStatus::Completed, "{}", task.status_reason);
     assert_eq!(task.retry_count, 2);
     let result = taskd_client::json::value_to_json(task.result.as_ref().expect("result")).unwrap();
     assert_eq!(result, json!({"attempt": 3}));
-    assert!(
-        task.error.is_empty(),
-        "a completed task has no error: {}",
-        task.error
-    );
+    assert!(task.error.is_empty(), "a completed task has no error: {}", task.error);
 
     let attempts = &task.attempts;
     assert_eq!(attempts.len(), 3);
     for (index, attempt) in attempts.iter().enumerate() {
         assert_eq!(attempt.number, index as u32 + 1);
-        assert!(
-            attempt.finished_at.is_some(),
-            "attempt {} has ended",
-            attempt.number
-        );
+        assert!(attempt.finished_at.is_some(), "attempt {} has ended", attempt.number);
     }
     for failed in &attempts[..2] {
-        assert_eq!(
-            failed.outcome(),
-            Outcome::Failed,
-            "attempt {}",
-            failed.number
-        );
+        assert_eq!(failed.outcome(), Outcome::Failed, "attempt {}", failed.number);
         assert_eq!(failed.error, "flaky upstream", "attempt {}", failed.number);
     }
     assert_eq!(attempts[2].outcome(), Outcome::Succeeded);
@@ -87,10 +64,7 @@ async fn a_failing_task_is_retried_with_growing_backoff_until_it_succeeds() {
         second_gap > first_gap,
         "backoff grows: {first_gap:.1} ms, then {second_gap:.1} ms"
     );
-    assert!(
-        second_gap < 5_000.0,
-        "second backoff was {second_gap:.1} ms"
-    );
+    assert!(second_gap < 5_000.0, "second backoff was {second_gap:.1} ms");
 
     let stats = server.client.stats().await.unwrap();
     assert_eq!(stats.failed_attempts_since_start, 2);
@@ -106,12 +80,7 @@ async fn a_task_that_always_fails_ends_failed_after_its_last_retry() {
             NewTask::new("diag.fail")
                 .params(json!({"message": "permanent failure"}))
                 .max_retries(2)
-                .backoff(
-                    Duration::from_millis(10),
-                    2.0,
-                    Duration::from_millis(100),
-                    NO_JITTER,
-                ),
+                .backoff(Duration::from_millis(10), 2.0, Duration::from_millis(100), NO_JITTER),
         )
         .await
         .unwrap();
@@ -125,17 +94,8 @@ async fn a_task_that_always_fails_ends_failed_after_its_last_retry() {
     assert!(task.result.is_none());
     assert_eq!(task.attempts.len(), 3);
     for attempt in &task.attempts {
-        assert_eq!(
-            attempt.outcome(),
-            Outcome::Failed,
-            "attempt {}",
-            attempt.number
-        );
-        assert_eq!(
-            attempt.error, "permanent failure",
-            "attempt {}",
-            attempt.number
-        );
+        assert_eq!(attempt.outcome(), Outcome::Failed, "attempt {}", attempt.number);
+        assert_eq!(attempt.error, "permanent failure", "attempt {}", attempt.number);
     }
 
     let stats = server.client.stats().await.unwrap();
@@ -170,10 +130,7 @@ async fn an_attempt_that_outlives_its_timeout_is_stopped_and_counted_as_timed_ou
         attempt.finished_at.as_ref().unwrap(),
     );
     assert!(ran >= 99.0, "stopped after {ran:.1} ms, before its timeout");
-    assert!(
-        ran < 5_000.0,
-        "stopped after {ran:.1} ms, not near its 100 ms timeout"
-    );
+    assert!(ran < 5_000.0, "stopped after {ran:.1} ms, not near its 100 ms timeout");
 
     let stats = server.client.stats().await.unwrap();
     assert_eq!(stats.failed_attempts_since_start, 1);
@@ -195,17 +152,11 @@ async fn a_panicking_handler_fails_the_task_with_the_panic_message_and_the_serve
 
     let task = server.wait(&task.id).await;
     assert_eq!(task.status(), TaskStatus::Failed);
-    assert!(
-        task.error.contains("index out of bounds in page 7"),
-        "{}",
-        task.error
-    );
+    assert!(task.error.contains("index out of bounds in page 7"), "{}", task.error);
     assert_eq!(task.attempts.len(), 1);
     assert_eq!(task.attempts[0].outcome(), Outcome::Failed);
     assert!(
-        task.attempts[0]
-            .error
-            .contains("index out of bounds in page 7"),
+        task.attempts[0].error.contains("index out of bounds in page 7"),
         "{}",
         task.attempts[0].error
     );
@@ -214,10 +165,6 @@ async fn a_panicking_handler_fails_the_task_with_the_panic_message_and_the_serve
     assert_eq!(stats.failed_attempts_since_start, 1);
     assert_eq!(stats.retries_since_start, 0);
 
-    let next = server
-        .client
-        .submit(NewTask::new("diag.echo"))
-        .await
-        .unwrap();
+    let next = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
     assert_eq!(server.wait(&next.id).await.status(), TaskStatus::Completed);
 }

@@ -17,7 +17,8 @@ async fn start_order(server: &TestServer, run: &str) -> Vec<String> {
         })
         .await
         .unwrap();
-    tasks.sort_by(|a, b| millis_between(b.started_at.as_ref().unwrap(), a.started_at.as_ref().unwrap()).total_cmp(&0.0));
+    tasks
+        .sort_by(|a, b| millis_between(b.started_at.as_ref().unwrap(), a.started_at.as_ref().unwrap()).total_cmp(&0.0));
     tasks.into_iter().map(|task| task.name).collect()
 }
 
@@ -33,13 +34,21 @@ async fn higher_priority_runs_first_among_tasks_queued_together() {
         ("critical", TaskPriority::Critical),
         ("high", TaskPriority::High),
     ]
-    .map(|(name, priority)| NewTask::new("diag.echo").name(name).priority(priority).label("run", "prio"));
+    .map(|(name, priority)| {
+        NewTask::new("diag.echo")
+            .name(name)
+            .priority(priority)
+            .label("run", "prio")
+    });
     let submitted = server.client.submit_batch(batch).await.unwrap();
     server.gate.open(1);
     for task in &submitted {
         server.wait(&task.id).await;
     }
-    assert_eq!(start_order(&server, "prio").await, vec!["critical", "high", "normal", "low"]);
+    assert_eq!(
+        start_order(&server, "prio").await,
+        vec!["critical", "high", "normal", "low"]
+    );
 }
 
 #[tokio::test]
@@ -52,7 +61,12 @@ async fn a_low_task_that_waited_long_enough_runs_before_newer_high_ones() {
 
     let old_low = server
         .client
-        .submit(NewTask::new("diag.echo").name("old-low").priority(TaskPriority::Low).label("run", "aging"))
+        .submit(
+            NewTask::new("diag.echo")
+                .name("old-low")
+                .priority(TaskPriority::Low)
+                .label("run", "aging"),
+        )
         .await
         .unwrap();
     // The point of this test is the passage of time itself.
@@ -88,7 +102,11 @@ async fn running_tasks_never_exceed_max_concurrent_tasks() {
             .unwrap(),
     );
     let tasks: Vec<NewTask> = (0..12)
-        .map(|_| NewTask::new("diag.sleep").params(json!({"duration_ms": 20})).label("run", "limit"))
+        .map(|_| {
+            NewTask::new("diag.sleep")
+                .params(json!({"duration_ms": 20}))
+                .label("run", "limit")
+        })
         .collect();
     server.client.submit_batch(tasks).await.unwrap();
 
@@ -129,7 +147,10 @@ async fn a_per_type_limit_holds_back_only_its_own_type() {
     let second = server.client.submit(NewTask::new("test.gate")).await.unwrap();
     let echo = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
     assert_eq!(server.wait(&echo.id).await.status(), TaskStatus::Completed);
-    assert_eq!(server.client.get(&second.id).await.unwrap().status(), TaskStatus::Pending);
+    assert_eq!(
+        server.client.get(&second.id).await.unwrap().status(),
+        TaskStatus::Pending
+    );
     server.gate.open(2);
     assert_eq!(server.wait(&second.id).await.status(), TaskStatus::Completed);
 }
@@ -138,7 +159,11 @@ async fn a_per_type_limit_holds_back_only_its_own_type() {
 async fn run_at_delays_a_task_and_it_starts_on_time() {
     let server = TestServer::start().await;
     let due = SystemTime::now() + Duration::from_millis(300);
-    let task = server.client.submit(NewTask::new("diag.echo").run_at(due)).await.unwrap();
+    let task = server
+        .client
+        .submit(NewTask::new("diag.echo").run_at(due))
+        .await
+        .unwrap();
     assert_eq!(task.status(), TaskStatus::Scheduled);
     let finished = server.wait(&task.id).await;
     let started = finished.attempts[0].started_at.as_ref().unwrap();

@@ -1,7 +1,7 @@
 //! A real taskd server on an ephemeral port, over TCP, on its own data dir,
 //! with a client connected to it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,15 +39,16 @@ pub struct TestServer {
     pub config: ServerConfig,
     // Kept so the data dir lives as long as the test.
     dir: Option<tempfile::TempDir>,
-    data_dir: PathBuf,
 }
 
 /// Settings for fast tests: short backoffs and small priority steps.
 pub fn test_config(data_dir: &Path) -> ServerConfig {
-    let mut config = ServerConfig::default();
-    config.listen = "127.0.0.1:0".parse().expect("valid address");
-    config.data_dir = data_dir.to_path_buf();
-    config.shutdown_drain = Duration::from_millis(200);
+    let mut config = ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("valid address"),
+        data_dir: data_dir.to_path_buf(),
+        shutdown_drain: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
     config.engine.max_concurrent_tasks = 4;
     config.engine.cancel_grace = Duration::from_secs(2);
     config.engine.default_retry_policy.initial_backoff = Duration::from_millis(20);
@@ -89,7 +90,6 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
         adjust(&mut config);
-        let data_dir = dir.path().to_path_buf();
         let gate = Gate::new();
         let (server, client) = launch(config.clone(), &gate).await;
         TestServer {
@@ -98,12 +98,7 @@ impl TestServer {
             gate,
             config,
             dir: Some(dir),
-            data_dir,
         }
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     /// Stops the server gracefully and starts a new one on the same data dir.
@@ -114,12 +109,6 @@ impl TestServer {
         let (server, client) = launch(self.config.clone(), &self.gate).await;
         self.server = Some(server);
         self.client = client;
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop().await;
-        }
     }
 
     /// Waits for a terminal status through a watch stream.
@@ -157,7 +146,9 @@ impl Drop for TestServer {
 }
 
 async fn launch(config: ServerConfig, gate: &Gate) -> (RunningServer, Client) {
-    let server = taskd::server::start(config, registry(gate)).await.expect("server starts");
+    let server = taskd::server::start(config, registry(gate))
+        .await
+        .expect("server starts");
     let client = Client::connect(format!("http://{}", server.local_addr()))
         .await
         .expect("client connects");

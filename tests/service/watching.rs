@@ -23,7 +23,10 @@ async fn watching_a_task_sends_its_state_first_then_each_change_and_ends_at_the_
         }
     }
     assert_eq!(statuses.last(), Some(&TaskStatus::Completed), "{statuses:?}");
-    assert!(statuses.contains(&TaskStatus::Running) || statuses[0] == TaskStatus::Running, "{statuses:?}");
+    assert!(
+        statuses.contains(&TaskStatus::Running) || statuses[0] == TaskStatus::Running,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
@@ -33,7 +36,10 @@ async fn watching_a_finished_task_sends_one_snapshot_and_ends() {
     server.wait(&task.id).await;
     let events: Vec<_> = server.client.watch(&task.id).await.unwrap().collect().await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].as_ref().unwrap().task.as_ref().unwrap().status(), TaskStatus::Completed);
+    assert_eq!(
+        events[0].as_ref().unwrap().task.as_ref().unwrap().status(),
+        TaskStatus::Completed
+    );
 }
 
 #[tokio::test]
@@ -50,8 +56,16 @@ async fn watching_many_tasks_delivers_only_matching_events() {
             .await
             .unwrap(),
     );
-    server.client.submit(NewTask::new("diag.echo").label("watch", "no")).await.unwrap();
-    let wanted = server.client.submit(NewTask::new("diag.echo").label("watch", "yes")).await.unwrap();
+    server
+        .client
+        .submit(NewTask::new("diag.echo").label("watch", "no"))
+        .await
+        .unwrap();
+    let wanted = server
+        .client
+        .submit(NewTask::new("diag.echo").label("watch", "yes"))
+        .await
+        .unwrap();
     let event = events.next().await.unwrap().unwrap();
     let task = event.task.unwrap();
     assert_eq!(task.id, wanted.id);
