@@ -99,10 +99,6 @@ where
             Ok(value) => return Ok(value),
             Err(StoreError::Database(message)) if tries < STORE_TRIES => {
                 tracing::debug!(task_id = %context.task_id, tries, %message, "{what} failed; retrying");
-                eprintln!(
-                    "DEBUGRETRY {what} try {tries}: {message} at {:?}",
-                    std::time::SystemTime::now()
-                );
                 tokio::select! {
                     _ = context.cancellation.cancelled() => {
                         return Err(HandlerError::new(format!("cancelled while retrying {what}")));

@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod builtins;
 mod cancellation;
 mod dependencies;
 mod grpcurl;

@@ -1,0 +1,115 @@
+//! The built-in task types end to end: real files under the data dir.
+
+use serde_json::{Value, json};
+use taskd_client::json::value_to_json;
+use taskd_client::{NewTask, Task, TaskStatus};
+
+use crate::support::TestServer;
+
+fn result_of(task: &Task) -> Value {
+    assert_eq!(task.status(), TaskStatus::Completed, "{}", task.error);
+    value_to_json(task.result.as_ref().expect("a result")).expect("json result")
+}
+
+async fn some_history(server: &TestServer) {
+    let ok = server
+        .client
+        .submit(NewTask::new("diag.echo").label("team", "data"))
+        .await
+        .unwrap();
+    let bad = server
+        .client
+        .submit(
+            NewTask::new("diag.fail")
+                .params(json!({"message": "disk on fire"}))
+                .max_retries(0),
+        )
+        .await
+        .unwrap();
+    server.wait(&ok.id).await;
+    server.wait(&bad.id).await;
+}
+
+#[tokio::test]
+async fn data_export_writes_the_matching_tasks_as_jsonl_and_names_the_file() {
+    let server = TestServer::start().await;
+    some_history(&server).await;
+    let export = server
+        .client
+        .submit(NewTask::new("data_export").params(json!({"format": "jsonl", "labels": {"team": "data"}})))
+        .await
+        .unwrap();
+    let result = result_of(&server.wait(&export.id).await);
+    assert_eq!(result["rows"], 1);
+    let path = result["path"].as_str().unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    let row: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(row["task_type"], "diag.echo");
+    assert_eq!(row["status"], "COMPLETED");
+}
+
+#[tokio::test]
+async fn data_export_writes_csv_with_a_header() {
+    let server = TestServer::start().await;
+    some_history(&server).await;
+    let export = server
+        .client
+        .submit(NewTask::new("data_export").params(json!({"format": "csv", "status": ["FAILED"]})))
+        .await
+        .unwrap();
+    let result = result_of(&server.wait(&export.id).await);
+    let text = std::fs::read_to_string(result["path"].as_str().unwrap()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("id,name,task_type"), "{}", lines[0]);
+    assert_eq!(lines.len(), 2);
+    assert!(lines[1].contains("disk on fire"), "{}", lines[1]);
+}
+
+#[tokio::test]
+async fn a_bad_export_format_fails_the_task_with_the_param_named() {
+    let server = TestServer::start().await;
+    let export = server
+        .client
+        .submit(
+            NewTask::new("data_export")
+                .params(json!({"format": "xml"}))
+                .max_retries(0),
+        )
+        .await
+        .unwrap();
+    let failed = server.wait(&export.id).await;
+    assert_eq!(failed.status(), TaskStatus::Failed);
+    assert!(failed.error.contains("params.format"), "{}", failed.error);
+}
+
+#[tokio::test]
+async fn report_generation_writes_json_and_markdown_with_rates_percentiles_and_top_errors() {
+    let server = TestServer::start().await;
+    some_history(&server).await;
+    let report = server.client.submit(NewTask::new("report_generation")).await.unwrap();
+    let result = result_of(&server.wait(&report.id).await);
+    assert!(result["tasks"].as_u64().unwrap() >= 2);
+    assert!(result["top_errors"].to_string().contains("disk on fire"), "{result}");
+    assert!(result["queue_wait_ms"]["p50"].is_number(), "{result}");
+    let markdown = std::fs::read_to_string(result["markdown_path"].as_str().unwrap()).unwrap();
+    assert!(markdown.contains("disk on fire"));
+    let json_report: Value =
+        serde_json::from_str(&std::fs::read_to_string(result["json_path"].as_str().unwrap()).unwrap()).unwrap();
+    assert!(json_report.is_object());
+}
+
+#[tokio::test]
+async fn system_maintenance_purges_old_finished_tasks_and_stats_follow() {
+    let server = TestServer::start().await;
+    some_history(&server).await;
+    let maintenance = server
+        .client
+        .submit(NewTask::new("system_maintenance").params(json!({"retention_seconds": 0})))
+        .await
+        .unwrap();
+    let result = result_of(&server.wait(&maintenance.id).await);
+    assert_eq!(result["purged"], 2, "{result}");
+    let stats = server.client.stats().await.unwrap().counts.unwrap();
+    // Only the maintenance task itself is left.
+    assert_eq!(stats.total, 1, "{stats:?}");
+}
