@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod builtins;
 mod cancellation;
+mod crash;
 mod dependencies;
 mod grpcurl;
 mod idempotency;
