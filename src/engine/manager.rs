@@ -665,12 +665,14 @@ impl TaskManager {
         self.inner.state.lock().ids_in(&statuses)
     }
 
-    /// Lowers the engine's counts after the store deleted finished tasks.
-    pub fn forget_purged(&self, purged: &[crate::store::StatusCount]) {
+    /// Catches the engine up after the store deleted the tasks that
+    /// finished before `cutoff`: lowers its counts and drops them from memory.
+    pub fn forget_purged(&self, purged: &[crate::store::StatusCount], cutoff: Timestamp) {
         let mut state = self.inner.state.lock();
         for count in purged {
             state.uncount_purged(&count.task_type, count.status, count.count);
         }
+        state.drop_finished_before(cutoff);
     }
 
     /// Stops accepting work, lets running attempts finish for up to

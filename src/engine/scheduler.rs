@@ -637,6 +637,30 @@ impl SchedulerState {
         }
     }
 
+    /// Forgets finished tasks that completed before `cutoff` (the store
+    /// purged them).
+    pub fn drop_finished_before(&mut self, cutoff: Timestamp) {
+        let durable = self.store.durable_sequence();
+        let entries = &mut self.entries;
+        let keys = &mut self.idempotency_keys;
+        self.finished.retain(|id| {
+            let purged = entries.get(id).is_some_and(|entry| {
+                entry.pins == 0
+                    && entry.write_sequence <= durable
+                    && entry.task.completed_at.is_some_and(|at| at < cutoff)
+            });
+            if purged {
+                if let Some(key) = entries.get(id).and_then(|entry| entry.task.idempotency_key.clone())
+                    && keys.get(&key) == Some(id)
+                {
+                    keys.remove(&key);
+                }
+                entries.remove(id);
+            }
+            !purged
+        });
+    }
+
     // ----- shutdown -----
 
     /// Signals every running attempt to stop.

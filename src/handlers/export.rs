@@ -5,10 +5,9 @@
 //! field that matters, or CSV with the scalar columns for spreadsheets.
 //!
 //! The file is `<data_dir>/exports/<task_id>.<jsonl|csv>`. It is written
-//! under a temporary name and renamed when complete (see
-//! [`AtomicFile`](crate::handlers::files)), so a reader never sees half an
-//! export. Pages are read newest first; cancellation is checked between
-//! pages.
+//! under a temporary name and renamed when complete (see the `files`
+//! module), so a reader never sees half an export. Pages are read newest
+//! first; cancellation is checked between pages.
 //!
 //! Params:
 //! - `format`: "jsonl" (default) or "csv".

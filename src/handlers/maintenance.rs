@@ -125,7 +125,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
 
     let store = context.engine.store().clone();
     let purged = with_retries(&context, "purge", || store.purge_finished_before(cutoff)).await?;
-    context.engine.forget_purged(&purged);
+    context.engine.forget_purged(&purged, cutoff);
     let (total, by_status) = totals_by_status(&purged);
     let by_type = totals_by_type(&purged);
 

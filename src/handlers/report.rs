@@ -4,9 +4,8 @@
 //! the tasks created in a recent window fared: counts by type and status,
 //! success rate, how long tasks waited for a slot and how long attempts ran
 //! (p50/p90/p99), and the most frequent errors. The arithmetic lives in
-//! [`aggregate`](crate::handlers::aggregate), the Markdown layout in
-//! [`markdown`](crate::handlers::markdown); this module reads the tasks and
-//! writes the files.
+//! the `aggregate` module and the Markdown layout in `markdown`; this module
+//! reads the tasks and writes the files.
 //!
 //! Output: `<data_dir>/reports/<task_id>.json` (machine-readable) and
 //! `<task_id>.md` (for people), each written under a temporary name and

@@ -594,7 +594,13 @@ impl Store for SqliteStore {
         // free for submits.
         let cutoff = before.as_micros();
         self.read(move |connection| {
-            let transaction = connection.unchecked_transaction().map_err(db_error)?;
+            // IMMEDIATE takes the write lock up front, where busy_timeout
+            // waits for it; a deferred transaction that reads first and then
+            // writes fails at once with "database is locked" if the writer
+            // committed in between.
+            let transaction =
+                rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)
+                    .map_err(db_error)?;
             let rows = {
                 let mut statement = transaction
                     .prepare(&format!(

@@ -11,7 +11,8 @@ fn result_of(task: &Task) -> Value {
     value_to_json(task.result.as_ref().expect("a result")).expect("json result")
 }
 
-async fn some_history(server: &TestServer) {
+/// Runs one task that completes and one that fails; returns their ids.
+async fn some_history(server: &TestServer) -> Vec<String> {
     let ok = server
         .client
         .submit(NewTask::new("diag.echo").label("team", "data"))
@@ -28,6 +29,7 @@ async fn some_history(server: &TestServer) {
         .unwrap();
     server.wait(&ok.id).await;
     server.wait(&bad.id).await;
+    vec![ok.id, bad.id]
 }
 
 #[tokio::test]
@@ -101,7 +103,7 @@ async fn report_generation_writes_json_and_markdown_with_rates_percentiles_and_t
 #[tokio::test]
 async fn system_maintenance_purges_old_finished_tasks_and_stats_follow() {
     let server = TestServer::start().await;
-    some_history(&server).await;
+    let old = some_history(&server).await;
     let maintenance = server
         .client
         .submit(NewTask::new("system_maintenance").params(json!({"retention_seconds": 0})))
@@ -112,4 +114,8 @@ async fn system_maintenance_purges_old_finished_tasks_and_stats_follow() {
     let stats = server.client.stats().await.unwrap().counts.unwrap();
     // Only the maintenance task itself is left.
     assert_eq!(stats.total, 1, "{stats:?}");
+    for id in old {
+        let error = server.client.get(&id).await.unwrap_err();
+        assert_eq!(error.code(), Some(tonic::Code::NotFound), "{id} was purged");
+    }
 }
