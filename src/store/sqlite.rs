@@ -296,8 +296,13 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
                     })
                     .collect();
                 let mut result = Ok(());
+                // A single failing statement is undone by SQLite on its own;
+                // only multi-row requests need a savepoint for all-or-none.
+                let needs_savepoint = inserts.len() > 1;
+                if needs_savepoint {
+                    transaction.prepare_cached("SAVEPOINT request")?.execute([])?;
+                }
                 if !inserts.is_empty() {
-                    transaction.execute_batch("SAVEPOINT request")?;
                     for task in inserts {
                         let row = TaskRow::from_task(task);
                         if let Err(error) = insert.execute(params![
@@ -332,10 +337,12 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
                             break;
                         }
                     }
+                }
+                if needs_savepoint {
                     if result.is_err() {
-                        transaction.execute_batch("ROLLBACK TO request")?;
+                        transaction.prepare_cached("ROLLBACK TO request")?.execute([])?;
                     }
-                    transaction.execute_batch("RELEASE request")?;
+                    transaction.prepare_cached("RELEASE request")?.execute([])?;
                 }
                 if result.is_ok() {
                     for op in &request.ops {
