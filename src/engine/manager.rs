@@ -79,6 +79,18 @@ pub struct EngineStats {
     pub uptime: Duration,
 }
 
+/// What a submit decided under the lock: ids, initial statuses, and the
+/// existing tasks that repeated idempotency keys stand for.
+struct Plan {
+    existing: Vec<Option<Arc<Task>>>,
+    ids: Vec<TaskId>,
+    statuses: Vec<TaskStatus>,
+    reasons: Vec<String>,
+    dependencies: Vec<Vec<TaskDependency>>,
+    pinned: Vec<TaskId>,
+    key_senders: Vec<(String, watch::Sender<bool>)>,
+}
+
 /// What a submit resolved to before it is written.
 struct PreparedBatch {
     tasks: Vec<Arc<Task>>,
@@ -244,7 +256,7 @@ impl TaskManager {
                 )
             };
             match attempt {
-                Ok(prepared) => break prepared,
+                Ok(plan) => break self.build(plan, requests, now),
                 Err(PrepareError::Invalid(error)) => return Err(error),
                 Err(PrepareError::KeyInFlight(mut committed)) => {
                     // Bounded: the other submit resolves when its commit does.
@@ -313,8 +325,7 @@ impl TaskManager {
         stored_statuses: &HashMap<TaskId, TaskStatus>,
         prefix: &dyn Fn(usize) -> String,
         now: Timestamp,
-    ) -> Result<PreparedBatch, PrepareError> {
-        let config = &self.inner.config;
+    ) -> Result<Plan, PrepareError> {
         let count = requests.len();
         let mut slots: Vec<Option<Slot>> = (0..count).map(|_| None).collect();
         let mut key_senders = Vec::new();
@@ -427,33 +438,70 @@ impl TaskManager {
             };
         }
 
-        let mut tasks = Vec::new();
-        for (index, request) in requests.iter().cloned().enumerate() {
+        for (index, request) in requests.iter().enumerate() {
             if slots[index].is_some() {
                 continue;
             }
-            let id = ids[index];
-            let status = statuses[index];
             if let Some(key) = &request.idempotency_key {
                 let (sender, receiver) = watch::channel(false);
                 state.pending_keys.insert(
                     key.clone(),
                     PendingKey {
-                        task_id: id,
+                        task_id: ids[index],
                         committed: receiver,
                     },
                 );
                 key_senders.push((key.clone(), sender));
             }
+        }
+        state.pin(&pinned);
+        Ok(Plan {
+            existing: slots
+                .into_iter()
+                .map(|slot| match slot {
+                    Some(Slot::Existing(task)) => Some(task),
+                    _ => None,
+                })
+                .collect(),
+            ids,
+            statuses,
+            reasons,
+            dependencies,
+            pinned,
+            key_senders,
+        })
+    }
+
+    /// Turns a plan and the requests it was made from into tasks, outside
+    /// the lock: the requests are consumed, nothing is copied.
+    fn build(&self, plan: Plan, requests: Vec<NewTask>, now: Timestamp) -> PreparedBatch {
+        let config = &self.inner.config;
+        let Plan {
+            existing,
+            ids,
+            statuses,
+            mut reasons,
+            mut dependencies,
+            pinned,
+            key_senders,
+        } = plan;
+        let mut tasks = Vec::new();
+        let mut slots = Vec::with_capacity(requests.len());
+        for (index, (request, existing)) in requests.into_iter().zip(existing).enumerate() {
+            if let Some(task) = existing {
+                slots.push(Slot::Existing(task));
+                continue;
+            }
+            let status = statuses[index];
             let cancelled = status == TaskStatus::Cancelled;
             let name = if request.name.is_empty() {
                 request.task_type.clone()
             } else {
                 request.name
             };
-            slots[index] = Some(Slot::New(tasks.len()));
+            slots.push(Slot::New(tasks.len()));
             tasks.push(Arc::new(Task {
-                id,
+                id: ids[index],
                 name,
                 task_type: request.task_type,
                 params: request.params,
@@ -481,16 +529,12 @@ impl TaskManager {
                 updated_at: now,
             }));
         }
-        state.pin(&pinned);
-        Ok(PreparedBatch {
+        PreparedBatch {
             tasks,
-            slots: slots
-                .into_iter()
-                .map(|slot| slot.expect("every slot is filled"))
-                .collect(),
+            slots,
             pinned,
             key_senders,
-        })
+        }
     }
 
     /// Spawns the attempts a pump started.

@@ -38,6 +38,42 @@ pub struct TaskRow {
     pub updated_at: i64,
 }
 
+/// The columns a task's life changes, for updates: the fixed ones (params,
+/// labels, dependencies) are not serialized again.
+pub struct MutableColumns {
+    pub id: String,
+    pub status: i64,
+    pub retry_count: i64,
+    pub run_at: Option<i64>,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub progress: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub attempts: String,
+    pub status_reason: String,
+    pub updated_at: i64,
+}
+
+impl MutableColumns {
+    pub fn from_task(task: &Task) -> Self {
+        MutableColumns {
+            id: task.id.to_string(),
+            status: task.status.code(),
+            retry_count: i64::from(task.retry_count),
+            run_at: task.run_at.map(Timestamp::as_micros),
+            started_at: task.started_at.map(Timestamp::as_micros),
+            completed_at: task.completed_at.map(Timestamp::as_micros),
+            progress: task.progress.as_ref().map(to_json),
+            result: task.result.as_ref().map(to_json),
+            error: task.error.clone(),
+            attempts: to_json(&task.attempts),
+            status_reason: task.status_reason.clone(),
+            updated_at: task.updated_at.as_micros(),
+        }
+    }
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     // Serializing plain data (maps, strings, numbers) cannot fail.
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use crate::engine::model::{Task, TaskId, TaskStatus, Timestamp};
-use crate::store::row::{COLUMNS, TaskRow};
+use crate::store::row::{COLUMNS, MutableColumns, TaskRow};
 use crate::store::{ListQuery, StatusCount, Store, StoreError, StoreResult, WriteOp, WriteTicket};
 
 /// How hard a commit pushes data to disk (SQLite's `synchronous` in WAL mode).
@@ -361,7 +361,7 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
                  status_reason = ?11, updated_at = ?12 WHERE id = ?1",
             )?;
             for id in update_order {
-                let row = TaskRow::from_task(latest_updates[&id]);
+                let row = MutableColumns::from_task(latest_updates[&id]);
                 update.execute(params![
                     row.id,
                     row.status,
