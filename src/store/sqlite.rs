@@ -93,9 +93,18 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 struct WriteRequest {
-    ops: Vec<WriteOp>,
+    /// New tasks, already flattened into rows by the caller's thread: the
+    /// writer thread is the serial section, so it only binds and steps.
+    inserts: Vec<TaskRow>,
+    updates: Vec<Arc<Task>>,
     sequence: u64,
     reply: oneshot::Sender<StoreResult<()>>,
+}
+
+impl WriteRequest {
+    fn len(&self) -> usize {
+        self.inserts.len() + self.updates.len()
+    }
 }
 
 struct WriteQueue {
@@ -246,11 +255,11 @@ fn run_writer(
 ) {
     while let Ok(first) = receiver.recv() {
         let mut batch = vec![first];
-        let mut op_count = batch[0].ops.len();
+        let mut op_count = batch[0].len();
         while op_count < max_batch {
             match receiver.try_recv() {
                 Ok(request) => {
-                    op_count += request.ops.len();
+                    op_count += request.len();
                     batch.push(request);
                 }
                 Err(_) => break,
@@ -272,7 +281,7 @@ fn run_writer(
 /// duplicate key) fails alone. Updates are coalesced per task, last one wins:
 /// each carries the task's whole mutable state.
 fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<StoreResult<()>> {
-    let has_ops = batch.iter().any(|request| !request.ops.is_empty());
+    let has_ops = batch.iter().any(|request| request.len() > 0);
     if !has_ops {
         return batch.iter().map(|_| Ok(())).collect();
     }
@@ -287,14 +296,7 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
             let mut latest_updates: HashMap<TaskId, &Arc<Task>> = HashMap::new();
             let mut update_order: Vec<TaskId> = Vec::new();
             for request in batch {
-                let inserts: Vec<&Arc<Task>> = request
-                    .ops
-                    .iter()
-                    .filter_map(|op| match op {
-                        WriteOp::Insert(task) => Some(task),
-                        WriteOp::Update(_) => None,
-                    })
-                    .collect();
+                let inserts = &request.inserts;
                 let mut result = Ok(());
                 // A single failing statement is undone by SQLite on its own;
                 // only multi-row requests need a savepoint for all-or-none.
@@ -303,8 +305,7 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
                     transaction.prepare_cached("SAVEPOINT request")?.execute([])?;
                 }
                 if !inserts.is_empty() {
-                    for task in inserts {
-                        let row = TaskRow::from_task(task);
+                    for row in inserts {
                         if let Err(error) = insert.execute(params![
                             row.id,
                             row.name,
@@ -331,7 +332,9 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
                             row.updated_at,
                         ]) {
                             result = Err(match error.sqlite_error_code() {
-                                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Duplicate(row.id),
+                                Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                                    StoreError::Duplicate(row.id.clone())
+                                }
                                 _ => db_error(error),
                             });
                             break;
@@ -345,9 +348,8 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
                     transaction.prepare_cached("RELEASE request")?.execute([])?;
                 }
                 if result.is_ok() {
-                    for op in &request.ops {
-                        if let WriteOp::Update(task) = op
-                            && latest_updates.insert(task.id, task).is_none()
+                    for task in &request.updates {
+                        if latest_updates.insert(task.id, task).is_none()
                         {
                             update_order.push(task.id);
                         }
@@ -444,10 +446,23 @@ const TERMINAL_CODES: &str = "(4, 5, 6)";
 impl Store for SqliteStore {
     fn write(&self, ops: Vec<WriteOp>) -> WriteTicket {
         let (reply, receiver) = oneshot::channel();
+        let mut inserts = Vec::new();
+        let mut updates = Vec::new();
+        for op in ops {
+            match op {
+                WriteOp::Insert(task) => inserts.push(TaskRow::from_task(&task)),
+                WriteOp::Update(task) => updates.push(task),
+            }
+        }
         let mut queue = self.queue.lock();
         let sequence = queue.next_sequence;
         queue.next_sequence += 1;
-        let request = WriteRequest { ops, sequence, reply };
+        let request = WriteRequest {
+            inserts,
+            updates,
+            sequence,
+            reply,
+        };
         if let Some(sender) = &queue.sender
             && let Err(mpsc::SendError(request)) = sender.send(request)
         {
