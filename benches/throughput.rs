@@ -5,8 +5,8 @@
 //! Run: `cargo bench --bench throughput` (release build).
 //! Knobs: BENCH_SECONDS (per rate phase, default 5), BENCH_E2E_TASKS
 //! (default 100000), BENCH_CONCURRENCY (in-flight unary calls, default 64),
-//! BENCH_SYNCHRONOUS=normal (no fsync per commit), BENCH_ONLY=single (the
-//! submit phase alone, for profiling).
+//! BENCH_SYNCHRONOUS=normal (no fsync per commit), BENCH_ONLY=single or raw
+//! (one phase alone, for profiling).
 //!
 //! The raw unary and single-submit phases alternate over three rounds and
 //! report medians: the machines are shared and noisy, and a ratio is only
@@ -35,7 +35,7 @@ const CHANNELS: usize = 4;
 const PARKED: &str = "bench.parked";
 const ECHO: &str = "diag.echo";
 /// Rounds of the interleaved raw-unary / single-submit comparison.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -158,6 +158,13 @@ async fn run() {
     let channels = channels(&address).await;
     let clients: Vec<Client> = channels.iter().cloned().map(Client::from_channel).collect();
 
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("raw") {
+        let health: Vec<HealthClient<Channel>> = channels.iter().cloned().map(HealthClient::new).collect();
+        let raw = raw_unary_rate(health, concurrency, seconds).await;
+        println!("raw tonic unary round trips (calls/s): {raw:.0}");
+        server.stop().await;
+        return;
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("single") {
         // The submit path alone, for profiling.
         let single = single_submit_rate(clients.clone(), PARKED, concurrency, seconds).await;
@@ -179,19 +186,7 @@ async fn run() {
     let mut single_rounds = Vec::new();
     for _ in 0..ROUNDS {
         let health = health.clone();
-        raw_rounds.push(
-            rate(concurrency, seconds, move |worker| {
-                let mut client = health[worker % CHANNELS].clone();
-                async move {
-                    client
-                        .check(HealthCheckRequest { service: String::new() })
-                        .await
-                        .expect("health check");
-                    1
-                }
-            })
-            .await,
-        );
+        raw_rounds.push(raw_unary_rate(health, concurrency, seconds).await);
         single_rounds.push(single_submit_rate(clients.clone(), PARKED, concurrency, seconds).await);
     }
     let raw = median(&mut raw_rounds);
@@ -291,6 +286,21 @@ async fn run() {
     server.stop().await;
 }
 
+/// Health checks: the cheapest unary call tonic serves.
+async fn raw_unary_rate(health: Vec<HealthClient<Channel>>, concurrency: usize, seconds: u64) -> f64 {
+    rate(concurrency, seconds, move |worker| {
+        let mut client = health[worker % CHANNELS].clone();
+        async move {
+            client
+                .check(HealthCheckRequest { service: String::new() })
+                .await
+                .expect("health check");
+            1
+        }
+    })
+    .await
+}
+
 /// Single submits of `task_type` from `concurrency` loops.
 async fn single_submit_rate(clients: Vec<Client>, task_type: &'static str, concurrency: usize, seconds: u64) -> f64 {
     rate(concurrency, seconds, move |worker| {
@@ -307,7 +317,11 @@ async fn single_submit_rate(clients: Vec<Client>, task_type: &'static str, concu
 }
 
 fn rounded(values: &[f64]) -> String {
-    values.iter().map(|value| format!("{value:.0}")).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(|value| format!("{value:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn num_cpus() -> usize {

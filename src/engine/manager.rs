@@ -225,7 +225,9 @@ impl TaskManager {
                 }
             }
         }
-        let not_in_memory: Vec<TaskId> = {
+        let not_in_memory: Vec<TaskId> = if external.is_empty() {
+            Vec::new()
+        } else {
             let state = inner.state.lock();
             external
                 .iter()
@@ -281,35 +283,38 @@ impl TaskManager {
             None => Ok(()),
         };
 
-        {
-            let mut state = inner.state.lock();
-            for (key, _) in &prepared.key_senders {
-                state.pending_keys.remove(key);
-            }
-            if committed.is_ok() && !new_tasks.is_empty() {
-                state.admit(new_tasks.clone(), write_sequence);
-                state.unpin(&prepared.pinned);
-                let outcome = state.pump();
-                drop(state);
-                self.launch(outcome);
-            } else {
-                state.unpin(&prepared.pinned);
-            }
+        // Admit, start what can start, and read back the tasks as they are
+        // now, under one lock.
+        let mut state = inner.state.lock();
+        for (key, _) in &prepared.key_senders {
+            state.pending_keys.remove(key);
+        }
+        let mut outcome = None;
+        if committed.is_ok() && !new_tasks.is_empty() {
+            state.admit(new_tasks.clone(), write_sequence);
+            state.unpin(&prepared.pinned);
+            outcome = Some(state.pump());
+        } else {
+            state.unpin(&prepared.pinned);
+        }
+        let result: Vec<Arc<Task>> = prepared
+            .slots
+            .into_iter()
+            .map(|slot| match slot {
+                Slot::New(index) => state
+                    .task(new_tasks[index].id)
+                    .unwrap_or_else(|| new_tasks[index].clone()),
+                Slot::Existing(task) => state.task(task.id).unwrap_or(task),
+            })
+            .collect();
+        drop(state);
+        if let Some(outcome) = outcome {
+            self.launch(outcome);
         }
         for (_, sender) in prepared.key_senders {
             let _ = sender.send(committed.is_ok());
         }
         committed?;
-
-        let mut result = Vec::with_capacity(prepared.slots.len());
-        for slot in prepared.slots {
-            result.push(match slot {
-                Slot::New(index) => self
-                    .get_cached(new_tasks[index].id)
-                    .unwrap_or_else(|| new_tasks[index].clone()),
-                Slot::Existing(task) => self.get_cached(task.id).unwrap_or(task),
-            });
-        }
         Ok(result)
     }
 
@@ -792,6 +797,16 @@ async fn run_timer(inner: Arc<Inner>) {
 /// after the members it depends on; rejects duplicates, unknown references
 /// and cycles.
 fn order_batch(requests: &[NewTask], prefix: &dyn Fn(usize) -> String) -> EngineResult<Vec<usize>> {
+    let uses_refs = requests.iter().any(|request| {
+        request.batch_ref.is_some()
+            || request
+                .dependencies
+                .iter()
+                .any(|dependency| matches!(dependency.target, DependencyTarget::BatchRef(_)))
+    });
+    if !uses_refs {
+        return Ok((0..requests.len()).collect());
+    }
     let mut refs: HashMap<&str, usize> = HashMap::new();
     for (index, request) in requests.iter().enumerate() {
         if let Some(reference) = request.batch_ref.as_deref() {

@@ -56,10 +56,13 @@ impl RunQueue {
 
     /// Puts a popped task aside until `release(task_type)`.
     pub fn hold(&mut self, task_type: &str, popped: PoppedTask) {
-        self.held
-            .entry(task_type.to_string())
-            .or_default()
-            .push(Reverse(popped.entry));
+        match self.held.get_mut(task_type) {
+            Some(held) => held.push(Reverse(popped.entry)),
+            None => {
+                self.held
+                    .insert(task_type.to_string(), BinaryHeap::from([Reverse(popped.entry)]));
+            }
+        }
     }
 
     /// Returns the best held task of `task_type` to the run queue.

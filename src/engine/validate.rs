@@ -27,9 +27,7 @@ pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix
         ));
     }
 
-    let params_bytes = serde_json::to_vec(&task.params)
-        .map(|bytes| bytes.len())
-        .unwrap_or(usize::MAX);
+    let params_bytes = json_size(&task.params);
     if params_bytes > limits.max_params_bytes {
         return Err(EngineError::invalid(
             field("params"),
@@ -184,6 +182,25 @@ pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix
     }
 
     Ok(())
+}
+
+/// Bytes of compact JSON, counted without building the text.
+fn json_size(value: &impl serde::Serialize) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// A task type is a short lower-case identifier, so it can be a metric label,

@@ -332,9 +332,7 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
                             row.updated_at,
                         ]) {
                             result = Err(match error.sqlite_error_code() {
-                                Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                                    StoreError::Duplicate(row.id.clone())
-                                }
+                                Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Duplicate(row.id.clone()),
                                 _ => db_error(error),
                             });
                             break;
@@ -349,8 +347,7 @@ fn apply_batch(connection: &mut Connection, batch: &[WriteRequest]) -> Vec<Store
                 }
                 if result.is_ok() {
                     for task in &request.updates {
-                        if latest_updates.insert(task.id, task).is_none()
-                        {
+                        if latest_updates.insert(task.id, task).is_none() {
                             update_order.push(task.id);
                         }
                     }
