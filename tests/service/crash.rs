@@ -1,5 +1,7 @@
-//! The real `taskd` binary, killed with SIGKILL: every acknowledged submit
-//! must be there when it starts again on the same data dir.
+//! The real `taskd` binary: killed with SIGKILL, every acknowledged submit
+//! is there when it starts again on the same data dir; stopped with SIGTERM,
+//! it exits cleanly; configured by file, environment and flags, in that
+//! order of precedence.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -9,14 +11,18 @@ use taskd_client::{Client, ListTasksRequest, NewTask, TaskStatus, labels};
 
 /// Starts `taskd serve` on port 0 and returns it with its address.
 fn spawn_taskd(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taskd"))
+    spawn_with(data_dir, |command| command)
+}
+
+fn spawn_with(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Command) -> &mut Command) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_taskd"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("TASKD_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("taskd starts");
+        .stderr(Stdio::inherit());
+    let mut child = adjust(&mut command).spawn().expect("taskd starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("a line");
@@ -70,4 +76,82 @@ async fn a_killed_server_loses_no_acknowledged_task() {
     assert!(tasks.iter().all(|task| task.status() == TaskStatus::Scheduled));
     second.kill().expect("SIGKILL");
     let _ = second.wait();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address) = spawn_taskd(dir.path());
+    let client = Client::connect(address).await.unwrap();
+    client.submit(NewTask::new("diag.echo")).await.unwrap();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = tokio::task::block_in_place(|| child.wait()).unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_come_from_the_file_then_the_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("taskd.toml");
+    std::fs::write(
+        &config,
+        "[engine]\nmax_concurrent_tasks = 7\ntype_concurrency_limits = { data_export = 2 }\n",
+    )
+    .unwrap();
+
+    let stats = |address: String| async move { Client::connect(address).await.unwrap().stats().await.unwrap() };
+
+    let (mut from_file, address) = spawn_with(dir.path(), |command| command.arg("--config").arg(&config));
+    let from_file_stats = stats(address).await;
+    assert_eq!(from_file_stats.max_concurrent_tasks, 7);
+    let export = from_file_stats
+        .by_type
+        .iter()
+        .find(|t| t.task_type == "data_export")
+        .unwrap();
+    assert_eq!(export.concurrency_limit, 2);
+    from_file.kill().unwrap();
+    let _ = from_file.wait();
+
+    let (mut from_env, address) = spawn_with(dir.path(), |command| {
+        command
+            .arg("--config")
+            .arg(&config)
+            .env("TASKD_MAX_CONCURRENT_TASKS", "5")
+    });
+    assert_eq!(stats(address).await.max_concurrent_tasks, 5);
+    from_env.kill().unwrap();
+    let _ = from_env.wait();
+
+    let (mut from_flag, address) = spawn_with(dir.path(), |command| {
+        command
+            .arg("--config")
+            .arg(&config)
+            .env("TASKD_MAX_CONCURRENT_TASKS", "5")
+            .args(["--max-concurrent-tasks", "3"])
+    });
+    assert_eq!(stats(address).await.max_concurrent_tasks, 3);
+    from_flag.kill().unwrap();
+    let _ = from_flag.wait();
+}
+
+#[test]
+fn an_unknown_config_key_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("taskd.toml");
+    std::fs::write(&config, "[engine]\nmax_concurent_tasks = 7\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_taskd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("max_concurent_tasks"), "{stderr}");
 }
