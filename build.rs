@@ -3,7 +3,11 @@
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["proto/taskd/v1/task.proto", "proto/taskd/v1/task_service.proto"];
+const PROTOS: &[&str] = &[
+    "proto/taskd/v1/task.proto",
+    "proto/taskd/v1/task_service.proto",
+    "proto/taskd/v1/system_service.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

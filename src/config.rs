@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::engine::EngineConfig;
+use crate::monitor::MonitorConfig;
 use crate::store::SqliteStoreConfig;
 
 /// Log line format.
@@ -36,6 +37,7 @@ pub struct ServerConfig {
     pub log_format: LogFormat,
     pub engine: EngineConfig,
     pub store: SqliteStoreConfig,
+    pub monitor: MonitorConfig,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +49,7 @@ impl Default for ServerConfig {
             log_format: LogFormat::Text,
             engine: EngineConfig::default(),
             store: SqliteStoreConfig::default(),
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -61,6 +64,48 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// Checks settings that parse but make no sense; the message names the
+    /// setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.engine.max_concurrent_tasks == 0 {
+            return Err("engine.max_concurrent_tasks must be at least 1".into());
+        }
+        let monitor = &self.monitor;
+        let thresholds = &monitor.thresholds;
+        for (name, value) in [
+            ("cpu_percent", thresholds.cpu_percent),
+            ("memory_percent", thresholds.memory_percent),
+            ("disk_percent", thresholds.disk_percent),
+            ("io_wait_percent", thresholds.io_wait_percent),
+        ] {
+            if !(value > 0.0 && value <= 100.0) {
+                return Err(format!("monitor.thresholds.{name} must be in (0, 100], got {value}"));
+            }
+        }
+        if !(monitor.smoothing > 0.0 && monitor.smoothing <= 1.0) {
+            return Err(format!(
+                "monitor.smoothing must be in (0, 1], got {}",
+                monitor.smoothing
+            ));
+        }
+        if !(0.0..1.0).contains(&monitor.full_speed_below) {
+            return Err(format!(
+                "monitor.full_speed_below must be in [0, 1), got {}",
+                monitor.full_speed_below
+            ));
+        }
+        if monitor.interval.is_zero() {
+            return Err("monitor.interval must be positive".into());
+        }
+        if !(0.0..=50.0).contains(&monitor.hysteresis_percent) {
+            return Err(format!(
+                "monitor.hysteresis_percent must be in [0, 50], got {}",
+                monitor.hysteresis_percent
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads a TOML config file; unknown keys are errors, missing ones take
     /// their defaults.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {

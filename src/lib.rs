@@ -21,5 +21,6 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub mod handlers;
+pub mod monitor;
 pub mod server;
 pub mod store;

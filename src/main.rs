@@ -55,6 +55,22 @@ struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "TASKD_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// CPU usage, percent, above which new starts slow down and an alert is
+    /// raised [default: 80].
+    #[arg(long, env = "TASKD_CPU_THRESHOLD")]
+    cpu_threshold: Option<f64>,
+    /// Memory usage threshold, percent [default: 80].
+    #[arg(long, env = "TASKD_MEMORY_THRESHOLD")]
+    memory_threshold: Option<f64>,
+    /// Disk usage threshold for the data dir's filesystem, percent [default: 90].
+    #[arg(long, env = "TASKD_DISK_THRESHOLD")]
+    disk_threshold: Option<f64>,
+    /// I/O wait threshold, percent [default: 30].
+    #[arg(long, env = "TASKD_IO_WAIT_THRESHOLD")]
+    io_wait_threshold: Option<f64>,
+    /// Time between resource samples, e.g. 500ms [default: 1s].
+    #[arg(long, env = "TASKD_MONITOR_INTERVAL", value_parser = humantime::parse_duration)]
+    monitor_interval: Option<std::time::Duration>,
 }
 
 impl ServeArgs {
@@ -79,6 +95,34 @@ impl ServeArgs {
         if let Some(format) = self.log_format {
             config.log_format = format;
         }
+        let thresholds = &mut config.monitor.thresholds;
+        for (flag, value, slot) in [
+            ("--cpu-threshold", self.cpu_threshold, &mut thresholds.cpu_percent),
+            (
+                "--memory-threshold",
+                self.memory_threshold,
+                &mut thresholds.memory_percent,
+            ),
+            ("--disk-threshold", self.disk_threshold, &mut thresholds.disk_percent),
+            (
+                "--io-wait-threshold",
+                self.io_wait_threshold,
+                &mut thresholds.io_wait_percent,
+            ),
+        ] {
+            if let Some(value) = value {
+                anyhow::ensure!(
+                    value > 0.0 && value <= 100.0,
+                    "{flag} must be a percentage in (0, 100], got {value}"
+                );
+                *slot = value;
+            }
+        }
+        if let Some(interval) = self.monitor_interval {
+            anyhow::ensure!(!interval.is_zero(), "--monitor-interval must be positive");
+            config.monitor.interval = interval;
+        }
+        config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 }

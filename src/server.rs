@@ -11,10 +11,14 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::proto;
+use crate::api::proto::system_service_server::SystemServiceServer;
 use crate::api::proto::task_service_server::TaskServiceServer;
+use crate::api::system_service::SystemServiceHandler;
 use crate::api::task_service::TaskServiceHandler;
 use crate::config::ServerConfig;
 use crate::engine::{EngineError, HandlerRegistry, TaskManager};
+use crate::monitor::system_source::SystemSource;
+use crate::monitor::{ResourceMonitor, SampleSource};
 use crate::store::{SqliteStore, Store, StoreError};
 
 /// Why the server could not start or stopped with an error.
@@ -31,8 +35,9 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error("engine: {0}")]
     Engine(#[from] EngineError),
-    #[error("reflection service: {0}")]
-    Reflection(String),
+    /// A part of the server failed to start (reflection, a background task).
+    #[error("startup: {0}")]
+    Startup(String),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -62,7 +67,7 @@ impl RunningServer {
     pub async fn wait(&mut self) -> Result<(), ServerError> {
         match (&mut self.serving).await {
             Ok(result) => result.map_err(ServerError::from),
-            Err(join_error) => Err(ServerError::Reflection(join_error.to_string())),
+            Err(join_error) => Err(ServerError::Startup(join_error.to_string())),
         }
     }
 
@@ -89,7 +94,7 @@ impl RunningServer {
     }
 }
 
-/// Binds `config.listen` and starts serving.
+/// Binds `config.listen` and starts serving, sampling the real machine.
 pub async fn start(config: ServerConfig, registry: HandlerRegistry) -> Result<RunningServer, ServerError> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -100,11 +105,23 @@ pub async fn start(config: ServerConfig, registry: HandlerRegistry) -> Result<Ru
     start_on(listener, config, registry).await
 }
 
-/// Starts serving on an already bound listener (tests bind port 0).
+/// Starts serving on an already bound listener (tests bind port 0),
+/// sampling the real machine.
 pub async fn start_on(
     listener: TcpListener,
     config: ServerConfig,
     registry: HandlerRegistry,
+) -> Result<RunningServer, ServerError> {
+    start_with_source(listener, config, registry, None).await
+}
+
+/// Starts serving with the ResourceMonitor reading `source` instead of the
+/// machine (`None`: the machine). Tests script their load this way.
+pub async fn start_with_source(
+    listener: TcpListener,
+    config: ServerConfig,
+    registry: HandlerRegistry,
+    source: Option<Box<dyn SampleSource>>,
 ) -> Result<RunningServer, ServerError> {
     let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
         address: config.listen,
@@ -134,26 +151,49 @@ pub async fn start_on(
     health_reporter
         .set_serving::<TaskServiceServer<TaskServiceHandler>>()
         .await;
+    health_reporter
+        .set_serving::<SystemServiceServer<SystemServiceHandler>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|error| ServerError::Reflection(error.to_string()))?;
+        .map_err(|error| ServerError::Startup(error.to_string()))?;
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
-        .map_err(|error| ServerError::Reflection(error.to_string()))?;
+        .map_err(|error| ServerError::Startup(error.to_string()))?;
 
     let stopping = CancellationToken::new();
+    let monitor = ResourceMonitor::new(config.monitor.clone());
+    if config.monitor.enabled {
+        let source = match source {
+            Some(source) => source,
+            None => {
+                let data_dir = data_dir.clone();
+                let source = tokio::task::spawn_blocking(move || SystemSource::new(&data_dir))
+                    .await
+                    .map_err(|error| ServerError::Startup(error.to_string()))?;
+                Box::new(source) as Box<dyn SampleSource>
+            }
+        };
+        monitor.clone().spawn(source, manager.clone(), stopping.clone());
+    }
     let task_service = TaskServiceServer::new(TaskServiceHandler::new(manager.clone(), stopping.clone()));
+    let system_service = SystemServiceServer::new(SystemServiceHandler::new(
+        monitor.clone(),
+        manager.clone(),
+        stopping.clone(),
+    ));
     let (stop_serving, stop_signal) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(task_service);
+        .add_service(task_service)
+        .add_service(system_service);
     let serving = tokio::spawn(
         router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stop_signal.await;

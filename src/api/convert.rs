@@ -315,6 +315,14 @@ fn attempt_to_proto(attempt: &Attempt) -> proto::Attempt {
         outcome: outcome as i32,
         error: attempt.error.clone().unwrap_or_default(),
         worker: attempt.worker.clone(),
+        started_under: attempt
+            .started_under
+            .as_ref()
+            .map(crate::api::system_convert::machine_to_proto),
+        finished_under: attempt
+            .finished_under
+            .as_ref()
+            .map(crate::api::system_convert::machine_to_proto),
     }
 }
 

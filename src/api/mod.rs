@@ -6,4 +6,6 @@ pub mod convert;
 pub mod json;
 pub mod proto;
 pub mod status;
+pub mod system_convert;
+pub mod system_service;
 pub mod task_service;

@@ -708,6 +708,18 @@ impl TaskManager {
         watch_streams::filtered(filter, receiver)
     }
 
+    /// Applies the ResourceMonitor's recommendation (see
+    /// `SchedulerState::apply_load`) and starts whatever the new limit allows.
+    /// `reading` is (cpu %, memory %, io wait %) of the latest sample.
+    pub fn apply_load(&self, recommended: usize, reason: String, reading: Option<(f64, f64, Option<f64>)>) {
+        let outcome = {
+            let mut state = self.inner.state.lock();
+            state.apply_load(recommended, reason, reading);
+            state.pump()
+        };
+        self.launch(outcome);
+    }
+
     /// Tasks in memory in the given statuses (diagnostics and tests).
     pub fn ids_in(&self, statuses: &[TaskStatus]) -> Vec<TaskId> {
         let statuses: HashSet<TaskStatus> = statuses.iter().copied().collect();

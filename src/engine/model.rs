@@ -264,6 +264,19 @@ pub enum AttemptOutcome {
     Interrupted,
 }
 
+/// The machine as the scheduler saw it at one moment: kept on each attempt
+/// so that a slow or failed run can be read against the load of the time.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MachineState {
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub io_wait_percent: Option<f64>,
+    /// The concurrency limit in force.
+    pub effective_limit: u32,
+    /// Whether the limit was below `max_concurrent_tasks` because of load.
+    pub throttled: bool,
+}
+
 /// One execution of a task.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attempt {
@@ -273,6 +286,13 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     pub error: Option<String>,
     pub worker: String,
+    /// The machine when the attempt started; absent when nothing was sampled
+    /// yet (or the monitor is off).
+    #[serde(default)]
+    pub started_under: Option<MachineState>,
+    /// The machine when the attempt ended.
+    #[serde(default)]
+    pub finished_under: Option<MachineState>,
 }
 
 /// A unit of background work and everything known about it.

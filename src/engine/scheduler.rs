@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::config::EngineConfig;
 use crate::engine::events::{EventBus, EventKind};
 use crate::engine::handler::HandlerRegistry;
-use crate::engine::model::{Attempt, AttemptOutcome, Progress, Task, TaskId, TaskStatus, Timestamp};
+use crate::engine::model::{Attempt, AttemptOutcome, MachineState, Progress, Task, TaskId, TaskStatus, Timestamp};
 use crate::engine::queue::RunQueue;
 use crate::store::{Store, WriteOp};
 
@@ -94,6 +94,8 @@ pub struct SchedulerState {
     pub accepting: bool,
     concurrency_limit: usize,
     concurrency_reason: String,
+    /// The latest machine reading, stamped on attempts as they start and end.
+    machine: Option<MachineState>,
 }
 
 impl SchedulerState {
@@ -118,6 +120,7 @@ impl SchedulerState {
             accepting: true,
             concurrency_limit: limit,
             concurrency_reason: "max_concurrent_tasks".to_string(),
+            machine: None,
         }
     }
 
@@ -141,6 +144,28 @@ impl SchedulerState {
 
     pub fn concurrency_limit(&self) -> (usize, &str) {
         (self.concurrency_limit, &self.concurrency_reason)
+    }
+
+    /// Applies the ResourceMonitor's advice: the limit in force becomes
+    /// `min(max_concurrent_tasks, recommended)`, never below 1. Running
+    /// attempts are never stopped; new starts wait until the count is below.
+    pub fn apply_load(&mut self, recommended: usize, reason: String, reading: Option<(f64, f64, Option<f64>)>) {
+        let max = self.config.max_concurrent_tasks.max(1);
+        let limit = recommended.clamp(1, max);
+        let throttled = limit < max;
+        self.concurrency_limit = limit;
+        self.concurrency_reason = if throttled {
+            reason
+        } else {
+            "max_concurrent_tasks".to_string()
+        };
+        self.machine = reading.map(|(cpu_percent, memory_percent, io_wait_percent)| MachineState {
+            cpu_percent,
+            memory_percent,
+            io_wait_percent,
+            effective_limit: limit as u32,
+            throttled,
+        });
     }
 
     /// Pins tasks that an in-flight submit depends on, so that they stay in
@@ -369,6 +394,7 @@ impl SchedulerState {
         entry.cancellation = Some(cancellation.clone());
         *self.running_by_type.entry(entry.task.task_type.clone()).or_default() += 1;
         let attempt = entry.task.attempts.len() as u32 + 1;
+        let machine = self.machine;
         self.set_status(id, TaskStatus::Running, |task| {
             task.started_at = Some(now);
             task.progress = None;
@@ -380,6 +406,8 @@ impl SchedulerState {
                 outcome: AttemptOutcome::Running,
                 error: None,
                 worker: "local".to_string(),
+                started_under: machine,
+                finished_under: None,
             });
         });
         let task = self.entries[&id].task.clone();
@@ -412,11 +440,13 @@ impl SchedulerState {
         self.run_queue.release_one(&task_type);
 
         let now = Timestamp::now();
+        let machine = self.machine;
         let close = |task: &mut Task, outcome: AttemptOutcome, error: Option<String>| {
             if let Some(last) = task.attempts.last_mut() {
                 last.finished_at = Some(now);
                 last.outcome = outcome;
                 last.error = error;
+                last.finished_under = machine;
             }
         };
 

@@ -188,6 +188,8 @@ mod tests {
             outcome,
             error: error.map(str::to_string),
             worker: String::new(),
+            started_under: None,
+            finished_under: None,
         }
     }
 

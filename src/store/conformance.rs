@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::engine::model::{
-    Attempt, AttemptOutcome, Progress, RetryPolicy, Task, TaskDependency, TaskFilter, TaskId, TaskPriority, TaskStatus,
-    Timestamp,
+    Attempt, AttemptOutcome, MachineState, Progress, RetryPolicy, Task, TaskDependency, TaskFilter, TaskId,
+    TaskPriority, TaskStatus, Timestamp,
 };
 use crate::store::{ListQuery, Store, StoreError, WriteOp};
 
@@ -55,6 +55,14 @@ pub fn sample_task(task_type: &str, status: TaskStatus) -> Task {
             outcome: AttemptOutcome::Failed,
             error: Some("boom".into()),
             worker: "local".into(),
+            started_under: Some(MachineState {
+                cpu_percent: 93.5,
+                memory_percent: 41.0,
+                io_wait_percent: None,
+                effective_limit: 3,
+                throttled: true,
+            }),
+            finished_under: None,
         }],
         retry_policy: RetryPolicy::default(),
         status_reason: "because".into(),

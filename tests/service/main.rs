@@ -11,6 +11,7 @@ mod dependencies;
 mod grpcurl;
 mod idempotency;
 mod lifecycle;
+mod monitoring;
 mod recovery;
 mod retries;
 mod scheduling;

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use taskd::config::ServerConfig;
-use taskd::engine::{HandlerError, HandlerRegistry, SchedulingWeights, TaskContext};
+use taskd::engine::{HandlerError, HandlerRegistry, SchedulingWeights, TaskContext, Timestamp};
+use taskd::monitor::{ResourceSample, SampleSource};
 use taskd::server::RunningServer;
 use taskd_client::{Client, Task, TaskStatus};
 use tokio::sync::Semaphore;
@@ -50,6 +51,9 @@ pub fn test_config(data_dir: &Path) -> ServerConfig {
         ..ServerConfig::default()
     };
     config.engine.max_concurrent_tasks = 4;
+    // The real machine is busy while the suite runs; only the monitoring
+    // tests, with scripted load, let load steer the scheduler.
+    config.monitor.enabled = false;
     config.engine.cancel_grace = Duration::from_secs(2);
     config.engine.default_retry_policy.initial_backoff = Duration::from_millis(20);
     config.engine.default_retry_policy.max_backoff = Duration::from_millis(200);
@@ -87,11 +91,21 @@ impl TestServer {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        Self::start_scripted(adjust, None).await
+    }
+
+    /// Starts a server whose ResourceMonitor reads `source` (None: the real
+    /// machine).
+    pub async fn start_scripted(adjust: impl FnOnce(&mut ServerConfig), source: Option<ScriptedLoad>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
+        if source.is_some() {
+            config.monitor.enabled = true;
+            config.monitor.interval = Duration::from_millis(20);
+        }
         adjust(&mut config);
         let gate = Gate::new();
-        let (server, client) = launch(config.clone(), &gate).await;
+        let (server, client) = launch_with(config.clone(), &gate, source).await;
         TestServer {
             client,
             server: Some(server),
@@ -146,13 +160,56 @@ impl Drop for TestServer {
 }
 
 async fn launch(config: ServerConfig, gate: &Gate) -> (RunningServer, Client) {
-    let server = taskd::server::start(config, registry(gate))
+    launch_with(config, gate, None).await
+}
+
+async fn launch_with(config: ServerConfig, gate: &Gate, source: Option<ScriptedLoad>) -> (RunningServer, Client) {
+    let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
+    let source = source.map(|load| Box::new(load) as Box<dyn SampleSource>);
+    let server = taskd::server::start_with_source(listener, config, registry(gate), source)
         .await
         .expect("server starts");
     let client = Client::connect(format!("http://{}", server.local_addr()))
         .await
         .expect("client connects");
     (server, client)
+}
+
+/// A scripted machine: every sample reads the levels last set by the test.
+#[derive(Clone)]
+pub struct ScriptedLoad {
+    levels: Arc<std::sync::Mutex<ResourceSample>>,
+}
+
+impl ScriptedLoad {
+    /// Starts idle: 10% CPU and memory, 20% disk, no I/O wait.
+    pub fn new() -> Self {
+        ScriptedLoad {
+            levels: Arc::new(std::sync::Mutex::new(ResourceSample {
+                time: Timestamp::now(),
+                cpu_percent: 10.0,
+                memory_percent: 10.0,
+                disk_percent: 20.0,
+                io_wait_percent: Some(0.0),
+            })),
+        }
+    }
+
+    pub fn set(&self, change: impl FnOnce(&mut ResourceSample)) {
+        change(&mut self.levels.lock().expect("levels"));
+    }
+
+    pub fn set_cpu(&self, percent: f64) {
+        self.set(|levels| levels.cpu_percent = percent);
+    }
+}
+
+impl SampleSource for ScriptedLoad {
+    fn sample(&mut self) -> ResourceSample {
+        let mut sample = *self.levels.lock().expect("levels");
+        sample.time = Timestamp::now();
+        sample
+    }
 }
 
 /// Milliseconds between two wire timestamps.

@@ -1,0 +1,22 @@
+//! The ResourceMonitor: samples CPU, memory, disk and I/O wait, turns them
+//! into a load figure and a recommended concurrency, and raises and clears
+//! alerts. Transport-free, like the engine it advises.
+//!
+//! - [`sample`]: one reading and the `SampleSource` trait (injectable).
+//! - [`system_source`]: the real machine, through `sysinfo` and /proc/stat.
+//! - [`pressure`]: load and recommended concurrency from a reading.
+//! - [`alerts`]: threshold crossings with hysteresis, and their history.
+//! - [`resource_monitor`]: the running monitor that ties them to the scheduler.
+
+pub mod alerts;
+pub mod config;
+pub mod resource_monitor;
+pub mod pressure;
+pub mod sample;
+pub mod system_source;
+
+pub use alerts::{Alert, AlertBook, Resource};
+pub use config::{MonitorConfig, Thresholds};
+pub use resource_monitor::{LoadReport, MonitorEvent, ResourceMonitor};
+pub use pressure::Pressure;
+pub use sample::{ResourceSample, SampleSource};

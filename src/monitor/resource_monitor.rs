@@ -1,0 +1,226 @@
+//! The running ResourceMonitor: keeps the latest reading, the smoothed
+//! pressure and the alerts, tells the scheduler how many tasks may run, and
+//! publishes readings and alert changes to watchers.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::TaskManager;
+use crate::engine::model::{NewTask, TaskPriority};
+use crate::monitor::alerts::{Alert, AlertBook, AlertChange, Resource};
+use crate::monitor::config::MonitorConfig;
+use crate::monitor::pressure::{pressures, recommended_concurrency};
+use crate::monitor::sample::{ResourceSample, SampleSource};
+
+/// What the monitor knows now, for a given pool size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadReport {
+    pub sample: Option<ResourceSample>,
+    /// In [0, 1]: the smoothed pressure of the worst resource, capped.
+    pub load: f64,
+    /// The smoothed pressure itself (may exceed 1).
+    pub pressure: f64,
+    pub worst_resource: Option<Resource>,
+    pub recommended: usize,
+    /// Why the recommendation is what it is, in words.
+    pub reason: String,
+}
+
+/// Something watchers of the monitor see.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MonitorEvent {
+    Sampled(ResourceSample),
+    AlertRaised(Alert),
+    AlertCleared(Alert),
+}
+
+struct MonitorState {
+    latest: Option<ResourceSample>,
+    /// Exponentially smoothed pressure of the worst resource.
+    smoothed: Option<f64>,
+    worst: Option<Resource>,
+    alerts: AlertBook,
+    history: VecDeque<ResourceSample>,
+}
+
+/// Cheap to clone; clones share one monitor.
+#[derive(Clone)]
+pub struct ResourceMonitor {
+    config: Arc<MonitorConfig>,
+    state: Arc<Mutex<MonitorState>>,
+    events: broadcast::Sender<MonitorEvent>,
+}
+
+impl ResourceMonitor {
+    pub fn new(config: MonitorConfig) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        ResourceMonitor {
+            state: Arc::new(Mutex::new(MonitorState {
+                latest: None,
+                smoothed: None,
+                worst: None,
+                alerts: AlertBook::new(config.alert_history),
+                history: VecDeque::new(),
+            })),
+            config: Arc::new(config),
+            events,
+        }
+    }
+
+    pub fn config(&self) -> &MonitorConfig {
+        &self.config
+    }
+
+    /// Takes in a reading: smooths the pressure, raises and clears alerts,
+    /// publishes it all. Returns the alert changes.
+    pub fn observe(&self, sample: ResourceSample) -> Vec<AlertChange> {
+        let config = &self.config;
+        let changes = {
+            let mut state = self.state.lock();
+            let worst = pressures(&sample, &config.thresholds).into_iter().next();
+            let raw = worst.map_or(0.0, |pressure| pressure.value);
+            let weight = config.smoothing.clamp(0.01, 1.0);
+            let smoothed = match state.smoothed {
+                Some(previous) => previous + weight * (raw - previous),
+                None => raw,
+            };
+            state.smoothed = Some(smoothed);
+            state.worst = worst.map(|pressure| pressure.resource);
+            state.latest = Some(sample);
+            state.history.push_back(sample);
+            while state.history.len() > config.sample_history.max(1) {
+                state.history.pop_front();
+            }
+            state
+                .alerts
+                .observe(&sample, &config.thresholds, config.hysteresis_percent)
+        };
+        let _ = self.events.send(MonitorEvent::Sampled(sample));
+        for change in &changes {
+            match change {
+                AlertChange::Raised(alert) => {
+                    tracing::warn!(alert_id = alert.id, resource = %alert.resource, value = alert.value, threshold = alert.threshold, "resource alert raised");
+                    let _ = self.events.send(MonitorEvent::AlertRaised(alert.clone()));
+                }
+                AlertChange::Cleared(alert) => {
+                    tracing::info!(alert_id = alert.id, resource = %alert.resource, peak = alert.peak, "resource alert cleared");
+                    let _ = self.events.send(MonitorEvent::AlertCleared(alert.clone()));
+                }
+            }
+        }
+        changes
+    }
+
+    /// The seed's `get_system_load`: the smoothed pressure of the most
+    /// loaded resource, in [0, 1] (1 = at or above its threshold).
+    pub fn get_system_load(&self) -> f64 {
+        self.state.lock().smoothed.unwrap_or(0.0).clamp(0.0, 1.0)
+    }
+
+    /// The seed's `get_recommended_concurrency`.
+    pub fn get_recommended_concurrency(&self, max_concurrency: usize) -> usize {
+        self.report(max_concurrency).recommended
+    }
+
+    /// Everything known now, for a pool of `max_concurrency`.
+    pub fn report(&self, max_concurrency: usize) -> LoadReport {
+        let state = self.state.lock();
+        let pressure = state.smoothed.unwrap_or(0.0);
+        let recommended = recommended_concurrency(max_concurrency, pressure, self.config.full_speed_below);
+        let reason = match (state.worst, state.latest) {
+            (Some(resource), Some(sample)) if recommended < max_concurrency.max(1) => {
+                let value = resource.value(&sample).unwrap_or(0.0);
+                let threshold = resource.threshold(&self.config.thresholds);
+                let relation = if value > threshold { ">" } else { "<=" };
+                format!("{resource} {value:.0}% {relation} {threshold:.0}% (smoothed pressure {pressure:.2})")
+            }
+            _ => "max_concurrent_tasks".to_string(),
+        };
+        LoadReport {
+            sample: state.latest,
+            load: pressure.clamp(0.0, 1.0),
+            pressure,
+            worst_resource: state.worst,
+            recommended,
+            reason,
+        }
+    }
+
+    /// Active alerts, and up to `limit` recent ones (newest first).
+    pub fn alerts(&self, limit: usize) -> (Vec<Alert>, Vec<Alert>) {
+        let state = self.state.lock();
+        (state.alerts.active(), state.alerts.recent(limit))
+    }
+
+    /// Recent readings, oldest first.
+    pub fn history(&self) -> Vec<ResourceSample> {
+        self.state.lock().history.iter().copied().collect()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<MonitorEvent> {
+        self.events.subscribe()
+    }
+
+    /// Samples `source` every interval until `stopping`, and steers
+    /// `manager`'s concurrency limit by the result.
+    pub fn spawn(self, source: Box<dyn SampleSource>, manager: TaskManager, stopping: CancellationToken) {
+        let source = Arc::new(std::sync::Mutex::new(source));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(self.config.interval.max(Duration::from_millis(1)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    _ = stopping.cancelled() => return,
+                }
+                let source = source.clone();
+                let reading = tokio::task::spawn_blocking(move || match source.lock() {
+                    Ok(mut source) => Some(source.sample()),
+                    Err(_) => None,
+                })
+                .await;
+                let Ok(Some(sample)) = reading else {
+                    tracing::error!("resource sampling failed; monitor stopped");
+                    return;
+                };
+                self.step(sample, &manager).await;
+            }
+        });
+    }
+
+    /// One monitor step: observe, steer the scheduler, react to disk alerts.
+    pub async fn step(&self, sample: ResourceSample, manager: &TaskManager) {
+        let changes = self.observe(sample);
+        let report = self.report(manager.config().max_concurrent_tasks);
+        manager.apply_load(
+            report.recommended,
+            report.reason,
+            Some((sample.cpu_percent, sample.memory_percent, sample.io_wait_percent)),
+        );
+        if !self.config.maintenance_on_disk_alert {
+            return;
+        }
+        for change in changes {
+            if let AlertChange::Raised(alert) = change
+                && alert.resource == Resource::Disk
+            {
+                let mut task = NewTask::new("system_maintenance");
+                task.name = format!("disk at {:.0}%: purge and optimize", alert.value);
+                task.priority = TaskPriority::High;
+                task.idempotency_key = Some(format!("disk-alert-{}-{}", alert.id, alert.started_at.as_micros()));
+                task.labels.insert("trigger".into(), "disk_alert".into());
+                match manager.submit(task).await {
+                    Ok(task) => {
+                        tracing::info!(task_id = %task.id, alert_id = alert.id, "maintenance submitted for disk alert")
+                    }
+                    Err(error) => tracing::warn!(%error, "could not submit maintenance for disk alert"),
+                }
+            }
+        }
+    }
+}

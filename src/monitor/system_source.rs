@@ -1,0 +1,416 @@
+//! The real [`SampleSource`]: reads this machine's CPU, memory, disk and
+//! I/O-wait figures.
+//!
+//! CPU, memory and disk come from `sysinfo`, so they work on every platform it
+//! supports. I/O wait has no portable source, so it is read from `/proc/stat`
+//! on Linux and reported as `None` elsewhere.
+//!
+//! CPU usage and I/O wait are rates: each is the share of CPU time since the
+//! previous sample, so the source keeps the previous counters between calls
+//! and [`SystemSource::new`] takes a first reading to give the first
+//! [`SampleSource::sample`] something to compare against.
+//!
+//! Nothing here fails: a figure that cannot be read is reported as 0 (or
+//! `None` for I/O wait), because a sampler that errors out would stop the
+//! monitor, while a missing figure only makes it less informed.
+
+use std::path::{Path, PathBuf};
+
+use sysinfo::{DiskRefreshKind, Disks, MemoryRefreshKind, System};
+
+use crate::engine::model::Timestamp;
+use crate::monitor::sample::{ResourceSample, SampleSource};
+
+/// Samples the machine this process runs on.
+///
+/// Keeps its `sysinfo` handles between calls: CPU usage is computed by
+/// `sysinfo` relative to the previous refresh of the same `System`, and the
+/// disk list is read once rather than rebuilt from the mount table every time.
+pub struct SystemSource {
+    data_dir: PathBuf,
+    /// `None` only if `sysinfo` cannot initialise on this platform; CPU and
+    /// memory then read as 0.
+    system: Option<System>,
+    /// The mounted filesystems, listed once at construction.
+    disks: Option<Disks>,
+    /// Index in `disks` of the filesystem holding `data_dir`, if any matched.
+    data_disk: Option<usize>,
+    #[cfg(target_os = "linux")]
+    io_wait: proc_stat::IoWaitTracker,
+}
+
+impl SystemSource {
+    /// Prepares to sample the machine, with disk usage measured on the
+    /// filesystem that holds `data_dir`.
+    ///
+    /// The data dir is canonicalized so that symlinks resolve to the
+    /// filesystem that really holds it; if it does not exist yet, its nearest
+    /// existing ancestor is resolved instead. The filesystem is chosen once,
+    /// here: a mount appearing later over the data dir is not noticed.
+    ///
+    /// Takes a first CPU and I/O-wait reading so that the first `sample()`
+    /// reports the usage since now rather than since boot. `sysinfo` ignores
+    /// CPU refreshes less than [`sysinfo::MINIMUM_CPU_UPDATE_INTERVAL`]
+    /// (200 ms on Linux) after the previous one and keeps reporting the older
+    /// figure, so sample no more often than that.
+    pub fn new(data_dir: &Path) -> Self {
+        let data_dir = resolve(data_dir);
+
+        let system = System::new().ok().map(|mut system| {
+            system.refresh_cpu_usage();
+            system
+        });
+
+        // Only sizes are needed: skipping the disk kind and I/O counters
+        // avoids reading sysfs and /proc/diskstats for every mount.
+        let disks = Disks::new_with_refreshed_list_specifics(storage_only()).ok();
+        let data_disk = disks.as_ref().and_then(|disks| {
+            let mount_points: Vec<&Path> = disks.iter().map(|disk| disk.mount_point()).collect();
+            containing_mount(&data_dir, &mount_points)
+        });
+
+        Self {
+            data_dir,
+            system,
+            disks,
+            data_disk,
+            #[cfg(target_os = "linux")]
+            io_wait: proc_stat::IoWaitTracker::primed(),
+        }
+    }
+
+    /// The data dir as resolved at construction, whose filesystem
+    /// `disk_percent` describes.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    fn cpu_and_memory(&mut self) -> (f64, f64) {
+        let Some(system) = self.system.as_mut() else {
+            return (0.0, 0.0);
+        };
+        system.refresh_cpu_usage();
+        system.refresh_memory_specifics(MemoryRefreshKind::nothing().with_ram());
+        let cpu = percent(f64::from(system.global_cpu_usage()));
+        // `used_memory` is `total - available` on Linux, but it subtracts
+        // without saturating and its meaning differs by platform, so compute
+        // "in use by programs" directly: everything not available for reuse.
+        let total = system.total_memory();
+        let memory = share(total.saturating_sub(system.available_memory()), total);
+        (cpu, memory)
+    }
+
+    fn disk(&mut self) -> f64 {
+        let (Some(disks), Some(index)) = (self.disks.as_mut(), self.data_disk) else {
+            return 0.0;
+        };
+        let Some(disk) = disks.get_mut(index) else {
+            return 0.0;
+        };
+        // One statvfs on the chosen mount; the rest of the list is left alone.
+        // If it fails, sysinfo keeps the previous figures.
+        disk.refresh_specifics(storage_only());
+        let total = disk.total_space();
+        share(total.saturating_sub(disk.available_space()), total)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn io_wait(&mut self) -> Option<f64> {
+        self.io_wait.next()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn io_wait(&mut self) -> Option<f64> {
+        None
+    }
+}
+
+impl SampleSource for SystemSource {
+    fn sample(&mut self) -> ResourceSample {
+        let (cpu_percent, memory_percent) = self.cpu_and_memory();
+        let disk_percent = self.disk();
+        let io_wait_percent = self.io_wait().map(percent);
+        ResourceSample {
+            time: Timestamp::now(),
+            cpu_percent,
+            memory_percent,
+            disk_percent,
+            io_wait_percent,
+        }
+    }
+}
+
+fn storage_only() -> DiskRefreshKind {
+    DiskRefreshKind::nothing().with_storage()
+}
+
+/// `path` made absolute with symlinks resolved, as far as it exists.
+///
+/// A data dir that does not exist yet still lives on the filesystem of its
+/// nearest existing ancestor, so that ancestor is canonicalized and the
+/// missing tail appended.
+fn resolve(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    for ancestor in absolute.ancestors() {
+        if let Ok(real) = ancestor.canonicalize() {
+            return match absolute.strip_prefix(ancestor) {
+                Ok(rest) if !rest.as_os_str().is_empty() => real.join(rest),
+                _ => real,
+            };
+        }
+    }
+    absolute
+}
+
+/// Index of the mount point that holds `path`: the longest one that is a
+/// prefix of it, compared by whole components so `/data` does not claim
+/// `/data2`.
+fn containing_mount(path: &Path, mount_points: &[&Path]) -> Option<usize> {
+    mount_points
+        .iter()
+        .enumerate()
+        .filter(|(_, mount)| path.starts_with(mount))
+        .max_by_key(|(_, mount)| mount.components().count())
+        .map(|(index, _)| index)
+}
+
+/// `part` as a percentage of `whole`; 0 when `whole` is 0.
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    percent(part as f64 / whole as f64 * 100.0)
+}
+
+/// Clamps to 0..=100, with NaN as 0, so consumers never see an impossible
+/// value even if a counter misbehaves.
+fn percent(value: f64) -> f64 {
+    if value.is_nan() { 0.0 } else { value.clamp(0.0, 100.0) }
+}
+
+/// I/O wait from the kernel's aggregate CPU time counters.
+///
+/// Kept free of I/O apart from [`IoWaitTracker`] reading the file, so the
+/// parsing and arithmetic are tested on literal text on any platform.
+#[cfg(any(target_os = "linux", test))]
+mod proc_stat {
+    /// The aggregate CPU counters this module needs, in clock ticks since boot.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) struct CpuTimes {
+        pub(super) iowait: u64,
+        /// user + nice + system + idle + iowait + irq + softirq + steal. Guest
+        /// time is left out because the kernel already counts it in user/nice.
+        pub(super) total: u64,
+    }
+
+    /// The counters from the first `cpu ` line of `/proc/stat` text; `None`
+    /// if there is no such line or it has fewer than eight numeric fields.
+    pub(super) fn parse(stat: &str) -> Option<CpuTimes> {
+        let line = stat.lines().find_map(|line| line.strip_prefix("cpu "))?;
+        let mut fields = line.split_whitespace().map(|field| field.parse::<u64>().ok());
+        let mut total: u64 = 0;
+        let mut iowait = 0;
+        for position in 0..8 {
+            let value = fields.next().flatten()?;
+            // Field order: user nice system idle iowait irq softirq steal.
+            if position == 4 {
+                iowait = value;
+            }
+            total = total.checked_add(value)?;
+        }
+        Some(CpuTimes { iowait, total })
+    }
+
+    /// Percentage of CPU time spent in I/O wait between two readings; `None`
+    /// if no time was accounted in between (or the counters went backwards).
+    ///
+    /// The kernel's iowait counter may itself step backwards slightly, so its
+    /// delta saturates at 0 instead of being trusted.
+    pub(super) fn io_wait_percent(previous: CpuTimes, current: CpuTimes) -> Option<f64> {
+        let elapsed = current.total.checked_sub(previous.total).filter(|&ticks| ticks > 0)?;
+        let waited = current.iowait.saturating_sub(previous.iowait);
+        Some(waited as f64 / elapsed as f64 * 100.0)
+    }
+
+    /// Remembers the previous reading between samples.
+    #[cfg(target_os = "linux")]
+    pub(super) struct IoWaitTracker {
+        previous: Option<CpuTimes>,
+        last: Option<f64>,
+    }
+
+    #[cfg(target_os = "linux")]
+    impl IoWaitTracker {
+        /// Starts from the current counters, so the first [`Self::next`]
+        /// covers the time since now.
+        pub(super) fn primed() -> Self {
+            Self {
+                previous: read(),
+                last: None,
+            }
+        }
+
+        /// I/O wait since the previous reading.
+        ///
+        /// If no clock tick has passed since then (samples taken back to
+        /// back), the previous reading is kept as the baseline and the last
+        /// figure is repeated, rather than reporting a meaningless 0/0.
+        pub(super) fn next(&mut self) -> Option<f64> {
+            let current = read()?;
+            let Some(previous) = self.previous else {
+                self.previous = Some(current);
+                return None;
+            };
+            match io_wait_percent(previous, current) {
+                Some(value) => {
+                    self.previous = Some(current);
+                    self.last = Some(value);
+                    Some(value)
+                }
+                None => {
+                    if current.total < previous.total {
+                        // Counters reset: start over from here.
+                        self.previous = Some(current);
+                        self.last = None;
+                    }
+                    self.last
+                }
+            }
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn read() -> Option<CpuTimes> {
+        parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proc_stat::{CpuTimes, io_wait_percent, parse};
+    use super::*;
+
+    const STAT_BEFORE: &str = "cpu  100 5 50 800 20 3 2 10 7 0\n\
+                               cpu0 50 2 25 400 10 1 1 5 3 0\n\
+                               intr 12345 0 0\n";
+    const STAT_AFTER: &str = "cpu  160 5 70 900 50 4 3 18 9 0\n\
+                              cpu0 80 2 35 450 25 2 1 9 4 0\n";
+
+    #[test]
+    fn the_first_cpu_line_sums_eight_fields_and_keeps_iowait() {
+        assert_eq!(parse(STAT_BEFORE), Some(CpuTimes { iowait: 20, total: 990 }));
+        assert_eq!(
+            parse(STAT_AFTER),
+            Some(CpuTimes {
+                iowait: 50,
+                total: 1210
+            })
+        );
+    }
+
+    #[test]
+    fn io_wait_is_the_iowait_share_of_the_ticks_between_readings() {
+        let (Some(before), Some(after)) = (parse(STAT_BEFORE), parse(STAT_AFTER)) else {
+            panic!("literal /proc/stat text did not parse");
+        };
+        // 30 of 220 ticks were spent waiting for I/O.
+        let value = io_wait_percent(before, after).unwrap();
+        assert!((value - 30.0 / 220.0 * 100.0).abs() < 1e-9, "got {value}");
+    }
+
+    #[test]
+    fn the_aggregate_line_is_found_after_other_lines() {
+        let stat = "intr 1 2 3\ncpu0 1 1 1 1 1 1 1 1\ncpu  1 2 3 4 5 6 7 8\n";
+        assert_eq!(parse(stat), Some(CpuTimes { iowait: 5, total: 36 }));
+    }
+
+    #[test]
+    fn malformed_stat_text_gives_none() {
+        for stat in [
+            "",
+            "intr 1 2 3\n",
+            "cpu0 1 2 3 4 5 6 7 8\n",
+            "cpu  1 2 3 4 5 6 7\n",
+            "cpu  1 2 3 x 5 6 7 8\n",
+            "cpu  1 2 3 -4 5 6 7 8\n",
+            "cpu  1 2 3 4 5.5 6 7 8\n",
+            "cpu  18446744073709551615 1 0 0 0 0 0 0\n",
+            "cpu",
+        ] {
+            assert_eq!(parse(stat), None, "{stat:?}");
+        }
+    }
+
+    #[test]
+    fn no_elapsed_ticks_or_counters_going_backwards_give_no_io_wait() {
+        let times = CpuTimes { iowait: 10, total: 100 };
+        assert_eq!(io_wait_percent(times, times), None);
+        assert_eq!(io_wait_percent(times, CpuTimes { iowait: 10, total: 50 }), None);
+    }
+
+    #[test]
+    fn an_iowait_counter_stepping_back_counts_as_no_waiting() {
+        let before = CpuTimes { iowait: 10, total: 100 };
+        let after = CpuTimes { iowait: 8, total: 200 };
+        assert_eq!(io_wait_percent(before, after), Some(0.0));
+    }
+
+    #[test]
+    fn percentages_are_clamped_and_nan_is_zero() {
+        assert_eq!(percent(f64::NAN), 0.0);
+        assert_eq!(percent(-3.0), 0.0);
+        assert_eq!(percent(140.0), 100.0);
+        assert_eq!(percent(f64::INFINITY), 100.0);
+        assert_eq!(percent(42.5), 42.5);
+        assert_eq!(share(1, 0), 0.0);
+        assert_eq!(share(1, 4), 25.0);
+    }
+
+    #[test]
+    fn the_longest_whole_component_mount_prefix_holds_the_path() {
+        let mounts = [
+            Path::new("/"),
+            Path::new("/data"),
+            Path::new("/data/taskd"),
+            Path::new("/dat"),
+        ];
+        assert_eq!(containing_mount(Path::new("/data/taskd/db"), &mounts), Some(2));
+        assert_eq!(containing_mount(Path::new("/data2/taskd"), &mounts), Some(0));
+        assert_eq!(containing_mount(Path::new("/data"), &mounts), Some(1));
+        assert_eq!(containing_mount(Path::new("/data"), &[]), None);
+    }
+
+    #[test]
+    fn a_missing_data_dir_resolves_through_its_existing_ancestor() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not/yet/created");
+        let resolved = resolve(&missing);
+        assert!(resolved.is_absolute());
+        assert_eq!(resolved, dir.path().canonicalize().unwrap().join("not/yet/created"));
+    }
+
+    #[test]
+    fn two_samples_of_the_real_machine_are_all_within_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut source = SystemSource::new(dir.path());
+        for _ in 0..2 {
+            std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+            let sample = source.sample();
+            for (name, value) in [
+                ("cpu", sample.cpu_percent),
+                ("memory", sample.memory_percent),
+                ("disk", sample.disk_percent),
+            ] {
+                assert!((0.0..=100.0).contains(&value), "{name} = {value}");
+            }
+            assert!(sample.memory_percent > 0.0, "{sample:?}");
+            assert!(sample.disk_percent > 0.0, "{sample:?}");
+            if cfg!(target_os = "linux") {
+                let io_wait = sample.io_wait_percent.unwrap();
+                assert!((0.0..=100.0).contains(&io_wait), "io wait = {io_wait}");
+            } else {
+                assert_eq!(sample.io_wait_percent, None);
+            }
+        }
+    }
+}

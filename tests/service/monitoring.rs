@@ -1,0 +1,279 @@
+//! The ResourceMonitor steering the scheduler, with scripted load: starts
+//! slow down under pressure and recover after it, running tasks are never
+//! stopped, alerts are raised once and cleared with hysteresis, and the RPCs
+//! report all of it.
+
+use futures::{Stream, StreamExt};
+use serde_json::json;
+use taskd_client::proto::system_event::Kind;
+use taskd_client::proto::system_service_client::SystemServiceClient;
+use taskd_client::proto::{GetSystemLoadRequest, ListAlertsRequest, SystemEvent, SystemLoad, WatchSystemRequest};
+use taskd_client::{ListTasksRequest, NewTask, TaskStatus, labels};
+use tonic::transport::Channel;
+
+use crate::support::{ScriptedLoad, TestServer};
+
+async fn system_client(server: &TestServer) -> SystemServiceClient<Channel> {
+    let address = format!("http://{}", server.server.as_ref().expect("running").local_addr());
+    SystemServiceClient::connect(address).await.expect("connects")
+}
+
+type Events = std::pin::Pin<Box<dyn Stream<Item = Result<SystemEvent, tonic::Status>> + Send>>;
+
+async fn watch(client: &mut SystemServiceClient<Channel>) -> Events {
+    Box::pin(
+        client
+            .watch_system(WatchSystemRequest {})
+            .await
+            .expect("watch")
+            .into_inner(),
+    )
+}
+
+/// Waits (on sample events, not on time) until the load satisfies `done`.
+async fn until_load(events: &mut Events, done: impl Fn(&SystemLoad) -> bool) -> SystemLoad {
+    let wait = async {
+        while let Some(event) = events.next().await {
+            let event = event.expect("event");
+            if event.kind() == Kind::Sampled
+                && let Some(load) = event.load
+                && done(&load)
+            {
+                return load;
+            }
+        }
+        panic!("system stream ended");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), wait)
+        .await
+        .expect("load reached within 20s")
+}
+
+/// Lets `count` more samples go by.
+async fn samples(events: &mut Events, count: usize) {
+    for _ in 0..count {
+        until_load(events, |_| true).await;
+    }
+}
+
+async fn running_count(server: &TestServer) -> u64 {
+    server.client.stats().await.unwrap().counts.unwrap().running
+}
+
+#[tokio::test]
+async fn high_cpu_slows_new_starts_without_stopping_running_tasks_and_recovery_restores_them() {
+    let load = ScriptedLoad::new();
+    let server = TestServer::start_scripted(|config| config.engine.max_concurrent_tasks = 8, Some(load.clone())).await;
+    let mut system = system_client(&server).await;
+    let mut events = watch(&mut system).await;
+    until_load(&mut events, |load| load.effective_concurrency_limit == 8).await;
+
+    let first: Vec<NewTask> = (0..8).map(|_| NewTask::new("test.gate").label("wave", "1")).collect();
+    let first = server.client.submit_batch(first).await.unwrap();
+    for task in &first {
+        server.wait_for_status(&task.id, TaskStatus::Running).await;
+    }
+
+    load.set_cpu(95.0);
+    let throttled = until_load(&mut events, |load| load.effective_concurrency_limit == 2).await;
+    assert!(throttled.throttled);
+    assert!(
+        throttled.concurrency_limit_reason.starts_with("cpu 95% > 80%"),
+        "{}",
+        throttled.concurrency_limit_reason
+    );
+    // Nothing running was stopped to shrink the pool.
+    samples(&mut events, 3).await;
+    assert_eq!(running_count(&server).await, 8);
+
+    // Once those finish, only two new ones start.
+    server.gate.open(8);
+    for task in &first {
+        assert_eq!(server.wait(&task.id).await.status(), TaskStatus::Completed);
+    }
+    let second: Vec<NewTask> = (0..6).map(|_| NewTask::new("test.gate").label("wave", "2")).collect();
+    let second = server.client.submit_batch(second).await.unwrap();
+    samples(&mut events, 3).await;
+    assert_eq!(running_count(&server).await, 2);
+    let started: Vec<_> = server
+        .client
+        .list_all(ListTasksRequest {
+            labels: labels([("wave", "2")]),
+            statuses: vec![TaskStatus::Running as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let attempt = &started[0].attempts[0];
+    let under = attempt.started_under.as_ref().expect("machine state recorded");
+    assert_eq!(under.cpu_percent, 95.0);
+    assert!(under.throttled);
+    assert_eq!(under.effective_concurrency_limit, 2);
+
+    let stats = server.client.stats().await.unwrap();
+    assert_eq!(stats.effective_concurrency_limit, 2);
+    assert!(stats.concurrency_limit_reason.starts_with("cpu 95% > 80%"));
+
+    // Load drops: the pool grows back and the waiting tasks start.
+    load.set_cpu(20.0);
+    until_load(&mut events, |load| {
+        load.effective_concurrency_limit == 8 && !load.throttled
+    })
+    .await;
+    for task in &second {
+        server.wait_for_status(&task.id, TaskStatus::Running).await;
+    }
+    server.gate.open(6);
+    for task in &second {
+        let done = server.wait(&task.id).await;
+        let finished_under = done.attempts[0]
+            .finished_under
+            .as_ref()
+            .expect("machine state at the end");
+        assert!(!finished_under.throttled);
+    }
+}
+
+#[tokio::test]
+async fn one_spike_does_not_halve_the_pool() {
+    let load = ScriptedLoad::new();
+    let server = TestServer::start_scripted(
+        |config| {
+            config.engine.max_concurrent_tasks = 10;
+            // Slow sampling so the test can place exactly one spike.
+            config.monitor.interval = std::time::Duration::from_millis(200);
+        },
+        Some(load.clone()),
+    )
+    .await;
+    let mut system = system_client(&server).await;
+    let mut events = watch(&mut system).await;
+    until_load(&mut events, |load| load.usage.is_some()).await;
+    load.set_cpu(100.0);
+    let spiked = until_load(&mut events, |load| {
+        load.usage.as_ref().is_some_and(|u| u.cpu_percent == 100.0)
+    })
+    .await;
+    load.set_cpu(10.0);
+    assert!(
+        spiked.effective_concurrency_limit > 5,
+        "one spike cut the pool to {}",
+        spiked.effective_concurrency_limit
+    );
+}
+
+#[tokio::test]
+async fn an_alert_is_raised_once_and_cleared_only_below_the_hysteresis_margin() {
+    let load = ScriptedLoad::new();
+    let server = TestServer::start_scripted(|_| {}, Some(load.clone())).await;
+    let mut system = system_client(&server).await;
+    let mut events = watch(&mut system).await;
+    samples(&mut events, 1).await;
+
+    load.set_cpu(93.0);
+    samples(&mut events, 5).await;
+    // Within 5 points of the threshold: still active.
+    load.set_cpu(78.0);
+    samples(&mut events, 5).await;
+    let alerts = system
+        .list_alerts(ListAlertsRequest { limit: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(alerts.active.len(), 1, "{alerts:?}");
+    assert_eq!(alerts.recent.len(), 1, "raised once, not repeated: {alerts:?}");
+    let active = &alerts.active[0];
+    assert_eq!(active.value, 93.0);
+    assert_eq!(active.threshold, 80.0);
+    assert!(active.started_at.is_some() && active.ended_at.is_none());
+
+    load.set_cpu(70.0);
+    let cleared = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let event = events.next().await.unwrap().unwrap();
+            if event.kind() == Kind::AlertCleared {
+                return event.alert.unwrap();
+            }
+        }
+    })
+    .await
+    .expect("alert cleared");
+    assert_eq!(cleared.id, active.id);
+    assert!(cleared.ended_at.is_some() && !cleared.active);
+    let alerts = system
+        .list_alerts(ListAlertsRequest { limit: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(alerts.active.is_empty());
+    assert_eq!(alerts.recent.len(), 1);
+
+    let error = system.list_alerts(ListAlertsRequest { limit: 5000 }).await.unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(error.message().starts_with("limit:"), "{}", error.message());
+}
+
+#[tokio::test]
+async fn a_disk_alert_submits_a_maintenance_run() {
+    let load = ScriptedLoad::new();
+    let server = TestServer::start_scripted(|_| {}, Some(load.clone())).await;
+    let mut system = system_client(&server).await;
+    let mut events = watch(&mut system).await;
+    samples(&mut events, 1).await;
+    load.set(|levels| levels.disk_percent = 96.0);
+    let raised = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let event = events.next().await.unwrap().unwrap();
+            if event.kind() == Kind::AlertRaised {
+                return event.alert.unwrap();
+            }
+        }
+    })
+    .await
+    .expect("disk alert raised");
+    assert!(raised.message.contains("disk"), "{}", raised.message);
+    samples(&mut events, 2).await;
+    let maintenance = server
+        .client
+        .list(ListTasksRequest {
+            labels: labels([("trigger", "disk_alert")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .tasks;
+    assert_eq!(maintenance.len(), 1);
+    assert_eq!(maintenance[0].task_type, "system_maintenance");
+    let done = server.wait(&maintenance[0].id).await;
+    assert_eq!(done.status(), TaskStatus::Completed, "{}", done.error);
+}
+
+#[tokio::test]
+async fn the_real_sampler_reports_sane_values_on_this_machine() {
+    let server = TestServer::start_with(|config| {
+        config.monitor.enabled = true;
+        config.monitor.interval = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let mut system = system_client(&server).await;
+    let mut events = watch(&mut system).await;
+    let load = until_load(&mut events, |load| load.usage.is_some()).await;
+    let usage = load.usage.unwrap();
+    for value in [usage.cpu_percent, usage.memory_percent, usage.disk_percent] {
+        assert!((0.0..=100.0).contains(&value), "{usage:?}");
+    }
+    assert!(usage.disk_percent > 0.0, "{usage:?}");
+    if cfg!(target_os = "linux") {
+        let io_wait = usage.io_wait_percent.expect("Linux reports I/O wait");
+        assert!((0.0..=100.0).contains(&io_wait));
+    }
+    assert!((0.0..=1.0).contains(&load.load));
+    let direct = system
+        .get_system_load(GetSystemLoadRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(direct.max_concurrent_tasks, 4);
+    assert_eq!(direct.thresholds.unwrap().cpu_percent, 80.0);
+    let _ = json!({});
+}
