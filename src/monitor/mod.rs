@@ -10,13 +10,13 @@
 
 pub mod alerts;
 pub mod config;
-pub mod resource_monitor;
 pub mod pressure;
+pub mod resource_monitor;
 pub mod sample;
 pub mod system_source;
 
 pub use alerts::{Alert, AlertBook, Resource};
 pub use config::{MonitorConfig, Thresholds};
-pub use resource_monitor::{LoadReport, MonitorEvent, ResourceMonitor};
 pub use pressure::Pressure;
+pub use resource_monitor::{LoadReport, MonitorEvent, ResourceMonitor};
 pub use sample::{ResourceSample, SampleSource};
