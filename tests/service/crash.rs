@@ -155,3 +155,44 @@ fn an_unknown_config_key_is_refused_with_its_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("max_concurent_tasks"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resource_thresholds_come_from_flags_and_the_environment() {
+    use taskd_client::proto::GetSystemLoadRequest;
+    use taskd_client::proto::system_service_client::SystemServiceClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address) = spawn_with(dir.path(), |command| {
+        command
+            .args(["--cpu-threshold", "70", "--monitor-interval", "250ms"])
+            .env("TASKD_MEMORY_THRESHOLD", "60")
+    });
+    let mut system = SystemServiceClient::connect(address).await.unwrap();
+    let load = system
+        .get_system_load(GetSystemLoadRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let thresholds = load.thresholds.unwrap();
+    assert_eq!((thresholds.cpu_percent, thresholds.memory_percent), (70.0, 60.0));
+    assert_eq!((thresholds.disk_percent, thresholds.io_wait_percent), (90.0, 30.0));
+    assert!(load.monitoring_enabled);
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_taskd"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cpu-threshold",
+            "150",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--cpu-threshold"), "{stderr}");
+}

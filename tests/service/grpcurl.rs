@@ -134,6 +134,11 @@ async fn the_readme_grpcurl_examples_work_as_written() {
     ]));
     assert_eq!(cancelled["status"], "CANCELLED");
 
+    let load = json(&call(&["taskd.v1.SystemService/GetSystemLoad"]));
+    assert_eq!(load["maxConcurrentTasks"], 4, "{load}");
+    let alerts = call(&["taskd.v1.SystemService/ListAlerts"]);
+    assert!(alerts.trim().starts_with('{'), "{alerts}");
+
     let stats = json(&call(&["taskd.v1.TaskService/GetTaskStats"]));
     assert!(
         stats["counts"]["total"].as_str().is_some(),
