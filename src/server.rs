@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::proto;
 use crate::api::proto::system_service_server::SystemServiceServer;
 use crate::api::proto::task_service_server::TaskServiceServer;
+use crate::api::rest::{self, RestState};
 use crate::api::system_service::SystemServiceHandler;
 use crate::api::task_service::TaskServiceHandler;
 use crate::config::ServerConfig;
@@ -187,13 +188,25 @@ pub async fn start_with_source(
         stopping.clone(),
     ));
     let (stop_serving, stop_signal) = oneshot::channel::<()>();
-    let router = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
+    // One listener for gRPC (HTTP/2) and the REST bridge, dashboard and
+    // metrics (HTTP/1.1 or HTTP/2): REST routes are the fallback of the
+    // gRPC router.
+    let rest = rest::router(RestState {
+        manager: manager.clone(),
+        monitor: monitor.clone(),
+        stopping: stopping.clone(),
+    });
+    let routes = tonic::service::Routes::from(rest)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(task_service)
-        .add_service(system_service);
+        .add_service(system_service)
+        .prepare();
+    let router = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .accept_http1(true)
+        .add_routes(routes);
     let serving = tokio::spawn(
         router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stop_signal.await;

@@ -4,7 +4,9 @@
 pub mod convert;
 #[path = "../../client/src/json.rs"]
 pub mod json;
+pub mod metrics;
 pub mod proto;
+pub mod rest;
 pub mod status;
 pub mod system_convert;
 pub mod system_service;

@@ -150,6 +150,11 @@ impl TaskManager {
         Ok(manager)
     }
 
+    /// Whether submits are accepted (false once shutdown began).
+    pub fn is_accepting(&self) -> bool {
+        self.inner.state.lock().accepting
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
     }
@@ -718,6 +723,11 @@ impl TaskManager {
             state.pump()
         };
         self.launch(outcome);
+    }
+
+    /// A copy of the outcome counters and latency histograms.
+    pub fn metrics(&self) -> crate::engine::metrics::EngineMetrics {
+        self.inner.state.lock().metrics.clone()
     }
 
     /// Tasks in memory in the given statuses (diagnostics and tests).

@@ -7,6 +7,7 @@ pub mod events;
 mod executor;
 pub mod handler;
 pub mod manager;
+pub mod metrics;
 pub mod model;
 pub mod queue;
 mod recovery;

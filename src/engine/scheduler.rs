@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::config::EngineConfig;
 use crate::engine::events::{EventBus, EventKind};
 use crate::engine::handler::HandlerRegistry;
+use crate::engine::metrics::EngineMetrics;
 use crate::engine::model::{Attempt, AttemptOutcome, MachineState, Progress, Task, TaskId, TaskStatus, Timestamp};
 use crate::engine::queue::RunQueue;
 use crate::store::{Store, WriteOp};
@@ -91,6 +92,7 @@ pub struct SchedulerState {
     counts: BTreeMap<String, StatusCounts>,
     pub events: EventBus,
     pub counters: RunCounters,
+    pub metrics: EngineMetrics,
     pub accepting: bool,
     concurrency_limit: usize,
     concurrency_reason: String,
@@ -117,6 +119,7 @@ impl SchedulerState {
             finished: VecDeque::new(),
             counts: BTreeMap::new(),
             counters: RunCounters::default(),
+            metrics: EngineMetrics::default(),
             accepting: true,
             concurrency_limit: limit,
             concurrency_reason: "max_concurrent_tasks".to_string(),
@@ -225,6 +228,7 @@ impl SchedulerState {
             }
             self.events.publish(EventKind::Submitted, &task, None);
             self.counters.submitted += 1;
+            self.metrics.outcome(&task.task_type, task.priority).submitted += 1;
             self.entries.insert(
                 id,
                 Entry {
@@ -395,6 +399,14 @@ impl SchedulerState {
         *self.running_by_type.entry(entry.task.task_type.clone()).or_default() += 1;
         let attempt = entry.task.attempts.len() as u32 + 1;
         let machine = self.machine;
+        let ready_since = entry
+            .task
+            .run_at
+            .unwrap_or(entry.task.created_at)
+            .max(entry.task.created_at);
+        let task_type = entry.task.task_type.clone();
+        self.metrics
+            .observe_queue_wait(&task_type, now.duration_since(ready_since));
         self.set_status(id, TaskStatus::Running, |task| {
             task.started_at = Some(now);
             task.progress = None;
@@ -440,6 +452,14 @@ impl SchedulerState {
         self.run_queue.release_one(&task_type);
 
         let now = Timestamp::now();
+        if let Some(started) = self
+            .entries
+            .get(&id)
+            .and_then(|entry| entry.task.attempts.last())
+            .map(|attempt| attempt.started_at)
+        {
+            self.metrics.observe_run_time(&task_type, now.duration_since(started));
+        }
         let machine = self.machine;
         let close = |task: &mut Task, outcome: AttemptOutcome, error: Option<String>| {
             if let Some(last) = task.attempts.last_mut() {
@@ -493,6 +513,10 @@ impl SchedulerState {
                     let delay = policy.delay(retry, rand::random::<f64>());
                     let due = now.saturating_add(delay);
                     self.counters.retries += 1;
+                    if let Some(entry) = self.entries.get(&id) {
+                        let priority = entry.task.priority;
+                        self.metrics.outcome(&task_type, priority).retried += 1;
+                    }
                     tracing::info!(task_id = %id, attempt, retry, delay_ms = delay.as_millis() as u64, %error, "attempt failed; retrying");
                     self.set_status(id, TaskStatus::Scheduled, |task| {
                         close(task, outcome, Some(error.clone()));
@@ -795,8 +819,16 @@ impl SchedulerState {
         task.updated_at = Timestamp::now();
         change(task);
         let task_type = task.task_type.clone();
+        let priority = task.priority;
         if previous != status {
             self.count(&task_type, Some(previous), Some(status));
+            let outcome = self.metrics.outcome(&task_type, priority);
+            match status {
+                TaskStatus::Completed => outcome.completed += 1,
+                TaskStatus::Failed => outcome.failed += 1,
+                TaskStatus::Cancelled => outcome.cancelled += 1,
+                _ => {}
+            }
         }
         self.persist_and_publish(id, EventKind::StatusChanged, Some(previous));
     }

@@ -13,6 +13,7 @@ mod idempotency;
 mod lifecycle;
 mod monitoring;
 mod recovery;
+mod rest;
 mod retries;
 mod scheduling;
 mod store_sqlite;

@@ -1,0 +1,333 @@
+//! The REST bridge: the seed's documented paths over the same engine as
+//! gRPC (not a loopback gRPC client). Bodies are the proto3 JSON mapping of
+//! the same messages, through the generated pbjson serde impls, so a task
+//! reads the same from curl as from grpcurl.
+
+mod error;
+mod openapi;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+pub use error::ApiError;
+
+use crate::api::convert;
+use crate::api::proto;
+use crate::api::system_convert::{alert_to_proto, load_to_proto};
+use crate::engine::{TaskEvent, TaskFilter, TaskManager, Timestamp};
+use crate::monitor::ResourceMonitor;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct RestState {
+    pub manager: TaskManager,
+    pub monitor: ResourceMonitor,
+    /// Ends event streams when the server stops.
+    pub stopping: CancellationToken,
+}
+
+/// The REST routes, to merge with the gRPC ones on one listener.
+pub fn router(state: RestState) -> Router {
+    Router::new()
+        .route("/api/v1/tasks", post(submit_task).get(list_tasks))
+        .route("/api/v1/tasks/batch", post(submit_tasks))
+        .route("/api/v1/tasks/stats", get(task_stats))
+        .route("/api/v1/tasks/{task_id}", get(get_task))
+        .route("/api/v1/tasks/{task_id}/cancel", post(cancel_task))
+        .route("/api/v1/tasks/{task_id}/attempts", get(task_attempts))
+        .route("/api/v1/tasks/{task_id}/events", get(task_events))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/system/load", get(system_load))
+        .route("/api/v1/system/alerts", get(system_alerts))
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(crate::api::metrics::metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such path")
+}
+
+/// Reads a JSON body into a generated message; errors name the field.
+async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::invalid("body", format!("larger than {MAX_BODY_BYTES} bytes or unreadable")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(body_error)
+}
+
+/// A JSON decoding error, named by where in the body it happened.
+fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let field = match path.as_str() {
+        "." | "?" | "" => "body".to_string(),
+        _ => path,
+    };
+    ApiError::invalid(field, error.into_inner())
+}
+
+fn task_id(text: &str) -> Result<crate::engine::TaskId, ApiError> {
+    convert::task_id("task_id", text).map_err(ApiError::from)
+}
+
+async fn submit_task(State(state): State<RestState>, body: Body) -> Result<Response, ApiError> {
+    let request: proto::SubmitTaskRequest = json_body(body).await?;
+    let new_task = convert::new_task(request, "")?;
+    let task = state.manager.submit(new_task).await?;
+    Ok((StatusCode::OK, Json(convert::task_to_proto(&task))).into_response())
+}
+
+async fn submit_tasks(
+    State(state): State<RestState>,
+    body: Body,
+) -> Result<Json<proto::SubmitTasksResponse>, ApiError> {
+    let request: proto::SubmitTasksRequest = json_body(body).await?;
+    let limit = state.manager.config().limits.max_batch_size;
+    if request.tasks.len() > limit {
+        return Err(ApiError::invalid(
+            "tasks",
+            format!("{} tasks, more than the limit of {limit}", request.tasks.len()),
+        ));
+    }
+    let new_tasks = request
+        .tasks
+        .into_iter()
+        .enumerate()
+        .map(|(index, task)| convert::new_task(task, &format!("tasks[{index}].")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tasks = state.manager.submit_batch(new_tasks).await?;
+    Ok(Json(proto::SubmitTasksResponse {
+        tasks: tasks.iter().map(|task| convert::task_to_proto(task)).collect(),
+    }))
+}
+
+async fn get_task(State(state): State<RestState>, Path(id): Path<String>) -> Result<Json<proto::Task>, ApiError> {
+    let task = state.manager.get(task_id(&id)?).await?;
+    Ok(Json(convert::task_to_proto(&task)))
+}
+
+/// The attempt history of a task.
+async fn task_attempts(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let task = convert::task_to_proto(&state.manager.get(task_id(&id)?).await?);
+    Ok(Json(serde_json::json!({"taskId": task.id, "attempts": task.attempts})))
+}
+
+/// Optional body of a cancel: `{"reason": "..."}`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn cancel_task(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<proto::Task>, ApiError> {
+    let id = task_id(&id)?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::invalid("body", format!("larger than {MAX_BODY_BYTES} bytes or unreadable")))?;
+    let reason = if bytes.iter().all(u8::is_ascii_whitespace) {
+        String::new()
+    } else {
+        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        let body: CancelBody = serde_path_to_error::deserialize(&mut deserializer).map_err(body_error)?;
+        body.reason
+    };
+    let task = state.manager.cancel(id, reason).await?;
+    Ok(Json(convert::task_to_proto(&task)))
+}
+
+async fn task_stats(State(state): State<RestState>) -> Json<proto::TaskStats> {
+    Json(convert::stats_to_proto(&state.manager.stats()))
+}
+
+/// Query parameters of list and event-stream requests. Repeat a parameter
+/// (or separate values with commas) to match any of several values.
+#[derive(Default)]
+struct ListQuery {
+    filter: TaskFilter,
+    page_size: i32,
+    page_token: String,
+}
+
+fn parse_query(raw: Option<&str>, allow_paging: bool) -> Result<ListQuery, ApiError> {
+    let mut statuses = Vec::new();
+    let mut priorities = Vec::new();
+    let mut task_types = Vec::new();
+    let mut labels = std::collections::HashMap::new();
+    let mut query = ListQuery::default();
+    let mut created_after = None;
+    let mut created_before = None;
+    for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let values = || value.split(',').map(str::trim).filter(|item| !item.is_empty());
+        match key.as_ref() {
+            "status" => {
+                for name in values() {
+                    let status = proto::TaskStatus::from_str_name(name)
+                        .filter(|status| *status != proto::TaskStatus::Unspecified)
+                        .ok_or_else(|| ApiError::invalid("status", format!("{name:?} is not a task status")))?;
+                    statuses.push(status as i32);
+                }
+            }
+            "priority" => {
+                for name in values() {
+                    let priority = proto::TaskPriority::from_str_name(name)
+                        .filter(|priority| *priority != proto::TaskPriority::Unspecified)
+                        .ok_or_else(|| ApiError::invalid("priority", format!("{name:?} is not a priority")))?;
+                    priorities.push(priority as i32);
+                }
+            }
+            "task_type" => task_types.extend(values().map(str::to_string)),
+            "label" => {
+                let (label_key, label_value) = value
+                    .split_once(':')
+                    .ok_or_else(|| ApiError::invalid("label", format!("{value:?} is not key:value")))?;
+                labels.insert(label_key.to_string(), label_value.to_string());
+            }
+            "created_after" | "created_before" => {
+                let time = humantime::parse_rfc3339_weak(&value)
+                    .map_err(|error| ApiError::invalid(key.as_ref(), format!("{value:?}: {error}")))?;
+                let time = Timestamp::from_system_time(time);
+                if key == "created_after" {
+                    created_after = Some(convert::timestamp_to_proto(time));
+                } else {
+                    created_before = Some(convert::timestamp_to_proto(time));
+                }
+            }
+            "page_size" if allow_paging => {
+                query.page_size = value
+                    .parse()
+                    .map_err(|_| ApiError::invalid("page_size", format!("{value:?} is not a number")))?;
+            }
+            "page_token" if allow_paging => query.page_token = value.into_owned(),
+            other => return Err(ApiError::invalid(other, "unknown query parameter")),
+        }
+    }
+    query.filter = convert::filter(
+        &statuses,
+        &task_types,
+        &priorities,
+        &labels,
+        created_after.as_ref(),
+        created_before.as_ref(),
+    )?;
+    Ok(query)
+}
+
+async fn list_tasks(
+    State(state): State<RestState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<proto::ListTasksResponse>, ApiError> {
+    let query = parse_query(raw.as_deref(), true)?;
+    let page_size = convert::page_size(query.page_size)?;
+    let before = convert::decode_page_token(&query.page_token)?;
+    let page = state.manager.list(query.filter, page_size, before).await?;
+    Ok(Json(proto::ListTasksResponse {
+        tasks: page.tasks.iter().map(convert::task_to_proto).collect(),
+        next_page_token: page.next_before.map(convert::encode_page_token).unwrap_or_default(),
+    }))
+}
+
+fn sse_event(event: &TaskEvent) -> Result<Event, Infallible> {
+    let message = convert::event_to_proto(event);
+    let name = proto::task_event::Kind::try_from(message.kind)
+        .map(|kind| kind.as_str_name())
+        .unwrap_or("EVENT");
+    Ok(Event::default()
+        .event(name)
+        .json_data(&message)
+        .unwrap_or_else(|_| Event::default().event("ERROR")))
+}
+
+fn event_stream(
+    state: &RestState,
+    events: impl Stream<Item = TaskEvent> + Send + 'static,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + Send + 'static> {
+    let stopping = state.stopping.clone().cancelled_owned();
+    Sse::new(events.map(|event| sse_event(&event)).take_until(stopping))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Server-Sent Events for one task: its state, each change, then the end.
+async fn task_events(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let events = state.manager.watch_task(task_id(&id)?).await?;
+    Ok(event_stream(&state, events).into_response())
+}
+
+/// Server-Sent Events for every task matching the query's filter.
+async fn events(State(state): State<RestState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+    let query = parse_query(raw.as_deref(), false)?;
+    let events = state.manager.watch_tasks(query.filter);
+    Ok(event_stream(&state, events).into_response())
+}
+
+async fn system_load(State(state): State<RestState>) -> Json<proto::SystemLoad> {
+    let stats = state.manager.stats();
+    let report = state.monitor.report(stats.max_concurrent_tasks);
+    Json(load_to_proto(
+        &report,
+        state.monitor.config(),
+        stats.max_concurrent_tasks,
+        stats.effective_concurrency_limit,
+        &stats.concurrency_limit_reason,
+        stats.running,
+    ))
+}
+
+async fn system_alerts(State(state): State<RestState>) -> Json<proto::ListAlertsResponse> {
+    let (active, recent) = state.monitor.alerts(100);
+    Json(proto::ListAlertsResponse {
+        active: active.iter().map(alert_to_proto).collect(),
+        recent: recent.iter().map(alert_to_proto).collect(),
+    })
+}
+
+/// Liveness: the process serves requests.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Readiness: the engine accepts work and the store answers.
+async fn readyz(State(state): State<RestState>) -> Response {
+    if !state.manager.is_accepting() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "shutting down"})),
+        )
+            .into_response();
+    }
+    match state.manager.store().flush().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": format!("store unavailable: {error}")})),
+        )
+            .into_response(),
+    }
+}

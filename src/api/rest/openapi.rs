@@ -1,0 +1,232 @@
+//! The OpenAPI 3 document of the REST bridge, served at
+//! `/api/v1/openapi.json`. Schemas follow the proto3 JSON mapping of the
+//! messages the handlers return: lowerCamelCase names, enums as names, 64-bit
+//! integers as strings, timestamps as RFC 3339, durations as "1.5s", and
+//! default values omitted.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": json_content(schema)})
+}
+
+fn error(description: &str) -> Value {
+    json!({"description": description, "content": json_content(reference("Error"))})
+}
+
+fn task_id_parameter() -> Value {
+    json!({"name": "task_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"},
+           "description": "The task's id"})
+}
+
+fn filter_parameters(paging: bool) -> Value {
+    let mut parameters = vec![
+        json!({"name": "status", "in": "query", "style": "form", "explode": true,
+               "schema": {"type": "array", "items": reference("TaskStatus")},
+               "description": "Only tasks in one of these statuses"}),
+        json!({"name": "task_type", "in": "query", "style": "form", "explode": true,
+               "schema": {"type": "array", "items": {"type": "string"}},
+               "description": "Only tasks of one of these types"}),
+        json!({"name": "priority", "in": "query", "style": "form", "explode": true,
+               "schema": {"type": "array", "items": reference("TaskPriority")},
+               "description": "Only tasks of one of these priorities"}),
+        json!({"name": "label", "in": "query", "style": "form", "explode": true,
+               "schema": {"type": "array", "items": {"type": "string", "pattern": "^[^:]*:.*$"}},
+               "description": "key:value; only tasks carrying every given label"}),
+        json!({"name": "created_after", "in": "query", "schema": {"type": "string", "format": "date-time"}}),
+        json!({"name": "created_before", "in": "query", "schema": {"type": "string", "format": "date-time"}}),
+    ];
+    if paging {
+        parameters.push(json!({"name": "page_size", "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "maximum": 1000},
+            "description": "Most tasks in one page; 0 or absent means 100"}));
+        parameters.push(
+            json!({"name": "page_token", "in": "query", "schema": {"type": "string"},
+            "description": "next_page_token of the previous page"}),
+        );
+    }
+    Value::Array(parameters)
+}
+
+fn schemas() -> Value {
+    let timestamp = json!({"type": "string", "format": "date-time"});
+    let duration = json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?s$"});
+    let uint64 = json!({"type": "string", "pattern": "^[0-9]+$"});
+    let counts = json!({"type": "object", "properties": {
+        "pending": uint64, "scheduled": uint64, "running": uint64, "completed": uint64,
+        "failed": uint64, "cancelled": uint64, "waiting": uint64, "total": uint64}});
+    let machine = json!({"type": "object", "properties": {
+        "cpuPercent": {"type": "number"}, "memoryPercent": {"type": "number"},
+        "ioWaitPercent": {"type": "number"}, "effectiveConcurrencyLimit": {"type": "integer"},
+        "throttled": {"type": "boolean"}}});
+    let usage = json!({"type": "object", "properties": {
+        "time": timestamp, "cpuPercent": {"type": "number"}, "memoryPercent": {"type": "number"},
+        "diskPercent": {"type": "number"}, "ioWaitPercent": {"type": "number"}}});
+    json!({
+        "Error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "description": "INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, UNAVAILABLE, ..."},
+            "message": {"type": "string"},
+            "field": {"type": "string", "description": "The offending field, for INVALID_ARGUMENT"}}},
+        "TaskStatus": {"type": "string", "enum": ["PENDING", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "WAITING"]},
+        "TaskPriority": {"type": "string", "enum": ["LOW", "NORMAL", "HIGH", "CRITICAL"]},
+        "TaskDependency": {"type": "object", "properties": {
+            "taskId": {"type": "string"},
+            "requiredStatus": {"type": "string", "enum": ["TASK_STATUS_UNSPECIFIED", "COMPLETED", "FAILED", "CANCELLED", "PENDING", "SCHEDULED", "RUNNING", "WAITING"]},
+            "batchRef": {"type": "string"}}},
+        "RetryPolicy": {"type": "object", "properties": {
+            "initialBackoff": duration, "multiplier": {"type": "number"},
+            "maxBackoff": duration, "jitter": {"type": "number"}}},
+        "SubmitTaskRequest": {"type": "object", "required": ["taskType"], "properties": {
+            "name": {"type": "string"},
+            "taskType": {"type": "string", "description": "lower-case letters, digits, '_', '.', '-'"},
+            "params": {"type": "object"},
+            "priority": {"type": "string", "enum": ["TASK_PRIORITY_UNSPECIFIED", "LOW", "NORMAL", "HIGH", "CRITICAL"]},
+            "dependencies": {"type": "array", "items": reference("TaskDependency")},
+            "maxRetries": {"type": "integer", "minimum": 0},
+            "timeout": duration,
+            "runAt": timestamp,
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "idempotencyKey": {"type": "string"},
+            "retryPolicy": reference("RetryPolicy"),
+            "batchRef": {"type": "string"}}},
+        "SubmitTasksRequest": {"type": "object", "properties": {
+            "tasks": {"type": "array", "items": reference("SubmitTaskRequest")}}},
+        "SubmitTasksResponse": {"type": "object", "properties": {
+            "tasks": {"type": "array", "items": reference("Task")}}},
+        "Attempt": {"type": "object", "properties": {
+            "number": {"type": "integer"}, "startedAt": timestamp, "finishedAt": timestamp,
+            "outcome": {"type": "string", "enum": ["OUTCOME_UNSPECIFIED", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "INTERRUPTED"]},
+            "error": {"type": "string"}, "worker": {"type": "string"},
+            "startedUnder": machine, "finishedUnder": machine}},
+        "Task": {"type": "object", "properties": {
+            "id": {"type": "string"}, "name": {"type": "string"}, "taskType": {"type": "string"},
+            "params": {"type": "object"}, "priority": reference("TaskPriority"), "status": reference("TaskStatus"),
+            "dependencies": {"type": "array", "items": reference("TaskDependency")},
+            "maxRetries": {"type": "integer"}, "retryCount": {"type": "integer"},
+            "timeout": duration, "runAt": timestamp, "createdAt": timestamp, "startedAt": timestamp,
+            "completedAt": timestamp,
+            "progress": {"type": "object", "properties": {"percent": {"type": "number"}, "message": {"type": "string"}}},
+            "result": {}, "error": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "idempotencyKey": {"type": "string"},
+            "attempts": {"type": "array", "items": reference("Attempt")},
+            "retryPolicy": reference("RetryPolicy"), "statusReason": {"type": "string"}, "updatedAt": timestamp}},
+        "ListTasksResponse": {"type": "object", "properties": {
+            "tasks": {"type": "array", "items": reference("Task")}, "nextPageToken": {"type": "string"}}},
+        "TaskStats": {"type": "object", "properties": {
+            "counts": counts,
+            "byType": {"type": "array", "items": {"type": "object", "properties": {
+                "taskType": {"type": "string"}, "counts": counts, "handlerAvailable": {"type": "boolean"},
+                "concurrencyLimit": {"type": "integer"}}}},
+            "maxConcurrentTasks": {"type": "integer"}, "effectiveConcurrencyLimit": {"type": "integer"},
+            "concurrencyLimitReason": {"type": "string"},
+            "unservedTaskTypes": {"type": "array", "items": {"type": "string"}},
+            "submittedSinceStart": uint64, "failedAttemptsSinceStart": uint64, "retriesSinceStart": uint64,
+            "successRate": {"type": "number"}, "uptime": duration}},
+        "Attempts": {"type": "object", "properties": {
+            "taskId": {"type": "string"}, "attempts": {"type": "array", "items": reference("Attempt")}}},
+        "SystemLoad": {"type": "object", "properties": {
+            "usage": usage, "load": {"type": "number"}, "pressure": {"type": "number"},
+            "mostLoadedResource": {"type": "string"}, "maxConcurrentTasks": {"type": "integer"},
+            "recommendedConcurrency": {"type": "integer"}, "effectiveConcurrencyLimit": {"type": "integer"},
+            "concurrencyLimitReason": {"type": "string"}, "throttled": {"type": "boolean"},
+            "runningTasks": {"type": "integer"},
+            "thresholds": {"type": "object", "properties": {
+                "cpuPercent": {"type": "number"}, "memoryPercent": {"type": "number"},
+                "diskPercent": {"type": "number"}, "ioWaitPercent": {"type": "number"}}},
+            "monitoringEnabled": {"type": "boolean"}}},
+        "Alert": {"type": "object", "properties": {
+            "id": uint64, "resource": {"type": "string", "enum": ["RESOURCE_UNSPECIFIED", "CPU", "MEMORY", "DISK", "IO_WAIT"]},
+            "value": {"type": "number"}, "peak": {"type": "number"}, "threshold": {"type": "number"},
+            "startedAt": timestamp, "endedAt": timestamp, "active": {"type": "boolean"}, "message": {"type": "string"}}},
+        "Alerts": {"type": "object", "properties": {
+            "active": {"type": "array", "items": reference("Alert")},
+            "recent": {"type": "array", "items": reference("Alert")}}},
+        "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+    })
+}
+
+/// The document itself.
+pub fn spec() -> Value {
+    let bad_request = error(
+        "Bad input: malformed JSON, a wrong type, an unknown enum name, an oversized body, or a value out of range; `field` names it",
+    );
+    let not_found = error("No task with this id");
+    let unavailable = error("The server is shutting down or its store is unavailable");
+    let event_stream = json!({"description": "Server-Sent Events; each `data` is a TaskEvent in proto3 JSON",
+                              "content": {"text/event-stream": {"schema": {"type": "string"}}}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "taskd REST bridge", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "The Background Task System's endpoints over the same engine as the gRPC API (taskd.v1). Bodies follow the proto3 JSON mapping of the taskd.v1 messages."},
+        "paths": {
+            "/api/v1/tasks": {
+                "post": {"summary": "Create a new background task", "operationId": "submitTask",
+                    "requestBody": {"required": true, "content": json_content(reference("SubmitTaskRequest"))},
+                    "responses": {"200": ok("The accepted task, durable (or the original task for a repeated idempotency key)", reference("Task")),
+                                  "400": bad_request, "503": unavailable}},
+                "get": {"summary": "List background tasks with optional filtering", "operationId": "listTasks",
+                    "parameters": filter_parameters(true),
+                    "responses": {"200": ok("One page of tasks, newest first", reference("ListTasksResponse")),
+                                  "400": bad_request, "503": unavailable}}},
+            "/api/v1/tasks/batch": {
+                "post": {"summary": "Create several tasks atomically (a DAG via batchRef)", "operationId": "submitTasks",
+                    "requestBody": {"required": true, "content": json_content(reference("SubmitTasksRequest"))},
+                    "responses": {"200": ok("The accepted tasks, in request order", reference("SubmitTasksResponse")),
+                                  "400": bad_request, "503": unavailable}}},
+            "/api/v1/tasks/stats": {
+                "get": {"summary": "Get task statistics", "operationId": "getTaskStats",
+                    "responses": {"200": ok("Counts by status and type, and the scheduler's state", reference("TaskStats"))}}},
+            "/api/v1/tasks/{task_id}": {
+                "get": {"summary": "Get a task by ID", "operationId": "getTask", "parameters": [task_id_parameter()],
+                    "responses": {"200": ok("The task with its attempt history", reference("Task")),
+                                  "400": bad_request, "404": not_found, "503": unavailable}}},
+            "/api/v1/tasks/{task_id}/cancel": {
+                "post": {"summary": "Cancel a task", "operationId": "cancelTask", "parameters": [task_id_parameter()],
+                    "requestBody": {"required": false, "content": json_content(json!({"type": "object", "properties": {"reason": {"type": "string"}}, "additionalProperties": false}))},
+                    "responses": {"200": ok("The cancelled task", reference("Task")),
+                                  "400": bad_request, "404": not_found,
+                                  "409": error("The task had already finished"), "503": unavailable}}},
+            "/api/v1/tasks/{task_id}/attempts": {
+                "get": {"summary": "A task's attempt history, with each attempt's error", "operationId": "getTaskAttempts",
+                    "parameters": [task_id_parameter()],
+                    "responses": {"200": ok("The attempts, oldest first", reference("Attempts")),
+                                  "400": bad_request, "404": not_found, "503": unavailable}}},
+            "/api/v1/tasks/{task_id}/events": {
+                "get": {"summary": "Watch one task: its state, each change, then the end", "operationId": "watchTask",
+                    "parameters": [task_id_parameter()],
+                    "responses": {"200": event_stream.clone(), "400": bad_request, "404": not_found, "503": unavailable}}},
+            "/api/v1/events": {
+                "get": {"summary": "Watch the events of every task matching a filter", "operationId": "watchTasks",
+                    "parameters": filter_parameters(false),
+                    "responses": {"200": event_stream, "400": bad_request}}},
+            "/api/v1/system/load": {
+                "get": {"summary": "Resource usage, load and the concurrency limit in force", "operationId": "getSystemLoad",
+                    "responses": {"200": ok("The latest sample and what the scheduler makes of it", reference("SystemLoad"))}}},
+            "/api/v1/system/alerts": {
+                "get": {"summary": "Active and recent resource alerts", "operationId": "listAlerts",
+                    "responses": {"200": ok("Alerts", reference("Alerts"))}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "operationId": "metrics",
+                "responses": {"200": {"description": "Prometheus text exposition format 0.0.4",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz",
+                "responses": {"200": ok("Serving", reference("Status"))}}},
+            "/readyz": {"get": {"summary": "Readiness: accepting work and the store answers", "operationId": "readyz",
+                "responses": {"200": ok("Ready", reference("Status")), "503": ok("Not ready", reference("Status"))}}}
+        },
+        "components": {"schemas": schemas()}
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}

@@ -1,0 +1,292 @@
+//! The REST bridge over HTTP/1.1 on the gRPC listener: the seed's paths,
+//! proto3 JSON bodies identical to the gRPC messages, errors with the field
+//! named, Server-Sent Events, health, metrics and the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use taskd_client::NewTask;
+
+use crate::support::TestServer;
+
+fn base(server: &TestServer) -> String {
+    format!("http://{}", server.server.as_ref().expect("running").local_addr())
+}
+
+async fn post(url: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn get(url: &str) -> (StatusCode, Value) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_seeds_five_endpoints_create_list_get_cancel_and_count_tasks() {
+    let server = TestServer::start().await;
+    let api = format!("{}/api/v1", base(&server));
+
+    let (status, created) = post(
+        &format!("{api}/tasks"),
+        r#"{"name":"Process Document","taskType":"document_processing","params":{"document_id":"123"},"priority":"HIGH"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["status"], "PENDING");
+    assert_eq!(created["priority"], "HIGH");
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let (status, fetched) = get(&format!("{api}/tasks/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched["params"], json!({"document_id": "123"}));
+
+    let (status, listed) = get(&format!(
+        "{api}/tasks?status=PENDING&task_type=document_processing&page_size=10"
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["tasks"][0]["id"], id.as_str());
+
+    let (status, stats) = get(&format!("{api}/tasks/stats")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        stats["counts"]["pending"], "1",
+        "uint64 is a string in proto3 JSON: {stats}"
+    );
+
+    let (status, cancelled) = post(&format!("{api}/tasks/{id}/cancel"), r#"{"reason":"not needed"}"#).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "CANCELLED");
+
+    let (status, again) = post(&format!("{api}/tasks/{id}/cancel"), "").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["code"], "FAILED_PRECONDITION");
+}
+
+#[tokio::test]
+async fn a_task_reads_the_same_from_rest_as_from_grpc() {
+    let server = TestServer::start().await;
+    let task = server
+        .client
+        .submit(
+            NewTask::new("diag.echo")
+                .params(json!({"n": 1, "s": "x"}))
+                .label("team", "search"),
+        )
+        .await
+        .unwrap();
+    let done = server.wait(&task.id).await;
+    let from_grpc = serde_json::to_value(&done).unwrap();
+    let (_, from_rest) = get(&format!("{}/api/v1/tasks/{}", base(&server), task.id)).await;
+    assert_eq!(from_rest, from_grpc);
+    let (_, attempts) = get(&format!("{}/api/v1/tasks/{}/attempts", base(&server), task.id)).await;
+    assert_eq!(attempts["attempts"], from_grpc["attempts"]);
+}
+
+#[tokio::test]
+async fn bad_requests_get_400_naming_the_field_and_never_a_5xx() {
+    let server = TestServer::start().await;
+    let api = format!("{}/api/v1", base(&server));
+    let oversized = format!(r#"{{"taskType":"diag.echo","name":"{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("malformed JSON", "{not json".into(), "body"),
+        ("an empty body", "".into(), "body"),
+        ("a wrong type", r#"{"taskType": 5}"#.into(), "taskType"),
+        (
+            "an unknown enum name",
+            r#"{"taskType":"diag.echo","priority":"HUGE"}"#.into(),
+            "priority",
+        ),
+        ("an empty task type", r#"{"taskType":""}"#.into(), "task_type"),
+        ("an oversized body", oversized, "body"),
+        (
+            "a bad duration",
+            r#"{"taskType":"diag.echo","timeout":"soon"}"#.into(),
+            "timeout",
+        ),
+    ];
+    for (what, body, field) in cases {
+        let (status, error) = post(&format!("{api}/tasks"), body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {error}");
+        assert_eq!(error["code"], "INVALID_ARGUMENT", "{what}");
+        assert_eq!(error["field"], field, "{what}: {error}");
+    }
+    for (query, field) in [
+        ("status=DONE", "status"),
+        ("page_size=5000", "page_size"),
+        ("page_size=abc", "page_size"),
+        ("page_token=garbage", "page_token"),
+        ("colour=red", "colour"),
+        ("label=nocolon", "label"),
+    ] {
+        let (status, error) = get(&format!("{api}/tasks?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {error}");
+        assert_eq!(error["field"], field, "{query}: {error}");
+    }
+    let (status, error) = get(&format!("{api}/tasks/not-a-uuid")).await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("task_id"))
+    );
+    let (status, error) = get(&format!("{api}/tasks/01900000-0000-7000-8000-000000000000")).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
+    );
+    let (status, _) = get(&format!("{}/no/such/path", base(&server))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // And the server still serves.
+    let (status, _) = post(&format!("{api}/tasks"), r#"{"taskType":"diag.echo"}"#).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_task_event_stream_sends_the_state_then_each_change_and_ends() {
+    let server = TestServer::start().await;
+    let task = server.client.submit(NewTask::new("test.gate")).await.unwrap();
+    let response = reqwest::get(format!("{}/api/v1/tasks/{}/events", base(&server), task.id))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut body = response.bytes_stream();
+    let first = String::from_utf8(body.next().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(first.starts_with("event: SNAPSHOT"), "{first}");
+    server.gate.open(1);
+    let mut text = first;
+    while let Some(chunk) = body.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    let last_data = text.lines().rev().find(|line| line.starts_with("data:")).unwrap();
+    let last: Value = serde_json::from_str(last_data.trim_start_matches("data:").trim()).unwrap();
+    assert_eq!(last["task"]["status"], "COMPLETED");
+}
+
+#[tokio::test]
+async fn health_readiness_and_the_openapi_document_are_served() {
+    let server = TestServer::start().await;
+    let (status, health) = get(&format!("{}/healthz", base(&server))).await;
+    assert_eq!((status, health["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, ready) = get(&format!("{}/readyz", base(&server))).await;
+    assert_eq!((status, ready["status"].as_str()), (StatusCode::OK, Some("ready")));
+    let (status, spec) = get(&format!("{}/api/v1/openapi.json", base(&server))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(spec["openapi"], "3.0.3");
+    for path in [
+        "/api/v1/tasks",
+        "/api/v1/tasks/{task_id}",
+        "/api/v1/tasks/{task_id}/cancel",
+        "/api/v1/tasks/stats",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} documented");
+    }
+}
+
+/// Parses the Prometheus text format: `name{labels} value` per sample line.
+fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
+    let mut samples = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            assert!(
+                line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value in {line:?}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad metric name {name:?}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "unterminated labels in {line:?}");
+        }
+        assert!(
+            samples.insert(series.to_string(), value).is_none(),
+            "duplicate series {series}"
+        );
+    }
+    samples
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_counters_histograms_and_gauges() {
+    let server = TestServer::start().await;
+    for _ in 0..3 {
+        let task = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
+        server.wait(&task.id).await;
+    }
+    let failing = server
+        .client
+        .submit(
+            NewTask::new("diag.fail")
+                .params(json!({"message": "no"}))
+                .max_retries(1),
+        )
+        .await
+        .unwrap();
+    server.wait(&failing.id).await;
+
+    let response = reqwest::get(format!("{}/metrics", base(&server))).await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let samples = parse_exposition(&response.text().await.unwrap());
+    let at = |series: &str| *samples.get(series).unwrap_or_else(|| panic!("{series} missing"));
+    assert_eq!(
+        at(r#"taskd_tasks_submitted_total{task_type="diag.echo",priority="NORMAL"}"#),
+        3.0
+    );
+    assert_eq!(
+        at(r#"taskd_tasks_completed_total{task_type="diag.echo",priority="NORMAL"}"#),
+        3.0
+    );
+    assert_eq!(
+        at(r#"taskd_tasks_failed_total{task_type="diag.fail",priority="NORMAL"}"#),
+        1.0
+    );
+    assert_eq!(
+        at(r#"taskd_task_retries_total{task_type="diag.fail",priority="NORMAL"}"#),
+        1.0
+    );
+    assert_eq!(at(r#"taskd_tasks{task_type="diag.echo",status="COMPLETED"}"#), 3.0);
+    assert_eq!(at("taskd_effective_concurrency_limit"), 4.0);
+    assert_eq!(at(r#"taskd_run_time_seconds_count{task_type="diag.fail"}"#), 2.0);
+    assert_eq!(at(r#"taskd_queue_wait_seconds_count{task_type="diag.echo"}"#), 3.0);
+    assert_eq!(
+        at(r#"taskd_queue_wait_seconds_bucket{task_type="diag.echo",le="+Inf"}"#),
+        3.0
+    );
+    let mut previous = 0.0;
+    for bound in ["0.001", "0.01", "0.1", "1", "10", "600"] {
+        let count = at(&format!(
+            r#"taskd_queue_wait_seconds_bucket{{task_type="diag.echo",le="{bound}"}}"#
+        ));
+        assert!(count >= previous, "buckets are cumulative");
+        previous = count;
+    }
+    assert!(samples.contains_key(r#"taskd_alerts_active{resource="cpu"}"#));
+}
