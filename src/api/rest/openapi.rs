@@ -87,7 +87,8 @@ fn schemas() -> Value {
             "maxBackoff": duration, "jitter": {"type": "number"}}},
         "SubmitTaskRequest": {"type": "object", "required": ["taskType"], "properties": {
             "name": {"type": "string"},
-            "taskType": {"type": "string", "description": "lower-case letters, digits, '_', '.', '-'"},
+            "taskType": {"type": "string", "pattern": "^[a-z0-9_.-]{1,64}$",
+                         "description": "lower-case letters, digits, '_', '.', '-'"},
             "params": {"type": "object"},
             "priority": {"type": "string", "enum": ["TASK_PRIORITY_UNSPECIFIED", "LOW", "NORMAL", "HIGH", "CRITICAL"]},
             "dependencies": {"type": "array", "items": reference("TaskDependency")},
