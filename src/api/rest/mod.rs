@@ -52,6 +52,9 @@ pub fn router(state: RestState) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/system/load", get(system_load))
         .route("/api/v1/system/alerts", get(system_alerts))
+        .route("/api/v1/system/events", get(system_events))
+        .route("/", get(crate::api::dashboard::page))
+        .route("/dashboard", get(crate::api::dashboard::page))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(crate::api::metrics::metrics))
         .route("/healthz", get(healthz))
@@ -306,6 +309,40 @@ async fn system_alerts(State(state): State<RestState>) -> Json<proto::ListAlerts
         active: active.iter().map(alert_to_proto).collect(),
         recent: recent.iter().map(alert_to_proto).collect(),
     })
+}
+
+/// Server-Sent Events of the machine: each sample (as the load it led to)
+/// and every alert raised or cleared.
+async fn system_events(State(state): State<RestState>) -> Response {
+    use tokio_stream::wrappers::BroadcastStream;
+
+    use crate::monitor::MonitorEvent;
+    let stream_state = state.clone();
+    let events = BroadcastStream::new(state.monitor.subscribe()).filter_map(move |event| {
+        let state = stream_state.clone();
+        async move {
+            let event = match event {
+                Ok(MonitorEvent::Sampled(_)) => {
+                    let Json(load) = system_load(State(state)).await;
+                    Event::default().event("SAMPLED").json_data(&load).ok()
+                }
+                Ok(MonitorEvent::AlertRaised(alert)) => Event::default()
+                    .event("ALERT_RAISED")
+                    .json_data(alert_to_proto(&alert))
+                    .ok(),
+                Ok(MonitorEvent::AlertCleared(alert)) => Event::default()
+                    .event("ALERT_CLEARED")
+                    .json_data(alert_to_proto(&alert))
+                    .ok(),
+                Err(_) => Some(Event::default().event("LAGGED").data("{}")),
+            };
+            event.map(Ok::<Event, Infallible>)
+        }
+    });
+    let stopping = state.stopping.clone().cancelled_owned();
+    Sse::new(events.take_until(stopping))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 /// Liveness: the process serves requests.
