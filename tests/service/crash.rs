@@ -196,3 +196,41 @@ async fn resource_thresholds_come_from_flags_and_the_environment() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--cpu-threshold"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_the_task_id_as_a_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(dir.path())
+        .env("TASKD_LOG", "taskd=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let address = format!("http://{}", line.trim().trim_start_matches("taskd listening on "));
+    let client = Client::connect(address).await.unwrap();
+    let task = client.submit(NewTask::new("diag.echo")).await.unwrap();
+    client.wait(&task.id).await.unwrap();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let output = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let logs = String::from_utf8_lossy(&output.stderr);
+    let records: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        records
+            .iter()
+            .any(|record| record["fields"]["task_id"] == task.id.as_str()),
+        "no record names task {}: {logs}",
+        task.id
+    );
+}
