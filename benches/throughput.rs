@@ -244,6 +244,23 @@ async fn run() {
     }
     latencies.sort_by(f64::total_cmp);
 
+    // 6. run_at punctuality: tasks due 50 to 250 ms ahead, lateness of their
+    // start against their run_at.
+    let mut scheduled = Vec::new();
+    for index in 0..200u64 {
+        let due = SystemTime::now() + Duration::from_millis(50 + index);
+        let task = clients[0].submit(NewTask::new(ECHO).run_at(due)).await.expect("submit");
+        scheduled.push((task.id, due));
+    }
+    let mut lateness = Vec::new();
+    for (id, due) in scheduled {
+        let done = clients[0].wait(&id).await.expect("wait");
+        if let Some(start) = done.attempts.first().and_then(|attempt| attempt.started_at.as_ref()) {
+            lateness.push(millis(due, start));
+        }
+    }
+    lateness.sort_by(f64::total_cmp);
+
     println!();
     println!("{:<48} {:>14}", "measure", "value");
     println!(
@@ -281,6 +298,16 @@ async fn run() {
         "{:<48} {:>14.3}",
         "submit-to-start latency p99 (ms)",
         percentile(&latencies, 0.99)
+    );
+    println!(
+        "{:<48} {:>14.3}",
+        "run_at lateness p50 (ms)",
+        percentile(&lateness, 0.5)
+    );
+    println!(
+        "{:<48} {:>14.3}",
+        "run_at lateness p99 (ms)",
+        percentile(&lateness, 0.99)
     );
 
     server.stop().await;

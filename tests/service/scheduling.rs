@@ -169,6 +169,7 @@ async fn run_at_delays_a_task_and_it_starts_on_time() {
     let started = finished.attempts[0].started_at.as_ref().unwrap();
     let lateness = millis_between(&taskd_client::timestamp(due), started);
     assert!(lateness >= 0.0, "started {lateness}ms before its time");
-    // Generous for a shared 2-core machine; the benchmark measures the real figure.
-    assert!(lateness < 50.0, "started {lateness}ms late");
+    // A correctness bound (a timer, not a poll), generous for a loaded
+    // 2-core CI machine; the benchmark measures the real lateness.
+    assert!(lateness < 500.0, "started {lateness}ms late");
 }
