@@ -82,3 +82,18 @@ pub fn load_to_proto(
         monitoring_enabled: config.enabled,
     }
 }
+
+/// The load as both transports report it: the monitor's view plus the limit
+/// the scheduler actually has in force.
+pub fn current_load(monitor: &ResourceMonitor, manager: &TaskManager) -> proto::SystemLoad {
+    let stats = manager.stats();
+    let report = monitor.report(stats.max_concurrent_tasks);
+    load_to_proto(
+        &report,
+        monitor.config(),
+        stats.max_concurrent_tasks,
+        stats.effective_concurrency_limit,
+        &stats.concurrency_limit_reason,
+        stats.running,
+    )
+}

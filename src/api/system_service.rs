@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 use crate::api::proto;
 use crate::api::proto::system_service_server::SystemService;
 use crate::api::status::to_status;
-use crate::api::system_convert::{alert_to_proto, load_to_proto};
+use crate::api::system_convert::{alert_to_proto, current_load};
 use crate::engine::{EngineError, TaskManager};
 use crate::monitor::{MonitorEvent, ResourceMonitor};
 
@@ -30,20 +30,6 @@ impl SystemServiceHandler {
             stopping,
         }
     }
-}
-
-/// The load as reported: the monitor's view plus the limit in force.
-fn current_load(monitor: &ResourceMonitor, manager: &TaskManager) -> proto::SystemLoad {
-    let stats = manager.stats();
-    let report = monitor.report(stats.max_concurrent_tasks);
-    load_to_proto(
-        &report,
-        monitor.config(),
-        stats.max_concurrent_tasks,
-        stats.effective_concurrency_limit,
-        &stats.concurrency_limit_reason,
-        stats.running,
-    )
 }
 
 type SystemEventStream = Pin<Box<dyn Stream<Item = Result<proto::SystemEvent, Status>> + Send + 'static>>;

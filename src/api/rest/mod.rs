@@ -23,7 +23,7 @@ pub use error::ApiError;
 
 use crate::api::convert;
 use crate::api::proto;
-use crate::api::system_convert::{alert_to_proto, load_to_proto};
+use crate::api::system_convert::{alert_to_proto, current_load};
 use crate::engine::{TaskEvent, TaskFilter, TaskManager, Timestamp};
 use crate::monitor::ResourceMonitor;
 
@@ -291,16 +291,7 @@ async fn events(State(state): State<RestState>, RawQuery(raw): RawQuery) -> Resu
 }
 
 async fn system_load(State(state): State<RestState>) -> Json<proto::SystemLoad> {
-    let stats = state.manager.stats();
-    let report = state.monitor.report(stats.max_concurrent_tasks);
-    Json(load_to_proto(
-        &report,
-        state.monitor.config(),
-        stats.max_concurrent_tasks,
-        stats.effective_concurrency_limit,
-        &stats.concurrency_limit_reason,
-        stats.running,
-    ))
+    Json(current_load(&state.monitor, &state.manager))
 }
 
 async fn system_alerts(State(state): State<RestState>) -> Json<proto::ListAlertsResponse> {
@@ -322,10 +313,10 @@ async fn system_events(State(state): State<RestState>) -> Response {
         let state = stream_state.clone();
         async move {
             let event = match event {
-                Ok(MonitorEvent::Sampled(_)) => {
-                    let Json(load) = system_load(State(state)).await;
-                    Event::default().event("SAMPLED").json_data(&load).ok()
-                }
+                Ok(MonitorEvent::Sampled(_)) => Event::default()
+                    .event("SAMPLED")
+                    .json_data(current_load(&state.monitor, &state.manager))
+                    .ok(),
                 Ok(MonitorEvent::AlertRaised(alert)) => Event::default()
                     .event("ALERT_RAISED")
                     .json_data(alert_to_proto(&alert))
