@@ -2,8 +2,8 @@
 
 use crate::api::convert::timestamp_to_proto;
 use crate::api::proto;
-use crate::engine::MachineState;
-use crate::monitor::{Alert, LoadReport, MonitorConfig, Resource, ResourceSample};
+use crate::engine::{MachineState, TaskManager};
+use crate::monitor::{Alert, LoadReport, MonitorConfig, Resource, ResourceMonitor, ResourceSample};
 
 pub fn usage_to_proto(sample: &ResourceSample) -> proto::ResourceUsage {
     proto::ResourceUsage {
