@@ -2,7 +2,7 @@
 //! stats and watch, plus the dispatcher that starts attempts and the timer
 //! that releases scheduled tasks. Transports call this and nothing deeper.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -728,12 +728,6 @@ impl TaskManager {
     /// A copy of the outcome counters and latency histograms.
     pub fn metrics(&self) -> crate::engine::metrics::EngineMetrics {
         self.inner.state.lock().metrics.clone()
-    }
-
-    /// Tasks in memory in the given statuses (diagnostics and tests).
-    pub fn ids_in(&self, statuses: &[TaskStatus]) -> Vec<TaskId> {
-        let statuses: HashSet<TaskStatus> = statuses.iter().copied().collect();
-        self.inner.state.lock().ids_in(&statuses)
     }
 
     /// Catches the engine up after the store deleted the tasks that

@@ -77,17 +77,6 @@ impl RunQueue {
         }
     }
 
-    /// Returns every held task of `task_type` to the run queue.
-    pub fn release_all(&mut self, task_type: &str) {
-        if let Some(held) = self.held.remove(task_type) {
-            self.ready.extend(held);
-        }
-    }
-
-    pub fn ready_len(&self) -> usize {
-        self.ready.len()
-    }
-
     pub fn held_len(&self, task_type: &str) -> usize {
         self.held.get(task_type).map_or(0, BinaryHeap::len)
     }

@@ -4,7 +4,7 @@
 //! [`StartedAttempt`] to spawn outside.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch};
@@ -848,16 +848,6 @@ impl SchedulerState {
         entry.write_sequence = ticket.sequence();
         let task = entry.task.clone();
         self.events.publish(kind, &task, previous);
-    }
-
-    /// Tasks currently in memory whose status is in `statuses` (tests,
-    /// diagnostics).
-    pub fn ids_in(&self, statuses: &HashSet<TaskStatus>) -> Vec<TaskId> {
-        self.entries
-            .values()
-            .filter(|entry| statuses.contains(&entry.task.status))
-            .map(|entry| entry.task.id)
-            .collect()
     }
 }
 

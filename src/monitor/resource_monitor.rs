@@ -224,3 +224,36 @@ impl ResourceMonitor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::Timestamp;
+
+    fn cpu(percent: f64) -> ResourceSample {
+        ResourceSample {
+            time: Timestamp::now(),
+            cpu_percent: percent,
+            memory_percent: 20.0,
+            disk_percent: 30.0,
+            io_wait_percent: Some(1.0),
+        }
+    }
+
+    #[test]
+    fn the_seeds_load_and_recommendation_follow_the_smoothed_pressure() {
+        let monitor = ResourceMonitor::new(MonitorConfig::default());
+        assert_eq!(monitor.get_system_load(), 0.0);
+        assert_eq!(monitor.get_recommended_concurrency(10), 10);
+        monitor.observe(cpu(40.0));
+        assert!((monitor.get_system_load() - 0.5).abs() < 1e-9);
+        assert_eq!(monitor.get_recommended_concurrency(10), 10);
+        for _ in 0..10 {
+            monitor.observe(cpu(95.0));
+        }
+        assert_eq!(monitor.get_system_load(), 1.0);
+        assert_eq!(monitor.get_recommended_concurrency(10), 2);
+        assert!(monitor.report(10).reason.starts_with("cpu 95% > 80%"));
+        assert_eq!(monitor.history().len(), 11);
+    }
+}
