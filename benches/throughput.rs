@@ -165,6 +165,29 @@ async fn run() {
         server.stop().await;
         return;
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("get") {
+        // GetTask of one finished task: a full Task response with no store
+        // write, to separate message costs from the durable submit path.
+        let task = clients[0]
+            .submit(NewTask::new(ECHO).params(json!({"n": 1})))
+            .await
+            .expect("submit");
+        clients[0].wait(&task.id).await.expect("wait");
+        let id = task.id.clone();
+        let get_clients = clients.clone();
+        let gets = rate(concurrency, seconds, move |worker| {
+            let client = get_clients[worker % CHANNELS].clone();
+            let id = id.clone();
+            async move {
+                client.get(&id).await.expect("get");
+                1
+            }
+        })
+        .await;
+        println!("GetTask (calls/s): {gets:.0}");
+        server.stop().await;
+        return;
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("single") {
         // The submit path alone, for profiling.
         let single = single_submit_rate(clients.clone(), PARKED, concurrency, seconds).await;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
@@ -207,11 +208,20 @@ pub async fn start_with_source(
         .tcp_nodelay(true)
         .accept_http1(true)
         .add_routes(routes);
-    let serving = tokio::spawn(
-        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-            let _ = stop_signal.await;
-        }),
-    );
+    // tonic applies its TCP options only to sockets it accepts itself; ours
+    // come from a listener the caller bound, so disable Nagle here. Without
+    // it a response written in two segments waits for the peer's delayed ACK
+    // (~40 ms per call).
+    let incoming = TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::warn!(%error, "cannot disable Nagle on an accepted connection");
+            }
+        })
+    });
+    let serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stop_signal.await;
+    }));
     tracing::info!(address = %local_addr, data_dir = %data_dir.display(), "taskd serving gRPC");
     Ok(RunningServer {
         local_addr,
