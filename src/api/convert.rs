@@ -184,6 +184,16 @@ pub fn new_task(request: proto::SubmitTaskRequest, prefix: &str) -> EngineResult
     })
 }
 
+/// The members of a SubmitTasks batch, each field named as `tasks[i].field`.
+/// The engine checks the batch size.
+pub fn new_tasks(requests: Vec<proto::SubmitTaskRequest>) -> EngineResult<Vec<NewTask>> {
+    requests
+        .into_iter()
+        .enumerate()
+        .map(|(index, request)| new_task(request, &format!("tasks[{index}].")))
+        .collect()
+}
+
 fn retry_policy(policy: &proto::RetryPolicy, prefix: &str) -> EngineResult<PartialRetryPolicy> {
     let duration = |name: &str, value: &Option<pbjson_types::Duration>| {
         value

@@ -11,7 +11,7 @@ use crate::api::convert;
 use crate::api::proto;
 use crate::api::proto::task_service_server::TaskService;
 use crate::api::status::to_status;
-use crate::engine::{EngineError, TaskEvent, TaskManager};
+use crate::engine::{TaskEvent, TaskManager};
 
 /// The gRPC face of a [`TaskManager`].
 pub struct TaskServiceHandler {
@@ -50,20 +50,7 @@ impl TaskService for TaskServiceHandler {
         &self,
         request: Request<proto::SubmitTasksRequest>,
     ) -> Result<Response<proto::SubmitTasksResponse>, Status> {
-        let requests = request.into_inner().tasks;
-        let limit = self.manager.config().limits.max_batch_size;
-        if requests.len() > limit {
-            return Err(to_status(EngineError::invalid(
-                "tasks",
-                format!("{} tasks, more than the limit of {limit}", requests.len()),
-            )));
-        }
-        let new_tasks = requests
-            .into_iter()
-            .enumerate()
-            .map(|(index, request)| convert::new_task(request, &format!("tasks[{index}].")))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(to_status)?;
+        let new_tasks = convert::new_tasks(request.into_inner().tasks).map_err(to_status)?;
         let tasks = self.manager.submit_batch(new_tasks).await.map_err(to_status)?;
         Ok(Response::new(proto::SubmitTasksResponse {
             tasks: tasks.iter().map(|task| convert::task_to_proto(task)).collect(),

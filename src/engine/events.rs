@@ -66,9 +66,4 @@ impl EventBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<TaskEvent>> {
         self.sender.subscribe()
     }
-
-    /// The sequence number the next event will carry.
-    pub fn next_sequence(&self) -> u64 {
-        self.next_sequence
-    }
 }

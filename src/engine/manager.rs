@@ -20,6 +20,7 @@ use crate::engine::executor;
 use crate::engine::handler::{HandlerRegistry, ProgressSink};
 use crate::engine::model::{
     DependencyTarget, NewTask, Progress, Task, TaskDependency, TaskFilter, TaskId, TaskStatus, Timestamp,
+    unmet_dependency_reason,
 };
 use crate::engine::recovery;
 use crate::engine::scheduler::{AttemptResult, CancelOutcome, PendingKey, SchedulerState, StatusCounts};
@@ -296,7 +297,7 @@ impl TaskManager {
         }
         let mut outcome = None;
         if committed.is_ok() && !new_tasks.is_empty() {
-            state.admit(new_tasks.clone(), write_sequence);
+            state.admit(new_tasks.clone(), write_sequence, &stored_statuses);
             state.unpin(&prepared.pinned);
             outcome = Some(state.pump());
         } else {
@@ -422,7 +423,7 @@ impl TaskManager {
                 match status {
                     Some(status) if status.is_terminal() => {
                         if status != required && broken.is_none() {
-                            broken = Some(format!("dependency {task_id} ended {status}, required {required}"));
+                            broken = Some(unmet_dependency_reason(task_id, status, required));
                         }
                     }
                     _ => unmet += 1,
@@ -454,13 +455,9 @@ impl TaskManager {
             }
             if let Some(key) = &request.idempotency_key {
                 let (sender, receiver) = watch::channel(false);
-                state.pending_keys.insert(
-                    key.clone(),
-                    PendingKey {
-                        task_id: ids[index],
-                        committed: receiver,
-                    },
-                );
+                state
+                    .pending_keys
+                    .insert(key.clone(), PendingKey { committed: receiver });
                 key_senders.push((key.clone(), sender));
             }
         }
@@ -621,7 +618,7 @@ impl TaskManager {
             outcome
         };
         match outcome {
-            CancelOutcome::Cancelled(task, _) => {
+            CancelOutcome::Cancelled(task) => {
                 self.inner.store.flush().await?;
                 Ok(Task::clone(&task))
             }

@@ -206,6 +206,12 @@ pub struct TaskDependency {
     pub required_status: TaskStatus,
 }
 
+/// Why a dependent can never run: its dependency ended in another status
+/// than the one it requires.
+pub fn unmet_dependency_reason(dependency: TaskId, ended: TaskStatus, required: TaskStatus) -> String {
+    format!("dependency {dependency} ended {ended}, required {required}")
+}
+
 /// Exponential backoff between attempts.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RetryPolicy {

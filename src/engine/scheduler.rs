@@ -14,7 +14,9 @@ use crate::engine::config::EngineConfig;
 use crate::engine::events::{EventBus, EventKind};
 use crate::engine::handler::HandlerRegistry;
 use crate::engine::metrics::EngineMetrics;
-use crate::engine::model::{Attempt, AttemptOutcome, MachineState, Progress, Task, TaskId, TaskStatus, Timestamp};
+use crate::engine::model::{
+    Attempt, AttemptOutcome, MachineState, Progress, Task, TaskId, TaskStatus, Timestamp, unmet_dependency_reason,
+};
 use crate::engine::queue::RunQueue;
 use crate::store::{Store, WriteOp};
 
@@ -42,7 +44,6 @@ pub struct Entry {
 
 /// An idempotency key whose task is being committed.
 pub struct PendingKey {
-    pub task_id: TaskId,
     pub committed: watch::Receiver<bool>,
 }
 
@@ -218,7 +219,9 @@ impl SchedulerState {
 
     /// Adds freshly committed tasks (one submit or one batch). All entries go
     /// in before any is resolved, so batch members find each other.
-    pub fn admit(&mut self, tasks: Vec<Arc<Task>>, write_sequence: u64) {
+    /// `stored_statuses` holds the statuses, read from the store, of the
+    /// dependencies that were not in memory when the submit was checked.
+    pub fn admit(&mut self, tasks: Vec<Arc<Task>>, write_sequence: u64, stored_statuses: &HashMap<TaskId, TaskStatus>) {
         let ids: Vec<TaskId> = tasks.iter().map(|task| task.id).collect();
         for task in tasks {
             let id = task.id;
@@ -247,7 +250,7 @@ impl SchedulerState {
                 continue;
             };
             match status {
-                TaskStatus::Waiting => self.resolve_dependencies_of(id),
+                TaskStatus::Waiting => self.resolve_dependencies_of(id, stored_statuses),
                 TaskStatus::Scheduled | TaskStatus::Pending => self.enqueue(id),
                 TaskStatus::Running => debug_assert!(false, "admitted tasks are never RUNNING"),
                 _ => self.retire(id),
@@ -256,43 +259,53 @@ impl SchedulerState {
     }
 
     /// Counts a WAITING task's unmet dependencies and subscribes it to them.
-    /// A dependency already finished is resolved on the spot.
-    fn resolve_dependencies_of(&mut self, id: TaskId) {
+    /// A dependency that already finished is resolved on the spot; one not in
+    /// memory is looked up in `finished_elsewhere` (statuses read from the
+    /// store), and one found in neither no longer exists.
+    fn resolve_dependencies_of(&mut self, id: TaskId, finished_elsewhere: &HashMap<TaskId, TaskStatus>) {
         let Some(entry) = self.entries.get(&id) else { return };
         let dependencies = entry.task.dependencies.clone();
         let mut unmet = 0;
         let mut broken = None;
         for dependency in &dependencies {
-            match self.entries.get(&dependency.task_id).map(|entry| entry.task.status) {
-                Some(status) if status.is_terminal() && status != dependency.required_status => {
-                    broken = Some((dependency.clone(), status));
-                    break;
+            let status = self
+                .entries
+                .get(&dependency.task_id)
+                .map(|entry| entry.task.status)
+                .or_else(|| finished_elsewhere.get(&dependency.task_id).copied());
+            match status {
+                Some(status) if status.is_terminal() => {
+                    if status != dependency.required_status {
+                        broken = Some(unmet_dependency_reason(
+                            dependency.task_id,
+                            status,
+                            dependency.required_status,
+                        ));
+                        break;
+                    }
                 }
-                Some(status) if status.is_terminal() => {}
                 Some(_) => {
                     unmet += 1;
                     self.dependents.entry(dependency.task_id).or_default().push(id);
                 }
-                // Not in memory: finished and durable before this submit was
-                // validated, which checked its status already.
-                None => {}
+                None => {
+                    broken = Some(format!("dependency {} no longer exists", dependency.task_id));
+                    break;
+                }
             }
         }
-        if let Some((dependency, status)) = broken {
-            let reason = format!(
-                "dependency {} ended {status}, required {}",
-                dependency.task_id, dependency.required_status
-            );
+        if let Some(reason) = broken {
             self.cascade_cancel(id, reason);
             return;
         }
-        if let Some(entry) = self.entries.get_mut(&id) {
-            entry.unmet_dependencies = unmet;
-        }
+        let Some(entry) = self.entries.get_mut(&id) else { return };
+        entry.unmet_dependencies = unmet;
         if unmet == 0 {
             self.make_runnable(id);
-        } else {
-            let reason = format!("waiting for {unmet} of {} dependencies", dependencies.len());
+            return;
+        }
+        let reason = format!("waiting for {unmet} of {} dependencies", dependencies.len());
+        if entry.task.status_reason != reason {
             self.update(id, EventKind::StatusChanged, |task| task.status_reason = reason);
         }
     }
@@ -588,7 +601,7 @@ impl SchedulerState {
             _ => {
                 tracing::info!(task_id = %id, %reason, "task cancelled");
                 self.cascade_cancel(id, reason);
-                CancelOutcome::Cancelled(self.entries[&id].task.clone(), self.entries[&id].write_sequence)
+                CancelOutcome::Cancelled(self.entries[&id].task.clone())
             }
         }
     }
@@ -596,13 +609,18 @@ impl SchedulerState {
     /// Cancels a task that is not running, and, transitively, every task
     /// waiting on it that can no longer be satisfied.
     fn cascade_cancel(&mut self, id: TaskId, reason: String) {
+        self.mark_cancelled(id, &reason);
+        self.after_finished(id);
+    }
+
+    /// Ends a task that is not running as CANCELLED, saying why.
+    fn mark_cancelled(&mut self, id: TaskId, reason: &str) {
         let now = Timestamp::now();
         self.set_status(id, TaskStatus::Cancelled, |task| {
             task.completed_at = Some(now);
             task.error = Some(format!("cancelled: {reason}"));
             task.status_reason = format!("cancelled: {reason}");
         });
-        self.after_finished(id);
     }
 
     /// Wakes what waited on a task that just reached a terminal status.
@@ -646,14 +664,9 @@ impl SchedulerState {
                         });
                     }
                 } else {
-                    let reason = format!("dependency {finished_id} ended {finished_status}, required {required}");
+                    let reason = unmet_dependency_reason(finished_id, finished_status, required);
                     tracing::info!(task_id = %dependent, %reason, "dependent task cancelled");
-                    let now = Timestamp::now();
-                    self.set_status(dependent, TaskStatus::Cancelled, |task| {
-                        task.completed_at = Some(now);
-                        task.error = Some(format!("cancelled: {reason}"));
-                        task.status_reason = format!("cancelled: {reason}");
-                    });
+                    self.mark_cancelled(dependent, &reason);
                     self.retire(dependent);
                     work.push_back(dependent);
                 }
@@ -771,40 +784,7 @@ impl SchedulerState {
             }
         }
         for id in waiting {
-            let dependencies = self.entries[&id].task.dependencies.clone();
-            let mut unmet = 0;
-            let mut broken = None;
-            for dependency in dependencies {
-                let status = self
-                    .entries
-                    .get(&dependency.task_id)
-                    .map(|entry| entry.task.status)
-                    .or_else(|| finished_elsewhere.get(&dependency.task_id).copied());
-                match status {
-                    Some(status) if status.is_terminal() => {
-                        if status != dependency.required_status {
-                            broken = Some(format!(
-                                "dependency {} ended {status}, required {}",
-                                dependency.task_id, dependency.required_status
-                            ));
-                        }
-                    }
-                    Some(_) => {
-                        unmet += 1;
-                        self.dependents.entry(dependency.task_id).or_default().push(id);
-                    }
-                    None => {
-                        broken = Some(format!("dependency {} no longer exists", dependency.task_id));
-                    }
-                }
-            }
-            if let Some(reason) = broken {
-                self.cascade_cancel(id, reason);
-            } else if unmet == 0 {
-                self.make_runnable(id);
-            } else if let Some(entry) = self.entries.get_mut(&id) {
-                entry.unmet_dependencies = unmet;
-            }
+            self.resolve_dependencies_of(id, finished_elsewhere);
         }
     }
 
@@ -853,8 +833,8 @@ impl SchedulerState {
 
 /// What a cancel request led to.
 pub enum CancelOutcome {
-    /// The task ended CANCELLED now; durable once `write_sequence` is.
-    Cancelled(Arc<Task>, u64),
+    /// The task ended CANCELLED now.
+    Cancelled(Arc<Task>),
     /// The task is running; its handler was signalled. The receiver yields
     /// the task once the attempt has ended.
     Signalled(oneshot::Receiver<Arc<Task>>),

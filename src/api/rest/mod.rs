@@ -69,14 +69,23 @@ async fn not_found() -> ApiError {
 
 /// Reads a JSON body into a generated message; errors name the field.
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    optional_json_body(body)
+        .await?
+        .ok_or_else(|| ApiError::invalid("body", "must be a JSON object"))
+}
+
+/// Like `json_body`, for bodies that may be left empty (`None`).
+async fn optional_json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<Option<T>, ApiError> {
     let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| ApiError::invalid("body", format!("larger than {MAX_BODY_BYTES} bytes or unreadable")))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("body", "must be a JSON object"));
+        return Ok(None);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(body_error)
+    serde_path_to_error::deserialize(&mut deserializer)
+        .map(Some)
+        .map_err(body_error)
 }
 
 /// A JSON decoding error, named by where in the body it happened.
@@ -93,11 +102,11 @@ fn task_id(text: &str) -> Result<crate::engine::TaskId, ApiError> {
     convert::task_id("task_id", text).map_err(ApiError::from)
 }
 
-async fn submit_task(State(state): State<RestState>, body: Body) -> Result<Response, ApiError> {
+async fn submit_task(State(state): State<RestState>, body: Body) -> Result<Json<proto::Task>, ApiError> {
     let request: proto::SubmitTaskRequest = json_body(body).await?;
     let new_task = convert::new_task(request, "")?;
     let task = state.manager.submit(new_task).await?;
-    Ok((StatusCode::OK, Json(convert::task_to_proto(&task))).into_response())
+    Ok(Json(convert::task_to_proto(&task)))
 }
 
 async fn submit_tasks(
@@ -105,19 +114,7 @@ async fn submit_tasks(
     body: Body,
 ) -> Result<Json<proto::SubmitTasksResponse>, ApiError> {
     let request: proto::SubmitTasksRequest = json_body(body).await?;
-    let limit = state.manager.config().limits.max_batch_size;
-    if request.tasks.len() > limit {
-        return Err(ApiError::invalid(
-            "tasks",
-            format!("{} tasks, more than the limit of {limit}", request.tasks.len()),
-        ));
-    }
-    let new_tasks = request
-        .tasks
-        .into_iter()
-        .enumerate()
-        .map(|(index, task)| convert::new_task(task, &format!("tasks[{index}].")))
-        .collect::<Result<Vec<_>, _>>()?;
+    let new_tasks = convert::new_tasks(request.tasks)?;
     let tasks = state.manager.submit_batch(new_tasks).await?;
     Ok(Json(proto::SubmitTasksResponse {
         tasks: tasks.iter().map(|task| convert::task_to_proto(task)).collect(),
@@ -152,16 +149,8 @@ async fn cancel_task(
     body: Body,
 ) -> Result<Json<proto::Task>, ApiError> {
     let id = task_id(&id)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::invalid("body", format!("larger than {MAX_BODY_BYTES} bytes or unreadable")))?;
-    let reason = if bytes.iter().all(u8::is_ascii_whitespace) {
-        String::new()
-    } else {
-        let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-        let body: CancelBody = serde_path_to_error::deserialize(&mut deserializer).map_err(body_error)?;
-        body.reason
-    };
+    let body: Option<CancelBody> = optional_json_body(body).await?;
+    let reason = body.map(|body| body.reason).unwrap_or_default();
     let task = state.manager.cancel(id, reason).await?;
     Ok(Json(convert::task_to_proto(&task)))
 }
