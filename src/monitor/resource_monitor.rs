@@ -171,7 +171,11 @@ impl ResourceMonitor {
     pub fn spawn(self, source: Box<dyn SampleSource>, manager: TaskManager, stopping: CancellationToken) {
         let source = Arc::new(std::sync::Mutex::new(source));
         tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(self.config.interval.max(Duration::from_millis(1)));
+            // The first sample comes one interval after start, not at once:
+            // CPU usage and I/O wait are deltas against the source's priming
+            // reading, and an immediate sample has no time between them.
+            let period = self.config.interval.max(Duration::from_millis(1));
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
