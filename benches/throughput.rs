@@ -147,13 +147,12 @@ async fn run() {
         ..ServerConfig::default()
     };
     config.engine.max_concurrent_tasks = 256;
-    config.engine.finished_tasks_in_memory = 10_000;
     if std::env::var("BENCH_SYNCHRONOUS").as_deref() == Ok("normal") {
         config.store.synchronous = taskd::store::Synchronous::Normal;
     }
-    let mut registry = HandlerRegistry::new();
-    taskd::handlers::register_builtins(&mut registry);
-    let server = taskd::server::start(config, registry).await.expect("server starts");
+    let server = taskd::server::start(config, HandlerRegistry::new())
+        .await
+        .expect("server starts");
     let address = format!("http://{}", server.local_addr());
     let channels = channels(&address).await;
     let clients: Vec<Client> = channels.iter().cloned().map(Client::from_channel).collect();

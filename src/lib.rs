@@ -1,19 +1,22 @@
 //! taskd: a durable background task service served over gRPC.
 //!
-//! The crate is layered, and data flows one way:
+//! The crate is layered, and data flows one way, every layer standing on
+//! [`model`]:
 //!
-//! - [`api`]: transports. `api::task_service` implements the gRPC
-//!   `taskd.v1.TaskService`; `api::convert` is the one place where wire
-//!   messages become engine types; `api::status` maps engine errors to gRPC
-//!   codes.
-//! - [`engine`]: the transport-free core. [`engine::TaskManager`] accepts,
-//!   schedules, runs, retries, cancels and reports tasks; its
-//!   `scheduler` holds the state machine, `queue` the priority-and-age run
-//!   queue, `executor` runs one attempt with timeout and cancellation.
-//! - [`store`]: durable state behind the [`store::Store`] trait, with the
-//!   embedded SQLite default (group commit) and a conformance suite every
-//!   backend must pass.
-//! - [`handlers`]: the built-in task types.
+//! - [`model`]: the task model and its rules: plain data and pure
+//!   functions. The status machine lives here, once, for every backend.
+//! - [`store`]: the source of truth. Every transition is one atomic
+//!   operation of the [`store::Store`] contract (submit, claim under a
+//!   lease, renew, finish, cancel, rescue); SQLite is the embedded default
+//!   and a conformance suite defines the contract for every backend.
+//! - [`engine`]: the transport-free core. [`engine::TaskManager`] submits,
+//!   reads, cancels and watches through the store; executors run attempts
+//!   under leases, the in-process one among them.
+//! - [`api`]: transports. gRPC services, the REST bridge, the dashboard and
+//!   metrics; `api::convert` is the one place where wire messages become
+//!   model types, `api::error_codes` the one table of error codes.
+//! - [`handlers`]: the built-in task types. [`monitor`]: the
+//!   ResourceMonitor.
 //! - [`server`]: assembles all of it on one listener; [`config`] holds its
 //!   settings.
 
@@ -21,6 +24,7 @@ pub mod api;
 pub mod config;
 pub mod engine;
 pub mod handlers;
+pub mod model;
 pub mod monitor;
 pub mod server;
 pub mod store;

@@ -167,9 +167,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.into_config()?;
             init_logging(config.log_format);
-            let mut registry = HandlerRegistry::new();
-            taskd::handlers::register_builtins(&mut registry);
-            let mut server = taskd::server::start(config, registry)
+            // The built-in handlers only: the server adds them itself.
+            let mut server = taskd::server::start(config, HandlerRegistry::new())
                 .await
                 .context("taskd could not start")?;
             // Scripts and tests read this line to find the port.

@@ -21,7 +21,7 @@ use crate::config::ServerConfig;
 use crate::engine::{EngineError, HandlerRegistry, TaskManager};
 use crate::monitor::system_source::SystemSource;
 use crate::monitor::{ResourceMonitor, SampleSource};
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::store::{SqliteStore, Store, StoreError, StoreOptions};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,6 @@ pub enum ServerError {
 pub struct RunningServer {
     local_addr: SocketAddr,
     manager: TaskManager,
-    store: Arc<SqliteStore>,
     stop_serving: Option<oneshot::Sender<()>>,
     stopping: CancellationToken,
     serving: JoinHandle<Result<(), tonic::transport::Error>>,
@@ -74,8 +73,8 @@ impl RunningServer {
     }
 
     /// Graceful stop: end watch streams and stop taking requests, let
-    /// running tasks finish within the drain period, flush and close the
-    /// store.
+    /// running tasks finish within the drain period (the rest are taken back
+    /// and retried later), and close the store.
     pub async fn stop(mut self) {
         self.stopping.cancel();
         if let Some(stop) = self.stop_serving.take() {
@@ -90,13 +89,13 @@ impl RunningServer {
             self.serving.abort();
         }
         self.manager.shutdown(drain).await;
-        let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
         tracing::info!("taskd stopped");
     }
 }
 
 /// Binds `config.listen` and starts serving, sampling the real machine.
+/// `registry` holds handlers of the embedding program, next to (or in place
+/// of) the built-ins of the same types.
 pub async fn start(config: ServerConfig, registry: HandlerRegistry) -> Result<RunningServer, ServerError> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -140,14 +139,20 @@ pub async fn start_with_source(
     let database = data_dir.join("taskd.db");
     let store = {
         let store_config = config.store.clone();
+        let options = StoreOptions {
+            weights: config.engine.priority_boost,
+            event_buffer: config.engine.event_buffer,
+        };
         let path = database.clone();
-        tokio::task::spawn_blocking(move || SqliteStore::open(path, store_config))
+        tokio::task::spawn_blocking(move || SqliteStore::open(path, store_config, options))
             .await
-            .map_err(|error| ServerError::Store(StoreError::Database(error.to_string())))??
+            .map_err(|error| ServerError::Startup(error.to_string()))??
     };
-    let store = Arc::new(store);
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let manager = TaskManager::start(dyn_store, registry, config.engine.clone(), data_dir.clone()).await?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let manager = TaskManager::start(store, config.engine.clone()).await?;
+    let mut handlers = crate::handlers::builtins(&manager, &data_dir);
+    handlers.extend(registry);
+    manager.run_local_executor(handlers);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -226,7 +231,6 @@ pub async fn start_with_source(
     Ok(RunningServer {
         local_addr,
         manager,
-        store,
         stop_serving: Some(stop_serving),
         stopping,
         serving,

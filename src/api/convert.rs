@@ -8,10 +8,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::api::json;
 use crate::api::proto;
-use crate::engine::{
-    Attempt, AttemptOutcome, DependencyTarget, EngineError, EngineResult, EngineStats, EventKind, NewDependency,
-    NewTask, PartialRetryPolicy, Progress, RetryPolicy, Task, TaskEvent, TaskFilter, TaskId, TaskPriority, TaskStatus,
-    Timestamp,
+use crate::engine::{EngineError, EngineResult, EngineStats};
+use crate::model::{
+    Attempt, AttemptOutcome, DependencyTarget, EventKind, NewDependency, NewTask, PartialRetryPolicy, Progress,
+    RetryPolicy, Task, TaskEvent, TaskFilter, TaskId, TaskPriority, TaskStatus, Timestamp,
 };
 
 const PAGE_TOKEN_PREFIX: &str = "v1:";
@@ -298,6 +298,7 @@ pub fn task_to_proto(task: &Task) -> proto::Task {
         retry_policy: Some(retry_policy_to_proto(&task.retry_policy)),
         status_reason: task.status_reason.clone(),
         updated_at: Some(timestamp_to_proto(task.updated_at)),
+        revision: task.revision,
     }
 }
 
@@ -317,6 +318,7 @@ fn attempt_to_proto(attempt: &Attempt) -> proto::Attempt {
         AttemptOutcome::TimedOut => Outcome::TimedOut,
         AttemptOutcome::Cancelled => Outcome::Cancelled,
         AttemptOutcome::Interrupted => Outcome::Interrupted,
+        AttemptOutcome::LeaseExpired => Outcome::LeaseExpired,
     };
     proto::Attempt {
         number: attempt.number,

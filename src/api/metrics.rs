@@ -8,9 +8,11 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use crate::api::rest::ApiError;
 use crate::api::rest::RestState;
-use crate::engine::TaskStatus;
+use crate::engine::EngineStats;
 use crate::engine::metrics::{Histogram, LATENCY_BUCKETS, OutcomeCounters};
+use crate::model::TaskStatus;
 use crate::monitor::Resource;
 
 /// Escapes a label value: backslash, double quote and newline.
@@ -38,8 +40,7 @@ fn histogram(out: &mut String, name: &str, task_type: &str, histogram: &Histogra
 }
 
 /// Renders every metric.
-pub fn render(state: &RestState) -> String {
-    let stats = state.manager.stats();
+pub fn render(state: &RestState, stats: &EngineStats) -> String {
     let metrics = state.manager.metrics();
     let mut out = String::with_capacity(8 * 1024);
 
@@ -159,9 +160,10 @@ pub fn render(state: &RestState) -> String {
     out
 }
 
-pub async fn metrics(State(state): State<RestState>) -> impl IntoResponse {
-    (
+pub async fn metrics(State(state): State<RestState>) -> Result<impl IntoResponse, ApiError> {
+    let stats = state.manager.stats().await?;
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        render(&state),
-    )
+        render(&state, &stats),
+    ))
 }

@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod dashboard;
+pub mod error_codes;
 #[path = "../../client/src/json.rs"]
 pub mod json;
 pub mod metrics;

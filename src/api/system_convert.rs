@@ -2,7 +2,8 @@
 
 use crate::api::convert::timestamp_to_proto;
 use crate::api::proto;
-use crate::engine::{MachineState, TaskManager};
+use crate::engine::TaskManager;
+use crate::model::MachineState;
 use crate::monitor::{Alert, LoadReport, MonitorConfig, Resource, ResourceMonitor, ResourceSample};
 
 pub fn usage_to_proto(sample: &ResourceSample) -> proto::ResourceUsage {
@@ -86,14 +87,14 @@ pub fn load_to_proto(
 /// The load as both transports report it: the monitor's view plus the limit
 /// the scheduler actually has in force.
 pub fn current_load(monitor: &ResourceMonitor, manager: &TaskManager) -> proto::SystemLoad {
-    let stats = manager.stats();
-    let report = monitor.report(stats.max_concurrent_tasks);
+    let scheduling = manager.scheduling();
+    let report = monitor.report(scheduling.max_concurrent_tasks);
     load_to_proto(
         &report,
         monitor.config(),
-        stats.max_concurrent_tasks,
-        stats.effective_concurrency_limit,
-        &stats.concurrency_limit_reason,
-        stats.running,
+        scheduling.max_concurrent_tasks,
+        scheduling.effective_concurrency_limit,
+        &scheduling.concurrency_limit_reason,
+        scheduling.running,
     )
 }

@@ -11,7 +11,8 @@ use crate::api::convert;
 use crate::api::proto;
 use crate::api::proto::task_service_server::TaskService;
 use crate::api::status::to_status;
-use crate::engine::{TaskEvent, TaskManager};
+use crate::engine::TaskManager;
+use crate::model::TaskEvent;
 
 /// The gRPC face of a [`TaskManager`].
 pub struct TaskServiceHandler {
@@ -53,7 +54,7 @@ impl TaskService for TaskServiceHandler {
         let new_tasks = convert::new_tasks(request.into_inner().tasks).map_err(to_status)?;
         let tasks = self.manager.submit_batch(new_tasks).await.map_err(to_status)?;
         Ok(Response::new(proto::SubmitTasksResponse {
-            tasks: tasks.iter().map(|task| convert::task_to_proto(task)).collect(),
+            tasks: tasks.iter().map(convert::task_to_proto).collect(),
         }))
     }
 
@@ -97,7 +98,8 @@ impl TaskService for TaskServiceHandler {
         &self,
         _request: Request<proto::GetTaskStatsRequest>,
     ) -> Result<Response<proto::TaskStats>, Status> {
-        Ok(Response::new(convert::stats_to_proto(&self.manager.stats())))
+        let stats = self.manager.stats().await.map_err(to_status)?;
+        Ok(Response::new(convert::stats_to_proto(&stats)))
     }
 
     type WatchTaskStream = EventStream;

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::engine::model::{RetryPolicy, TaskPriority};
+use crate::model::RetryPolicy;
+pub use crate::model::SchedulingWeights;
 
 /// How the engine schedules and runs tasks.
 #[derive(Clone, Debug, Deserialize)]
@@ -15,7 +16,7 @@ pub struct EngineConfig {
     pub max_concurrent_tasks: usize,
     /// Optional per-task-type limits on RUNNING tasks, within the global one.
     pub type_concurrency_limits: BTreeMap<String, usize>,
-    /// Head start each priority gets in the run queue; see `SchedulingWeights`.
+    /// Head start each priority gets in the claim order; see `SchedulingWeights`.
     pub priority_boost: SchedulingWeights,
     /// Retries a task gets when its submit does not say.
     pub default_max_retries: u32,
@@ -27,9 +28,14 @@ pub struct EngineConfig {
     /// How long a cancelled handler may take to wind down before it is dropped.
     #[serde(with = "humantime_serde")]
     pub cancel_grace: Duration,
-    /// Finished tasks kept in memory for fast reads; older ones are read from
-    /// the store.
-    pub finished_tasks_in_memory: usize,
+    /// How long a lease lasts unless renewed: an executor that stops
+    /// renewing (crashed, hung, disconnected) loses its task this long after
+    /// its last renewal. The in-process executor renews at a third of it.
+    #[serde(with = "humantime_serde")]
+    pub lease_duration: Duration,
+    /// How often expired leases are looked for, at most.
+    #[serde(with = "humantime_serde")]
+    pub rescue_interval: Duration,
     /// Events buffered per watcher before it is told it lagged.
     pub event_buffer: usize,
     /// Limits on what a request may ask for.
@@ -46,48 +52,10 @@ impl Default for EngineConfig {
             default_timeout: Duration::from_secs(3600),
             default_retry_policy: RetryPolicyConfig::default(),
             cancel_grace: Duration::from_secs(5),
-            finished_tasks_in_memory: 10_000,
+            lease_duration: Duration::from_secs(30),
+            rescue_interval: Duration::from_secs(1),
             event_buffer: 4096,
             limits: Limits::default(),
-        }
-    }
-}
-
-/// The run queue orders runnable tasks by `ready_time - boost(priority)`,
-/// earliest first. A fresh HIGH task therefore runs before a NORMAL one that
-/// became ready less than `high - normal` earlier, but a task that has waited
-/// longer than that difference runs first: nothing starves.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SchedulingWeights {
-    #[serde(with = "humantime_serde")]
-    pub low: Duration,
-    #[serde(with = "humantime_serde")]
-    pub normal: Duration,
-    #[serde(with = "humantime_serde")]
-    pub high: Duration,
-    #[serde(with = "humantime_serde")]
-    pub critical: Duration,
-}
-
-impl Default for SchedulingWeights {
-    fn default() -> Self {
-        SchedulingWeights {
-            low: Duration::ZERO,
-            normal: Duration::from_secs(60),
-            high: Duration::from_secs(300),
-            critical: Duration::from_secs(900),
-        }
-    }
-}
-
-impl SchedulingWeights {
-    pub fn boost(&self, priority: TaskPriority) -> Duration {
-        match priority {
-            TaskPriority::Low => self.low,
-            TaskPriority::Normal => self.normal,
-            TaskPriority::High => self.high,
-            TaskPriority::Critical => self.critical,
         }
     }
 }

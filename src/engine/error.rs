@@ -1,29 +1,55 @@
-//! What can go wrong in the engine, in terms a client can act on.
+//! What can go wrong in the engine, in terms a client can act on, and the
+//! one table of codes every transport maps from.
 
-use crate::engine::model::{TaskId, TaskStatus};
+use crate::model::{LeaseLost, TaskId, TaskStatus};
 use crate::store::StoreError;
 
-/// An engine error. Each variant maps to one gRPC code and one HTTP status in
-/// the API layer (`api::status`), and nowhere else.
+/// What kind of failure an error is: each transport maps these, and only
+/// these, to its own codes (`api::error_codes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request is malformed; the error names the field.
+    InvalidArgument,
+    NotFound,
+    /// A different request already used this idempotency key.
+    AlreadyExists,
+    /// The task is past the point where the request could apply (a cancel
+    /// after the end, a report under a lost lease).
+    FailedPrecondition,
+    /// Try again later: the server is stopping or its storage failed.
+    Unavailable,
+    /// Stored data cannot be read.
+    DataLoss,
+}
+
+/// An engine error.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// The request is malformed; `field` names the offending field as the
-    /// client spelled it, e.g. `dependencies[1].task_id`.
+    /// `field` names the offending field as the client spelled it, e.g.
+    /// `tasks[1].dependencies[0].task_id`.
     #[error("{field}: {message}")]
     InvalidArgument { field: String, message: String },
 
     #[error("task {0} not found")]
     TaskNotFound(TaskId),
 
-    /// The task is past the point where the request could apply.
     #[error("task {task_id} is already {status}")]
     AlreadyFinished { task_id: TaskId, status: TaskStatus },
+
+    #[error("{field}: idempotency key {key:?} was already used for a different request (type, params or dependencies)")]
+    IdempotencyConflict { field: String, key: String },
+
+    #[error("lease on task {task_id} lost: {reason}")]
+    LeaseLost { task_id: TaskId, reason: LeaseLost },
 
     #[error("the server is shutting down")]
     ShuttingDown,
 
-    #[error("storage failure: {0}")]
-    Store(#[from] StoreError),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+
+    #[error("stored data is corrupt: {0}")]
+    DataLoss(String),
 }
 
 impl EngineError {
@@ -31,6 +57,46 @@ impl EngineError {
         EngineError::InvalidArgument {
             field: field.into(),
             message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            EngineError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
+            EngineError::TaskNotFound(_) => ErrorCode::NotFound,
+            EngineError::AlreadyFinished { .. } | EngineError::LeaseLost { .. } => ErrorCode::FailedPrecondition,
+            EngineError::IdempotencyConflict { .. } => ErrorCode::AlreadyExists,
+            EngineError::ShuttingDown | EngineError::Unavailable(_) => ErrorCode::Unavailable,
+            EngineError::DataLoss(_) => ErrorCode::DataLoss,
+        }
+    }
+
+    /// The field a client got wrong, when there is one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            EngineError::InvalidArgument { field, .. } | EngineError::IdempotencyConflict { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for EngineError {
+    /// Store errors outside a submit; a submit names its fields itself
+    /// (see `engine::drafts`).
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(message) => EngineError::Unavailable(message),
+            StoreError::Corrupt(message) => EngineError::DataLoss(message),
+            StoreError::NotFound(id) => EngineError::TaskNotFound(id),
+            StoreError::AlreadyFinished { task_id, status } => EngineError::AlreadyFinished { task_id, status },
+            StoreError::LeaseLost { task_id, reason } => EngineError::LeaseLost { task_id, reason },
+            StoreError::UnknownDependency { task_id, .. } => {
+                EngineError::invalid("dependencies", format!("task {task_id} does not exist"))
+            }
+            StoreError::IdempotencyConflict { key, .. } => EngineError::IdempotencyConflict {
+                field: "idempotency_key".to_string(),
+                key,
+            },
         }
     }
 }

@@ -1,30 +1,43 @@
-//! Handlers run tasks. A handler serves one task type; the registry maps
-//! types to handlers. Built-ins live in `crate::handlers`; an embedding
-//! program registers its own the same way.
+//! Handlers run tasks in-process. A handler serves one task type; the
+//! registry maps types to handlers. Built-ins live in `crate::handlers`; an
+//! embedding program registers its own the same way. A handler that needs
+//! more than its task (the engine, a directory) is given it when it is
+//! built, not through the context.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::manager::TaskManager;
-use crate::engine::model::{Params, Progress, TaskId};
+use crate::model::{Lease, Params, Progress, TaskId};
 
 /// Why an attempt failed, in words that end up in the task's error history.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct HandlerError {
     pub message: String,
+    /// Whether another attempt could succeed. A permanent error (bad params,
+    /// say) fails the task at once, retries left or not.
+    pub retryable: bool,
 }
 
 impl HandlerError {
+    /// A failure worth another attempt.
     pub fn new(message: impl Into<String>) -> Self {
         HandlerError {
             message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure every attempt would repeat.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        HandlerError {
+            message: message.into(),
+            retryable: false,
         }
     }
 }
@@ -35,12 +48,13 @@ pub type HandlerResult = Result<Value, HandlerError>;
 /// The future a handler returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send + 'static>>;
 
-/// Receives progress reports from a running attempt.
+/// Takes the progress a running attempt reports.
 pub trait ProgressSink: Send + Sync {
-    fn report(&self, task_id: TaskId, attempt: u32, progress: Progress);
+    fn report(&self, progress: Progress);
 }
 
-/// Everything a handler gets to run one attempt.
+/// What a handler gets to run one attempt: its task, its lease, a way to
+/// report progress and a signal to stop.
 #[derive(Clone)]
 pub struct TaskContext {
     pub task_id: TaskId,
@@ -49,53 +63,42 @@ pub struct TaskContext {
     pub params: Params,
     /// 1 for the first attempt.
     pub attempt: u32,
-    /// Fires when the task is cancelled or the attempt timed out; a handler
-    /// should stop soon after, it is dropped after a grace period.
+    /// The lease this attempt runs under.
+    pub lease: Lease,
+    /// Fires when the task is cancelled, the attempt runs out of time or
+    /// the server stops; a handler should stop soon after, it is dropped
+    /// after a grace period.
     pub cancellation: CancellationToken,
-    /// Where a handler may write files (exports, reports).
-    pub data_dir: PathBuf,
-    /// The engine itself, for handlers that read or manage tasks (reports,
-    /// exports, maintenance) or submit follow-up work.
-    pub engine: TaskManager,
     progress: Arc<dyn ProgressSink>,
 }
 
 impl TaskContext {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        task_id: TaskId,
+        lease: Lease,
         task_type: String,
         name: String,
         params: Params,
-        attempt: u32,
         cancellation: CancellationToken,
-        data_dir: PathBuf,
-        engine: TaskManager,
         progress: Arc<dyn ProgressSink>,
     ) -> Self {
         TaskContext {
-            task_id,
+            task_id: lease.task_id,
+            attempt: lease.attempt,
             task_type,
             name,
             params,
-            attempt,
+            lease,
             cancellation,
-            data_dir,
-            engine,
             progress,
         }
     }
 
     /// Reports progress, visible in the task and to watchers.
     pub fn report_progress(&self, percent: f32, message: impl Into<String>) {
-        self.progress.report(
-            self.task_id,
-            self.attempt,
-            Progress {
-                percent: percent.clamp(0.0, 100.0),
-                message: message.into(),
-            },
-        );
+        self.progress.report(Progress {
+            percent: percent.clamp(0.0, 100.0),
+            message: message.into(),
+        });
     }
 
     pub fn is_cancelled(&self) -> bool {
@@ -136,6 +139,12 @@ impl HandlerRegistry {
         self
     }
 
+    /// Adds every handler of `other`, replacing those of the same types.
+    pub fn extend(&mut self, other: HandlerRegistry) -> &mut Self {
+        self.handlers.extend(other.handlers);
+        self
+    }
+
     pub fn get(&self, task_type: &str) -> Option<Arc<dyn TaskHandler>> {
         self.handlers.get(task_type).cloned()
     }
@@ -146,5 +155,9 @@ impl HandlerRegistry {
 
     pub fn task_types(&self) -> impl Iterator<Item = &str> {
         self.handlers.keys().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.handlers.is_empty()
     }
 }

@@ -1,10 +1,12 @@
-//! Counters and histograms of task outcomes, kept by the scheduler under its
-//! lock (no atomics needed) and rendered by the API layer.
+//! Counters and histograms of task outcomes, counted from the transitions
+//! the store reports (so only durable changes count) and rendered by the
+//! API layer.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::engine::model::TaskPriority;
+use crate::model::{AttemptOutcome, TaskPriority, TaskStatus};
+use crate::store::Transition;
 
 /// Upper bounds of the latency histograms, in seconds.
 pub const LATENCY_BUCKETS: [f64; 14] = [
@@ -46,6 +48,11 @@ pub struct OutcomeCounters {
 /// Everything counted since the server started.
 #[derive(Clone, Debug, Default)]
 pub struct EngineMetrics {
+    pub submitted: u64,
+    /// Attempts that ended in a failure (retried or not).
+    pub failed_attempts: u64,
+    /// Retries scheduled.
+    pub retries: u64,
     pub outcomes: BTreeMap<(String, TaskPriority), OutcomeCounters>,
     /// Time from runnable to started, per task type.
     pub queue_wait: BTreeMap<String, Histogram>,
@@ -64,6 +71,39 @@ impl EngineMetrics {
 
     pub fn observe_run_time(&mut self, task_type: &str, run: Duration) {
         histogram(&mut self.run_time, task_type).observe(run);
+    }
+
+    /// Counts what one store answer changed.
+    pub fn observe(&mut self, transitions: &[Transition]) {
+        for transition in transitions {
+            let outcome = self.outcome(&transition.task_type, transition.priority);
+            match transition.to {
+                TaskStatus::Completed => outcome.completed += 1,
+                TaskStatus::Failed => outcome.failed += 1,
+                TaskStatus::Cancelled => outcome.cancelled += 1,
+                _ => {}
+            }
+            let retried = transition.from == Some(TaskStatus::Running)
+                && matches!(transition.to, TaskStatus::Scheduled | TaskStatus::Pending);
+            if retried {
+                outcome.retried += 1;
+                self.retries += 1;
+            }
+            if transition.from.is_none() {
+                self.outcome(&transition.task_type, transition.priority).submitted += 1;
+                self.submitted += 1;
+            }
+            if let Some(waited) = transition.waited {
+                self.observe_queue_wait(&transition.task_type, waited);
+            }
+            if let Some((outcome, ran)) = transition.closed_attempt {
+                self.observe_run_time(&transition.task_type, ran);
+                if outcome.is_failure() {
+                    self.failed_attempts += 1;
+                }
+                debug_assert!(outcome != AttemptOutcome::Running);
+            }
+        }
     }
 }
 

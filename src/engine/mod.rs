@@ -1,23 +1,25 @@
-//! The transport-free core: the TaskManager and its scheduler, executor and
-//! event bus. Nothing in here knows about gRPC, HTTP or SQL.
+//! The transport-free core. The [`TaskManager`] is its face; every change
+//! it makes is an operation of the store, which decides with the model's
+//! rules. Executors run attempts under leases the store hands out; the
+//! in-process one ([`executor::LocalExecutor`]) runs the built-in and
+//! embedded handlers. Nothing in here knows about gRPC, HTTP or SQL.
 
 pub mod config;
+mod core;
+mod drafts;
 pub mod error;
-pub mod events;
-mod executor;
+pub mod executor;
 pub mod handler;
+pub mod limits;
 pub mod manager;
 pub mod metrics;
-pub mod model;
-pub mod queue;
-mod recovery;
-pub mod scheduler;
+pub mod stats;
+mod timers;
 pub mod validate;
 mod watch;
 
 pub use config::{EngineConfig, Limits, SchedulingWeights};
-pub use error::{EngineError, EngineResult};
-pub use events::{EventKind, TaskEvent};
+pub use error::{EngineError, EngineResult, ErrorCode};
 pub use handler::{HandlerError, HandlerRegistry, HandlerResult, TaskContext, TaskHandler};
-pub use manager::{EngineStats, TaskManager, TaskPage, TypeStats};
-pub use model::*;
+pub use manager::{TaskManager, TaskPage};
+pub use stats::{EngineStats, Scheduling, StatusCounts, TypeStats};

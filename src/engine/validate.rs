@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::engine::config::Limits;
 use crate::engine::error::{EngineError, EngineResult};
-use crate::engine::model::{DependencyTarget, NewTask, Timestamp};
+use crate::model::{DependencyTarget, NewTask, Timestamp};
 
 const MAX_TASK_TYPE_CHARS: usize = 64;
 const MAX_LABEL_KEY_CHARS: usize = 63;
@@ -226,7 +226,7 @@ pub fn validate_task_type(task_type: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::{NewDependency, TaskId, TaskStatus};
+    use crate::model::{NewDependency, TaskId, TaskStatus};
 
     fn check(task: &NewTask) -> Result<(), String> {
         validate_new_task(task, &Limits::default(), Timestamp::now(), "").map_err(|error| error.to_string())

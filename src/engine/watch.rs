@@ -1,75 +1,62 @@
-//! Watch streams over the event bus, free of any transport.
+//! Watch streams over the store's events, free of any transport.
 
 use std::sync::Arc;
 
 use futures::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::engine::events::{EventKind, TaskEvent};
-use crate::engine::manager::TaskManager;
-use crate::engine::model::{Task, TaskFilter, Timestamp};
+use crate::model::{Task, TaskEvent, TaskFilter};
+use crate::store::Store;
 
-fn snapshot(task: Task) -> TaskEvent {
-    TaskEvent {
-        sequence: 0,
-        kind: EventKind::Snapshot,
-        time: task.updated_at,
-        previous_status: None,
-        task: Some(Arc::new(task)),
-        missed: 0,
-    }
-}
-
-enum SingleState {
+enum Single {
     Start(Box<Task>),
     Follow,
     Done,
 }
 
 /// The current state, then each change of that task, ending after the
-/// terminal one. A lagging watcher is resynchronised with a fresh snapshot:
-/// it cannot miss the end.
+/// terminal one. Events from before the snapshot are skipped by revision;
+/// a lagging watcher is resynchronised with a fresh snapshot, so it cannot
+/// miss the end.
 pub fn single_task(
-    manager: TaskManager,
+    store: Arc<dyn Store>,
     current: Task,
     receiver: broadcast::Receiver<Arc<TaskEvent>>,
 ) -> impl Stream<Item = TaskEvent> + Send + 'static {
     let id = current.id;
+    let seen = current.revision;
     futures::stream::unfold(
-        (SingleState::Start(Box::new(current)), receiver, manager),
-        move |(state, mut receiver, manager)| async move {
-            match state {
-                SingleState::Done => None,
-                SingleState::Start(task) => {
-                    let next = if task.status.is_terminal() {
-                        SingleState::Done
-                    } else {
-                        SingleState::Follow
-                    };
-                    Some((snapshot(*task), (next, receiver, manager)))
+        (Single::Start(Box::new(current)), receiver, store, seen),
+        move |(state, mut receiver, store, seen)| async move {
+            let next_state = |task: &Task| {
+                if task.status.is_terminal() {
+                    Single::Done
+                } else {
+                    Single::Follow
                 }
-                SingleState::Follow => loop {
+            };
+            match state {
+                Single::Done => None,
+                Single::Start(task) => {
+                    let next = next_state(&task);
+                    Some((TaskEvent::snapshot(*task), (next, receiver, store, seen)))
+                }
+                Single::Follow => loop {
                     match receiver.recv().await {
                         Ok(event) => {
                             let Some(task) = &event.task else { continue };
-                            if task.id != id {
+                            if task.id != id || task.revision <= seen {
                                 continue;
                             }
-                            let next = if task.status.is_terminal() {
-                                SingleState::Done
-                            } else {
-                                SingleState::Follow
-                            };
-                            return Some((TaskEvent::clone(&event), (next, receiver, manager)));
+                            let next = next_state(task);
+                            let revision = task.revision;
+                            return Some((TaskEvent::clone(&event), (next, receiver, store, revision)));
                         }
                         Err(RecvError::Lagged(_)) => {
-                            let task = manager.get(id).await.ok()?;
-                            let next = if task.status.is_terminal() {
-                                SingleState::Done
-                            } else {
-                                SingleState::Follow
-                            };
-                            return Some((snapshot(task), (next, receiver, manager)));
+                            let task = store.get(id).await.ok()??;
+                            let next = next_state(&task);
+                            let revision = task.revision;
+                            return Some((TaskEvent::snapshot(task), (next, receiver, store, revision)));
                         }
                         Err(RecvError::Closed) => return None,
                     }
@@ -94,17 +81,7 @@ pub fn filtered(
                         return Some((TaskEvent::clone(&event), (filter, receiver)));
                     }
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    let lagged = TaskEvent {
-                        sequence: 0,
-                        kind: EventKind::Lagged,
-                        task: None,
-                        previous_status: None,
-                        time: Timestamp::now(),
-                        missed,
-                    };
-                    return Some((lagged, (filter, receiver)));
-                }
+                Err(RecvError::Lagged(missed)) => return Some((TaskEvent::lagged(missed), (filter, receiver))),
                 Err(RecvError::Closed) => return None,
             }
         }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::engine::model::{AttemptOutcome, Task, TaskStatus};
+use crate::model::{AttemptOutcome, Task, TaskStatus};
 
 /// Characters of an error message that identify it in the top errors.
 pub const ERROR_KEY_CHARS: usize = 200;
@@ -172,7 +172,7 @@ fn duration_micros(duration: std::time::Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::{Attempt, Params, TaskId, TaskPriority, Timestamp};
+    use crate::model::{Attempt, Params, TaskId, TaskPriority, Timestamp};
 
     fn attempt(
         number: u32,
@@ -218,6 +218,7 @@ mod tests {
             retry_policy: Default::default(),
             status_reason: String::new(),
             updated_at: Timestamp(created),
+            revision: 1,
         }
     }
 

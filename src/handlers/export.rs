@@ -17,14 +17,15 @@
 //! - `limit`: most rows, default 100,000, at most 1,000,000.
 
 use std::borrow::Cow;
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
-use crate::engine::manager::EngineStats;
-use crate::engine::model::{Params, Task, TaskFilter, TaskStatus};
+use crate::engine::{EngineStats, TaskManager};
 use crate::handlers::files::AtomicFile;
 use crate::handlers::{params, timestamps};
+use crate::model::{Params, Task, TaskFilter, TaskStatus};
 
 pub const TASK_TYPE: &str = "data_export";
 
@@ -199,13 +200,18 @@ fn estimate_matching(stats: &EngineStats, filter: &TaskFilter) -> u64 {
         .sum()
 }
 
-/// Runs one export; see the module docs.
-pub async fn run(context: TaskContext) -> HandlerResult {
+/// Runs one export into `exports_dir`, reading tasks from `engine`; see the
+/// module docs.
+pub async fn run(engine: TaskManager, exports_dir: PathBuf, context: TaskContext) -> HandlerResult {
     let ExportParams { format, filter, limit } = parse_params(&context.params)?;
-    let expected = estimate_matching(&context.engine.stats(), &filter).min(limit);
-    let page_size = context.engine.config().limits.max_page_size.clamp(1, PAGE_SIZE);
+    let stats = engine
+        .stats()
+        .await
+        .map_err(|error| HandlerError::new(format!("reading the task counts failed: {error}")))?;
+    let expected = estimate_matching(&stats, &filter).min(limit);
+    let page_size = engine.config().limits.max_page_size.clamp(1, PAGE_SIZE);
     let file_name = format!("{}.{}", context.task_id, format.name());
-    let mut output = AtomicFile::create(&context.data_dir.join("exports"), &file_name, context.attempt).await?;
+    let mut output = AtomicFile::create(&exports_dir, &file_name, context.attempt).await?;
     if format == ExportFormat::Csv {
         output.write_all(csv_header().as_bytes()).await?;
     }
@@ -217,8 +223,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
             return Err(HandlerError::new(format!("cancelled after {rows} rows")));
         }
         let wanted = usize::try_from(limit - rows).map_or(page_size, |left| left.min(page_size));
-        let page = context
-            .engine
+        let page = engine
             .list(filter.clone(), wanted, before)
             .await
             .map_err(|error| HandlerError::new(format!("listing tasks failed after {rows} rows: {error}")))?;
@@ -256,8 +261,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::engine::manager::TypeStats;
-    use crate::engine::model::{TaskId, TaskPriority, Timestamp};
+    use crate::engine::TypeStats;
+    use crate::model::{TaskId, TaskPriority, Timestamp};
 
     fn parse(value: Value) -> Result<ExportParams, String> {
         match value {
@@ -291,6 +296,7 @@ mod tests {
             retry_policy: Default::default(),
             status_reason: String::new(),
             updated_at: Timestamp(1_500_000_001_000_000),
+            revision: 1,
         }
     }
 

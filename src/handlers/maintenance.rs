@@ -2,9 +2,10 @@
 //!
 //! Finished tasks stay in the store until something deletes them; this task
 //! type is that something, meant to be submitted on a schedule. It purges
-//! terminal tasks that finished longer than `retention` ago, tells the
-//! engine what went so that its statistics stay right, and then lets the
-//! backend do its housekeeping (`Store::optimize`).
+//! terminal tasks that finished longer than `retention` ago, a bounded step
+//! at a time so that submits keep flowing meanwhile, and then lets the
+//! backend do its housekeeping. It works through the engine like any other
+//! client: the store keeps its own counts right.
 //!
 //! Params:
 //! - `retention`: how long finished tasks are kept, e.g. "7d" (default), or
@@ -18,9 +19,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
-use crate::engine::model::{Params, Timestamp};
+use crate::engine::{EngineError, EngineResult, TaskManager};
 use crate::handlers::{params, timestamps};
-use crate::store::{StatusCount, StoreError, StoreResult};
+use crate::model::{Params, Timestamp};
+use crate::store::StatusCount;
 
 pub const TASK_TYPE: &str = "system_maintenance";
 
@@ -30,7 +32,10 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// Longest retention accepted: 100 years, well inside timestamp arithmetic.
 pub const MAX_RETENTION: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
-/// Tries of a store call that fails with a database error.
+/// Tasks deleted per store step.
+const PURGE_STEP: usize = 1000;
+
+/// Tries of a store call that fails because the store is unavailable.
 const STORE_TRIES: u32 = 4;
 
 /// Wait before the first retry of a store call; doubles after each.
@@ -81,23 +86,19 @@ fn totals_by_type(purged: &[StatusCount]) -> BTreeMap<&str, u64> {
     by_type
 }
 
-/// Runs `call` until it succeeds, retrying database errors a few times.
-///
-/// A [`StoreError::Database`] leaves nothing half-written and may be
-/// retried. Purge and optimize take SQLite's write lock from a read
-/// connection and can lose the race against the writer thread ("database
-/// is locked") while tasks are being written; a short wait fixes that.
+/// Runs `call` until it succeeds, retrying a few times while the store is
+/// unavailable (it wrote nothing then, so trying again is safe).
 async fn with_retries<T, F, Fut>(context: &TaskContext, what: &str, mut call: F) -> Result<T, HandlerError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = StoreResult<T>>,
+    Fut: Future<Output = EngineResult<T>>,
 {
     let mut delay = FIRST_STORE_RETRY_DELAY;
     let mut tries = 1;
     loop {
         match call().await {
             Ok(value) => return Ok(value),
-            Err(StoreError::Database(message)) if tries < STORE_TRIES => {
+            Err(EngineError::Unavailable(message)) if tries < STORE_TRIES => {
                 tracing::debug!(task_id = %context.task_id, tries, %message, "{what} failed; retrying");
                 tokio::select! {
                     _ = context.cancellation.cancelled() => {
@@ -113,19 +114,40 @@ where
     }
 }
 
-/// Runs one maintenance pass; see the module docs.
-pub async fn run(context: TaskContext) -> HandlerResult {
+/// Adds one step's counts to the running totals.
+fn add_counts(totals: &mut Vec<StatusCount>, step: Vec<StatusCount>) {
+    for count in step {
+        match totals
+            .iter_mut()
+            .find(|total| total.task_type == count.task_type && total.status == count.status)
+        {
+            Some(total) => total.count += count.count,
+            None => totals.push(count),
+        }
+    }
+}
+
+/// Runs one maintenance pass through `engine`; see the module docs.
+pub async fn run(engine: TaskManager, context: TaskContext) -> HandlerResult {
     let params = parse_params(&context.params)?;
     let cutoff = Timestamp::now().saturating_sub(params.retention);
     let cutoff_text = timestamps::rfc3339(cutoff);
-    if context.is_cancelled() {
-        return Err(HandlerError::new("cancelled"));
-    }
     context.report_progress(0.0, format!("purging tasks finished before {cutoff_text}"));
 
-    let store = context.engine.store().clone();
-    let purged = with_retries(&context, "purge", || store.purge_finished_before(cutoff)).await?;
-    context.engine.forget_purged(&purged, cutoff);
+    let mut purged: Vec<StatusCount> = Vec::new();
+    loop {
+        if context.is_cancelled() {
+            let (total, _) = totals_by_status(&purged);
+            return Err(HandlerError::new(format!("cancelled after purging {total} tasks")));
+        }
+        let step = with_retries(&context, "purge", || engine.purge_finished_before(cutoff, PURGE_STEP)).await?;
+        add_counts(&mut purged, step.counts);
+        if !step.more {
+            break;
+        }
+        let (total, _) = totals_by_status(&purged);
+        context.report_progress(25.0, format!("purged {total} tasks so far"));
+    }
     let (total, by_status) = totals_by_status(&purged);
     let by_type = totals_by_type(&purged);
 
@@ -137,7 +159,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
         )));
     } else {
         context.report_progress(50.0, format!("purged {total} tasks; optimizing the store"));
-        with_retries(&context, "optimize", || store.optimize())
+        with_retries(&context, "optimize", || engine.optimize_store())
             .await
             .map_err(|error| HandlerError::new(format!("purged {total} tasks, then {error}")))?
     };
@@ -157,7 +179,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::engine::model::TaskStatus;
+    use crate::model::TaskStatus;
 
     fn parse(value: Value) -> Result<MaintenanceParams, HandlerError> {
         match value {

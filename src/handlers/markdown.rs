@@ -9,10 +9,10 @@
 
 use std::fmt::Write;
 
-use crate::engine::model::TaskStatus;
 use crate::handlers::aggregate::Percentiles;
 use crate::handlers::report::{MAX_TASKS, Report};
 use crate::handlers::timestamps;
+use crate::model::TaskStatus;
 
 /// `text` safe to put in a Markdown table cell: line breaks become spaces
 /// and characters Markdown would act on are backslash-escaped.
@@ -156,7 +156,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::engine::model::Timestamp;
+    use crate::model::Timestamp;
 
     fn report() -> Report {
         let by_status = BTreeMap::from([(TaskStatus::Completed, 3), (TaskStatus::Failed, 1)]);

@@ -24,6 +24,9 @@ mod markdown;
 mod params;
 mod timestamps;
 
+use std::path::Path;
+
+use crate::engine::TaskManager;
 use crate::engine::handler::HandlerRegistry;
 
 /// Every task type [`register_builtins`] serves.
@@ -37,22 +40,33 @@ pub const BUILTIN_TASK_TYPES: &[&str] = &[
     report::TASK_TYPE,
 ];
 
-/// Registers the handlers of [`BUILTIN_TASK_TYPES`].
+/// The handlers of [`BUILTIN_TASK_TYPES`]. Those that read or manage tasks
+/// do it through `engine`, like any client; those that write files write
+/// them under `data_dir`.
 ///
 /// `document_processing` and `vector_store_update` are deliberately not
-/// registered: they are to be served by remote workers, which do not exist
-/// yet. Tasks of those types are accepted and wait PENDING (with the reason
-/// "no handler serves task type ...") until something serves them; they are
-/// not failed.
-pub fn register_builtins(registry: &mut HandlerRegistry) {
+/// here: they are served by workers of the application that submits them.
+/// Tasks of those types wait PENDING until something serves them.
+pub fn builtins(engine: &TaskManager, data_dir: &Path) -> HandlerRegistry {
+    let mut registry = HandlerRegistry::new();
     registry
         .register(diag::ECHO, diag::echo)
         .register(diag::SLEEP, diag::sleep)
         .register(diag::FAIL, diag::fail)
-        .register(diag::PANIC, diag::panic)
-        .register(maintenance::TASK_TYPE, maintenance::run)
-        .register(export::TASK_TYPE, export::run)
-        .register(report::TASK_TYPE, report::run);
+        .register(diag::PANIC, diag::panic);
+    let maintenance_engine = engine.clone();
+    registry.register(maintenance::TASK_TYPE, move |context| {
+        maintenance::run(maintenance_engine.clone(), context)
+    });
+    let (export_engine, exports_dir) = (engine.clone(), data_dir.join("exports"));
+    registry.register(export::TASK_TYPE, move |context| {
+        export::run(export_engine.clone(), exports_dir.clone(), context)
+    });
+    let (report_engine, reports_dir) = (engine.clone(), data_dir.join("reports"));
+    registry.register(report::TASK_TYPE, move |context| {
+        report::run(report_engine.clone(), reports_dir.clone(), context)
+    });
+    registry
 }
 
 #[cfg(test)]

@@ -17,14 +17,15 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::engine::handler::HandlerError;
-use crate::engine::model::Params;
+use crate::model::Params;
 
 /// Largest integer a double holds exactly.
 const MAX_EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 /// An error about the param `name`, e.g. `params.format: must be ...`.
+/// Permanent: every attempt would read the same params.
 pub(crate) fn invalid(name: &str, message: impl Display) -> HandlerError {
-    HandlerError::new(format!("params.{name}: {message}"))
+    HandlerError::permanent(format!("params.{name}: {message}"))
 }
 
 /// What kind of JSON value `value` is, for error messages.

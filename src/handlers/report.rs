@@ -17,15 +17,17 @@
 //! - `task_type`: array of task types to report on; all when absent.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::engine::TaskManager;
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
-use crate::engine::model::{Params, TaskFilter, TaskStatus, Timestamp};
 use crate::handlers::aggregate::{Percentiles, TaskSummary};
 use crate::handlers::files::AtomicFile;
 use crate::handlers::{markdown, params, timestamps};
+use crate::model::{Params, TaskFilter, TaskStatus, Timestamp};
 
 pub const TASK_TYPE: &str = "report_generation";
 
@@ -154,8 +156,9 @@ async fn stage(dir: &std::path::Path, file_name: &str, attempt: u32, text: &str)
     Ok(file)
 }
 
-/// Generates one report; see the module docs.
-pub async fn run(context: TaskContext) -> HandlerResult {
+/// Generates one report into `reports_dir`, reading tasks from `engine`;
+/// see the module docs.
+pub async fn run(engine: TaskManager, reports_dir: PathBuf, context: TaskContext) -> HandlerResult {
     let params = parse_params(&context.params)?;
     let now = Timestamp::now();
     let window_start = now.saturating_sub(params.since);
@@ -164,7 +167,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
         created_after: Some(window_start),
         ..TaskFilter::default()
     };
-    let page_size = context.engine.config().limits.max_page_size.clamp(1, PAGE_SIZE);
+    let page_size = engine.config().limits.max_page_size.clamp(1, PAGE_SIZE);
 
     let mut summary = TaskSummary::default();
     let mut before = None;
@@ -176,8 +179,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
             )));
         }
         let wanted = usize::try_from(MAX_TASKS - summary.tasks).map_or(page_size, |left| left.min(page_size));
-        let page = context
-            .engine
+        let page = engine
             .list(filter.clone(), wanted, before)
             .await
             .map_err(|error| HandlerError::new(format!("listing tasks failed after {}: {error}", summary.tasks)))?;
@@ -200,7 +202,7 @@ pub async fn run(context: TaskContext) -> HandlerResult {
     let json_text = serde_json::to_string_pretty(&report.to_json())
         .map_err(|error| HandlerError::new(format!("cannot serialize the report: {error}")))?;
     let markdown_text = markdown::render(&report);
-    let dir = context.data_dir.join("reports");
+    let dir = reports_dir;
     let json_file = stage(&dir, &format!("{}.json", context.task_id), context.attempt, &json_text).await?;
     let markdown_file = stage(
         &dir,

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::*;
 use crate::engine::config::EngineConfig;
 use crate::engine::manager::TaskManager;
-use crate::engine::model::{NewTask, Params, PartialRetryPolicy, Task, TaskId, TaskStatus};
-use crate::store::{SqliteStore, SqliteStoreConfig, Synchronous};
+use crate::model::{NewTask, Params, PartialRetryPolicy, Task, TaskId, TaskStatus};
+use crate::store::{SqliteStore, SqliteStoreConfig, StoreOptions, Synchronous};
 
 struct Harness {
     engine: TaskManager,
@@ -28,17 +28,15 @@ impl Harness {
                 synchronous: Synchronous::Normal,
                 ..SqliteStoreConfig::default()
             },
+            StoreOptions::default(),
         )
         .expect("open store");
-        let mut registry = HandlerRegistry::new();
-        register_builtins(&mut registry);
         let config = EngineConfig {
             cancel_grace: Duration::from_secs(2),
             ..EngineConfig::default()
         };
-        let engine = TaskManager::start(Arc::new(store), registry, config, dir.path().to_path_buf())
-            .await
-            .expect("start engine");
+        let engine = TaskManager::start(Arc::new(store), config).await.expect("start engine");
+        engine.run_local_executor(builtins(&engine, dir.path()));
         Harness { engine, dir }
     }
 
@@ -96,16 +94,17 @@ fn file_names(dir: &Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn every_builtin_type_is_registered_and_remote_worker_types_are_not() {
-    let mut registry = HandlerRegistry::new();
-    register_builtins(&mut registry);
+#[tokio::test]
+async fn every_builtin_type_is_registered_and_remote_worker_types_are_not() {
+    let harness = Harness::start().await;
+    let registry = builtins(&harness.engine, harness.dir.path());
     let served: Vec<&str> = registry.task_types().collect();
     let mut expected = BUILTIN_TASK_TYPES.to_vec();
     expected.sort_unstable();
     assert_eq!(served, expected);
     assert!(!registry.serves("document_processing"));
     assert!(!registry.serves("vector_store_update"));
+    harness.stop().await;
 }
 
 #[tokio::test]
@@ -291,7 +290,7 @@ async fn a_report_counts_recent_tasks_and_writes_json_and_markdown() {
 }
 
 #[tokio::test]
-async fn maintenance_purges_finished_tasks_and_lowers_the_engine_counts() {
+async fn maintenance_purges_finished_tasks_and_the_counts_follow() {
     let harness = Harness::start().await;
     let echo = harness.run(diag::ECHO, json!({})).await;
     harness.run(diag::FAIL, json!({})).await;
@@ -312,10 +311,15 @@ async fn maintenance_purges_finished_tasks_and_lowers_the_engine_counts() {
     assert_eq!(outcome["purged"], 3, "{outcome}");
     assert_eq!(outcome["purged_by_status"], json!({"COMPLETED": 2, "FAILED": 1}));
     assert_eq!(outcome["optimize"], "skipped: params.optimize is false");
-    assert!(harness.engine.store().get(echo.id).await.expect("store get").is_none());
+    assert!(matches!(
+        harness.engine.get(echo.id).await,
+        Err(crate::engine::EngineError::TaskNotFound(_))
+    ));
     let echo_counts = harness
         .engine
         .stats()
+        .await
+        .expect("stats")
         .by_type
         .into_iter()
         .find(|by_type| by_type.task_type == diag::ECHO)

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::engine::model::Timestamp;
+use crate::model::Timestamp;
 
 /// First microsecond of the year 10000, which RFC 3339 cannot write.
 const END_OF_YEAR_9999_MICROS: i64 = 253_402_300_800 * 1_000_000;

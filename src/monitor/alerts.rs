@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::engine::model::Timestamp;
+use crate::model::Timestamp;
 use crate::monitor::config::Thresholds;
 use crate::monitor::sample::ResourceSample;
 

@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn the_worst_resource_comes_first_and_missing_io_wait_is_skipped() {
         let sample = ResourceSample {
-            time: crate::engine::model::Timestamp(0),
+            time: crate::model::Timestamp(0),
             cpu_percent: 40.0,
             memory_percent: 76.0,
             disk_percent: 45.0,

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::TaskManager;
-use crate::engine::model::{NewTask, TaskPriority};
+use crate::model::{NewTask, TaskPriority};
 use crate::monitor::alerts::{Alert, AlertBook, AlertChange, Resource};
 use crate::monitor::config::MonitorConfig;
 use crate::monitor::pressure::{pressures, recommended_concurrency};
@@ -232,7 +232,7 @@ impl ResourceMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::model::Timestamp;
+    use crate::model::Timestamp;
 
     fn cpu(percent: f64) -> ResourceSample {
         ResourceSample {

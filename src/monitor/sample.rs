@@ -1,6 +1,6 @@
 //! One reading of the machine's resources, and where readings come from.
 
-use crate::engine::model::Timestamp;
+use crate::model::Timestamp;
 
 /// Resource usage at one moment, each in percent (0 to 100).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use sysinfo::{DiskRefreshKind, Disks, MemoryRefreshKind, System};
 
-use crate::engine::model::Timestamp;
+use crate::model::Timestamp;
 use crate::monitor::sample::{ResourceSample, SampleSource};
 
 /// Samples the machine this process runs on.

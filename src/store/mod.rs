@@ -1,131 +1,126 @@
-//! Durable task state. The engine talks to a [`Store`]; SQLite is the
-//! embedded default and a PostgreSQL backend implements the same trait.
+//! The source of truth. Every transition a task can take is one atomic
+//! operation of the [`Store`] contract, the way Oban's engine behaviour
+//! lists them: submit a batch, claim ready tasks under a lease, renew a
+//! lease, finish an attempt (which releases or cancels dependents and
+//! schedules the retry in the same step), cancel, rescue expired leases,
+//! promote due tasks, purge. Backends decide each transition with the pure
+//! rules of [`crate::model::rules`].
 //!
-//! Writes are queued in order and acknowledged once durable, so that many
-//! concurrent submits share one commit (group commit) and the engine never
-//! waits on storage for state changes it does not need to acknowledge.
+//! Answers and events reflect only durable state: an operation returns once
+//! its changes are durable, and events are published after that, so a
+//! watcher never sees a change a crash could undo. An operation that fails
+//! wrote nothing.
+//!
+//! SQLite ([`sqlite`]) is the embedded default. The conformance suite
+//! ([`conformance`]) is the executable definition of the contract; every
+//! backend runs it unchanged.
 
 pub mod conformance;
-mod row;
+mod error;
+pub mod ops;
 pub mod sqlite;
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use tokio::sync::oneshot;
+use tokio::sync::broadcast;
 
-use crate::engine::model::{Task, TaskFilter, TaskId, TaskStatus, Timestamp};
+use crate::model::{LeaseRef, Progress, SchedulingWeights, Task, TaskEvent, TaskId, Timestamp};
 
+pub use error::{StoreError, StoreResult};
+pub use ops::{
+    AttemptReport, Cancelled, ClaimRequest, Claimed, ClaimedTask, DraftDependency, DraftTarget, Finished, ListQuery,
+    Promoted, Purged, RenewRequest, Renewed, RescueScope, Rescued, StatusCount, SubmitBatch, SubmitOutcome, Submitted,
+    TaskDraft, Transition,
+};
 pub use sqlite::{SqliteStore, SqliteStoreConfig, Synchronous};
 
-/// A storage failure. The engine reports it as unavailable: the request may be
-/// retried, and nothing was half-written.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(String),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    #[error("the store is closed")]
-    Closed,
-    #[error("task {0} already exists")]
-    Duplicate(String),
-}
+/// Told of the transitions of every commit, after it is durable and before
+/// its answers and events go out: counters and wake-ups that follow it
+/// can never lag behind what a client has seen.
+pub type CommitObserver = Arc<dyn Fn(&[Transition]) + Send + Sync>;
 
-pub type StoreResult<T> = Result<T, StoreError>;
-
-/// One change to persist.
+/// What every backend is told when it opens, beyond its own settings.
 #[derive(Clone, Debug)]
-pub enum WriteOp {
-    /// A new task.
-    Insert(Arc<Task>),
-    /// The new state of an existing task (every mutable column).
-    Update(Arc<Task>),
+pub struct StoreOptions {
+    /// The claim order of ready tasks.
+    pub weights: SchedulingWeights,
+    /// Events buffered per subscriber before it is told it lagged.
+    pub event_buffer: usize,
 }
 
-/// Resolves once a queued write is durable (or failed as a whole).
-pub struct WriteTicket {
-    sequence: u64,
-    receiver: oneshot::Receiver<StoreResult<()>>,
-}
-
-impl WriteTicket {
-    pub fn new(sequence: u64, receiver: oneshot::Receiver<StoreResult<()>>) -> Self {
-        WriteTicket { sequence, receiver }
-    }
-
-    /// Position of this write in the store's write order.
-    pub fn sequence(&self) -> u64 {
-        self.sequence
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            weights: SchedulingWeights::default(),
+            event_buffer: 4096,
+        }
     }
 }
 
-impl Future for WriteTicket {
-    type Output = StoreResult<()>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.receiver)
-            .poll(cx)
-            .map(|result| result.unwrap_or(Err(StoreError::Closed)))
-    }
-}
-
-/// A page request for [`Store::list`]: tasks matching `filter`, newest
-/// first, strictly older than `before_id` when set.
-#[derive(Clone, Debug, Default)]
-pub struct ListQuery {
-    pub filter: TaskFilter,
-    pub before_id: Option<TaskId>,
-    pub limit: usize,
-}
-
-/// Number of stored tasks of one type in one status.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusCount {
-    pub task_type: String,
-    pub status: TaskStatus,
-    pub count: u64,
-}
-
-/// Durable task state, shared by every backend. The conformance suite in
+/// Durable task state and every transition of it. The conformance suite in
 /// [`conformance`] is the executable definition of this contract.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Queues writes, to be applied after every write queued before them. The
-    /// ops of one call are atomic: all are applied or none. The ticket
-    /// resolves when they are durable.
-    fn write(&self, ops: Vec<WriteOp>) -> WriteTicket;
+    /// Creates a batch of tasks, all or none: checks idempotency keys and
+    /// dependencies and places each task (WAITING, SCHEDULED, PENDING, or
+    /// CANCELLED when a dependency can no longer be met).
+    async fn submit(&self, batch: SubmitBatch) -> StoreResult<Submitted>;
 
-    /// Sequence number of the latest write known to be durable; every write
-    /// with a sequence at or below it is durable.
-    fn durable_sequence(&self) -> u64;
+    /// Promotes due SCHEDULED tasks, then leases up to `limit` PENDING tasks
+    /// of the requested types, in queue-key order, to the executor.
+    async fn claim(&self, request: ClaimRequest) -> StoreResult<Claimed>;
 
-    /// Resolves once every write queued before this call is durable.
-    async fn flush(&self) -> StoreResult<()> {
-        self.write(Vec::new()).await
-    }
+    /// Extends leases; each one that is no longer honoured says why.
+    async fn renew(&self, request: RenewRequest) -> StoreResult<Renewed>;
+
+    /// Records the progress of a running attempt; refused under a lost
+    /// lease.
+    async fn record_progress(&self, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()>;
+
+    /// Ends an attempt under its lease: completes the task, schedules its
+    /// retry or fails it, and releases or cancels its dependents, in one
+    /// step. Refused with [`StoreError::LeaseLost`] under a lost lease.
+    async fn finish(&self, report: AttemptReport) -> StoreResult<Finished>;
+
+    /// Cancels a task that has not ended, and transitively its dependents
+    /// that can no longer run; a running task's lease is revoked.
+    async fn cancel(&self, id: TaskId, reason: String, now: Timestamp) -> StoreResult<Cancelled>;
+
+    /// Takes back leases (expired ones, or all of one executor's) and ends
+    /// their attempts: retried or failed per each task's policy.
+    async fn rescue(&self, scope: RescueScope, now: Timestamp) -> StoreResult<Rescued>;
+
+    /// Moves SCHEDULED tasks whose time has come to PENDING.
+    async fn promote_due(&self, now: Timestamp) -> StoreResult<Promoted>;
+
+    /// Deletes up to `limit` terminal tasks that finished before `cutoff`.
+    async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> StoreResult<Purged>;
 
     async fn get(&self, id: TaskId) -> StoreResult<Option<Task>>;
 
-    async fn find_by_idempotency_key(&self, key: &str) -> StoreResult<Option<Task>>;
-
-    /// The statuses of the given tasks; unknown ids are absent from the map.
-    async fn statuses(&self, ids: &[TaskId]) -> StoreResult<HashMap<TaskId, TaskStatus>>;
-
     async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Task>>;
 
-    /// Every task not in a terminal status, for recovery at start.
-    async fn load_unfinished(&self) -> StoreResult<Vec<Task>>;
+    /// Tasks by type and status.
+    async fn counts(&self) -> StoreResult<Vec<StatusCount>>;
 
-    async fn count_by_type_and_status(&self) -> StoreResult<Vec<StatusCount>>;
-
-    /// Deletes terminal tasks that finished before `before`; returns what was
-    /// deleted, by type and status.
-    async fn purge_finished_before(&self, before: Timestamp) -> StoreResult<Vec<StatusCount>>;
-
-    /// Backend housekeeping (statistics, compaction); returns what it did.
+    /// Backend housekeeping (statistics, compaction); says what it did.
     async fn optimize(&self) -> StoreResult<String>;
+
+    /// Calls `observer` with the transitions of every commit from now on,
+    /// in commit order, on the committing thread: it must be quick. Replaces
+    /// any earlier observer.
+    fn on_commit(&self, observer: CommitObserver);
+
+    /// Events of every durable change, in commit order.
+    fn subscribe(&self) -> broadcast::Receiver<Arc<TaskEvent>>;
+
+    /// A task as of one point in the event stream, with a receiver of every
+    /// event after that point: a watcher that reads both misses nothing.
+    /// (Events from before the point may still arrive; a task's `revision`
+    /// tells them apart.)
+    async fn watch(&self, id: TaskId) -> StoreResult<(Option<Task>, broadcast::Receiver<Arc<TaskEvent>>)>;
+
+    /// Stops taking operations and waits for the ones under way.
+    async fn close(&self);
 }

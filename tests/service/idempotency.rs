@@ -10,8 +10,11 @@ async fn concurrent_submits_with_the_same_key_create_one_task() {
     let batch_label = uuid::Uuid::now_v7().to_string();
     let submits = (0..16).map(|index| {
         let client = server.client.clone();
+        // The same request each time; only what the key does not cover
+        // (the name) differs.
         let task = NewTask::new("diag.echo")
-            .params(json!({"submitter": index}))
+            .name(format!("submitter {index}"))
+            .params(json!({"date": "2024-06-01"}))
             .label("batch", &batch_label)
             .idempotency_key("nightly-import-2024-06-01");
         tokio::spawn(async move { client.submit(task).await })
@@ -57,7 +60,7 @@ async fn a_repeated_key_after_the_task_completed_returns_the_original_task() {
         .client
         .submit(
             NewTask::new("diag.echo")
-                .params(json!({"run": "second"}))
+                .params(json!({"run": "first"}))
                 .idempotency_key("report-42"),
         )
         .await
@@ -65,9 +68,61 @@ async fn a_repeated_key_after_the_task_completed_returns_the_original_task() {
     assert_eq!(repeated.id, original.id);
     assert_eq!(repeated.status(), TaskStatus::Completed);
     assert_eq!(repeated.attempts.len(), 1, "the original task did not run again");
-    let params = taskd_client::json::struct_to_json(repeated.params.as_ref().unwrap()).unwrap();
-    assert_eq!(params["run"], json!("first"), "the original task's params are kept");
     assert_eq!(server.client.stats().await.unwrap().counts.unwrap().total, 1);
+}
+
+#[tokio::test]
+async fn a_key_reused_for_a_different_request_is_refused_naming_the_key() {
+    let server = TestServer::start().await;
+    let original = server
+        .client
+        .submit(
+            NewTask::new("data_export")
+                .params(json!({"format": "csv"}))
+                .run_at(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+                .idempotency_key("export-7"),
+        )
+        .await
+        .unwrap();
+    for different in [
+        NewTask::new("data_export").params(json!({"format": "jsonl"})),
+        NewTask::new("report_generation").params(json!({"format": "csv"})),
+        NewTask::new("data_export")
+            .params(json!({"format": "csv"}))
+            .depends_on(&original.id),
+    ] {
+        let error = server
+            .client
+            .submit(different.idempotency_key("export-7"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Some(tonic::Code::AlreadyExists), "{error}");
+        assert!(error.to_string().contains("\"export-7\""), "names the key: {error}");
+        assert!(
+            error.to_string().contains("idempotency_key"),
+            "names the field: {error}"
+        );
+    }
+    let in_a_batch = server
+        .client
+        .submit_batch([
+            NewTask::new("diag.echo"),
+            NewTask::new("data_export")
+                .params(json!({"format": "xml"}))
+                .idempotency_key("export-7"),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(in_a_batch.code(), Some(tonic::Code::AlreadyExists));
+    assert!(
+        in_a_batch.to_string().contains("tasks[1].idempotency_key"),
+        "{in_a_batch}"
+    );
+    assert_eq!(
+        server.client.stats().await.unwrap().counts.unwrap().total,
+        1,
+        "nothing of the refused submits was written"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use taskd::config::ServerConfig;
-use taskd::engine::{HandlerError, HandlerRegistry, SchedulingWeights, TaskContext, Timestamp};
+use taskd::engine::{HandlerError, HandlerRegistry, SchedulingWeights, TaskContext};
+use taskd::model::Timestamp;
 use taskd::monitor::{ResourceSample, SampleSource};
 use taskd::server::RunningServer;
 use taskd_client::{Client, Task, TaskStatus};
@@ -42,6 +43,17 @@ pub struct TestServer {
     dir: Option<tempfile::TempDir>,
 }
 
+/// With `TASKD_TEST_LOG` set (to a filter such as `debug`), tests print the
+/// server's logs: the way to look inside a failing test.
+fn log_if_asked() {
+    if let Ok(filter) = std::env::var("TASKD_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Settings for fast tests: short backoffs and small priority steps.
 pub fn test_config(data_dir: &Path) -> ServerConfig {
     let mut config = ServerConfig {
@@ -68,7 +80,6 @@ pub fn test_config(data_dir: &Path) -> ServerConfig {
 
 fn registry(gate: &Gate) -> HandlerRegistry {
     let mut registry = HandlerRegistry::new();
-    taskd::handlers::register_builtins(&mut registry);
     let permits = gate.permits.clone();
     registry.register("test.gate", move |context: TaskContext| {
         let permits = permits.clone();
@@ -97,6 +108,7 @@ impl TestServer {
     /// Starts a server whose ResourceMonitor reads `source` (None: the real
     /// machine).
     pub async fn start_scripted(adjust: impl FnOnce(&mut ServerConfig), source: Option<ScriptedLoad>) -> Self {
+        log_if_asked();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = test_config(dir.path());
         if source.is_some() {

@@ -95,7 +95,11 @@ async fn a_watcher_that_falls_behind_is_told_it_lagged_and_goes_on() {
     let after = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
     loop {
         let event = events.next().await.unwrap().unwrap();
-        if event.task.as_ref().is_some_and(|task| task.id == after.id) {
+        if event
+            .task
+            .as_ref()
+            .is_some_and(|task| task.id == after.id && task.status() == TaskStatus::Completed)
+        {
             break;
         }
     }

@@ -1,11 +1,11 @@
-//! Engine errors as HTTP responses: the only place that decides the status.
-//! Bodies are `{"code": "...", "message": "...", "field": "..."}`.
+//! Engine errors as HTTP responses, through the one table of codes. Bodies
+//! are `{"code": "...", "message": "...", "field": "..."}`.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::engine::EngineError;
-use crate::store::StoreError;
+use crate::api::error_codes::wire_codes;
+use crate::engine::{EngineError, ErrorCode};
 
 /// An error a REST handler returns.
 #[derive(Debug)]
@@ -20,50 +20,30 @@ impl ApiError {
     /// A client mistake in `field`.
     pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
         let field = field.into();
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "INVALID_ARGUMENT",
-            message: format!("{field}: {message}"),
-            field: Some(field),
-        }
+        Self::with_code(ErrorCode::InvalidArgument, format!("{field}: {message}"), Some(field))
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
+        Self::with_code(ErrorCode::NotFound, message.into(), None)
+    }
+
+    fn with_code(code: ErrorCode, message: String, field: Option<String>) -> Self {
+        let codes = wire_codes(code);
         ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "NOT_FOUND",
-            message: message.into(),
-            field: None,
+            status: codes.http,
+            code: codes.name,
+            message,
+            field,
         }
     }
 }
 
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
-        let (status, code) = match &error {
-            EngineError::InvalidArgument { .. } => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
-            EngineError::TaskNotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            EngineError::AlreadyFinished { .. } => (StatusCode::CONFLICT, "FAILED_PRECONDITION"),
-            EngineError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
-            EngineError::Store(StoreError::Duplicate(_)) => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
-            EngineError::Store(StoreError::Corrupt(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "DATA_LOSS"),
-            EngineError::Store(StoreError::Database(_) | StoreError::Closed) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE")
-            }
-        };
-        if status.is_server_error() {
+        if wire_codes(error.code()).http.is_server_error() {
             tracing::warn!(%error, "request failed on the server side");
         }
-        let field = match &error {
-            EngineError::InvalidArgument { field, .. } => Some(field.clone()),
-            _ => None,
-        };
-        ApiError {
-            status,
-            code,
-            message: error.to_string(),
-            field,
-        }
+        Self::with_code(error.code(), error.to_string(), error.field().map(str::to_string))
     }
 }
 

@@ -24,7 +24,8 @@ pub use error::ApiError;
 use crate::api::convert;
 use crate::api::proto;
 use crate::api::system_convert::{alert_to_proto, current_load};
-use crate::engine::{TaskEvent, TaskFilter, TaskManager, Timestamp};
+use crate::engine::TaskManager;
+use crate::model::{TaskEvent, TaskFilter, Timestamp};
 use crate::monitor::ResourceMonitor;
 
 /// Largest request body accepted.
@@ -98,7 +99,7 @@ fn body_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
     ApiError::invalid(field, error.into_inner())
 }
 
-fn task_id(text: &str) -> Result<crate::engine::TaskId, ApiError> {
+fn task_id(text: &str) -> Result<crate::model::TaskId, ApiError> {
     convert::task_id("task_id", text).map_err(ApiError::from)
 }
 
@@ -117,7 +118,7 @@ async fn submit_tasks(
     let new_tasks = convert::new_tasks(request.tasks)?;
     let tasks = state.manager.submit_batch(new_tasks).await?;
     Ok(Json(proto::SubmitTasksResponse {
-        tasks: tasks.iter().map(|task| convert::task_to_proto(task)).collect(),
+        tasks: tasks.iter().map(convert::task_to_proto).collect(),
     }))
 }
 
@@ -155,8 +156,8 @@ async fn cancel_task(
     Ok(Json(convert::task_to_proto(&task)))
 }
 
-async fn task_stats(State(state): State<RestState>) -> Json<proto::TaskStats> {
-    Json(convert::stats_to_proto(&state.manager.stats()))
+async fn task_stats(State(state): State<RestState>) -> Result<Json<proto::TaskStats>, ApiError> {
+    Ok(Json(convert::stats_to_proto(&state.manager.stats().await?)))
 }
 
 /// Query parameters of list and event-stream requests. Repeat a parameter
@@ -332,15 +333,13 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Readiness: the engine accepts work and the store answers.
 async fn readyz(State(state): State<RestState>) -> Response {
-    if !state.manager.is_accepting() {
-        return (
+    match state.manager.check_ready().await {
+        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+        Err(crate::engine::EngineError::ShuttingDown) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({"status": "shutting down"})),
         )
-            .into_response();
-    }
-    match state.manager.store().flush().await {
-        Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
+            .into_response(),
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({"status": format!("store unavailable: {error}")})),

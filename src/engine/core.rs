@@ -1,0 +1,154 @@
+//! What every part of the engine shares: the store, the settings, the
+//! concurrency limits, the counters, and the signals that wake the parts
+//! that wait (executors, the stager, the rescuer).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use std::collections::BTreeSet;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{Notify, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::config::EngineConfig;
+use crate::engine::error::EngineResult;
+use crate::engine::limits::ConcurrencyLimits;
+use crate::engine::metrics::EngineMetrics;
+use crate::model::rules::placement::unserved_reason;
+use crate::model::{Task, TaskEvent, TaskStatus, Timestamp};
+use crate::store::{RescueScope, Rescued, Store, Transition};
+
+pub struct Core {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<EngineConfig>,
+    pub limits: ConcurrencyLimits,
+    pub metrics: Mutex<EngineMetrics>,
+    /// Task types some executor of this node serves.
+    served: RwLock<BTreeSet<String>>,
+    /// Bumped whenever tasks may have become claimable; every executor
+    /// watches it, so none misses a change made while it was claiming.
+    work: watch::Sender<u64>,
+    /// The earliest time a SCHEDULED task is known to become due.
+    next_due: Mutex<Option<Timestamp>>,
+    pub due_changed: Notify,
+    pub rescue_wanted: Notify,
+    /// Fires when the engine stops; every background loop ends on it.
+    pub stopping: CancellationToken,
+    accepting: AtomicBool,
+    pub started_at: Instant,
+}
+
+impl Core {
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Self {
+        let limits = ConcurrencyLimits::new(config.max_concurrent_tasks, config.type_concurrency_limits.clone());
+        Core {
+            store,
+            config: Arc::new(config),
+            limits,
+            metrics: Mutex::new(EngineMetrics::default()),
+            served: RwLock::new(BTreeSet::new()),
+            work: watch::Sender::new(0),
+            next_due: Mutex::new(None),
+            due_changed: Notify::new(),
+            rescue_wanted: Notify::new(),
+            stopping: CancellationToken::new(),
+            accepting: AtomicBool::new(true),
+            started_at: Instant::now(),
+        }
+    }
+
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::Acquire)
+    }
+
+    pub fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::Release);
+    }
+
+    /// Records that an executor of this node serves `task_types`.
+    pub fn add_served(&self, task_types: impl IntoIterator<Item = String>) {
+        self.served.write().extend(task_types);
+    }
+
+    pub fn serves(&self, task_type: &str) -> bool {
+        self.served.read().contains(task_type)
+    }
+
+    pub fn served_types(&self) -> Vec<String> {
+        self.served.read().iter().cloned().collect()
+    }
+
+    /// Says in `status_reason` why a PENDING task that nothing here serves
+    /// does not start.
+    pub fn explain(&self, task: &mut Task) {
+        if task.status == TaskStatus::Pending && !self.serves(&task.task_type) {
+            task.status_reason = unserved_reason(&task.task_type);
+        }
+    }
+
+    /// [`Core::explain`] for an event's task, copying it only when it
+    /// changes.
+    pub fn explain_event(&self, mut event: TaskEvent) -> TaskEvent {
+        if let Some(task) = &event.task
+            && task.status == TaskStatus::Pending
+            && !self.serves(&task.task_type)
+        {
+            let mut task = Task::clone(task);
+            self.explain(&mut task);
+            event.task = Some(Arc::new(task));
+        }
+        event
+    }
+
+    /// Takes in what one store answer changed: counters, and wake-ups for
+    /// whoever waits on such a change.
+    pub fn observe(&self, transitions: &[Transition]) {
+        if transitions.is_empty() {
+            return;
+        }
+        self.metrics.lock().observe(transitions);
+        if transitions
+            .iter()
+            .any(|transition| transition.to == TaskStatus::Pending)
+        {
+            self.work_may_be_ready();
+        }
+        let earliest = transitions.iter().filter_map(|transition| transition.due).min();
+        if let Some(due) = earliest {
+            let mut next = self.next_due.lock();
+            if next.is_none_or(|next| due < next) {
+                *next = Some(due);
+                self.due_changed.notify_one();
+            }
+        }
+    }
+
+    /// Tells every executor to claim again.
+    pub fn work_may_be_ready(&self) {
+        self.work
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+
+    /// What an executor watches to learn that work may be ready.
+    pub fn watch_work(&self) -> watch::Receiver<u64> {
+        self.work.subscribe()
+    }
+
+    /// The next due time the stager should wake for.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        *self.next_due.lock()
+    }
+
+    /// Sets the next due time as the store reports it.
+    pub fn set_next_due(&self, due: Option<Timestamp>) {
+        *self.next_due.lock() = due;
+    }
+
+    /// Takes back the leases whose deadline has passed by `now`.
+    pub async fn rescue_expired(&self, now: Timestamp) -> EngineResult<Rescued> {
+        let rescued = self.store.rescue(RescueScope::Expired, now).await?;
+        Ok(rescued)
+    }
+}

@@ -1,0 +1,9 @@
+//! Executors run attempts under leases. The in-process one ([`local`]) is
+//! one executor among others: it claims, renews and finishes through the
+//! same store operations a remote worker's do.
+
+mod attempt;
+pub mod local;
+mod progress;
+
+pub use local::LocalExecutor;

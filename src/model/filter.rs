@@ -1,0 +1,30 @@
+//! Which tasks a list or a watch is about.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Task, TaskPriority, TaskStatus, Timestamp};
+
+/// Which tasks a list or a watch is about. Empty parts match everything.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskFilter {
+    pub statuses: Vec<TaskStatus>,
+    pub task_types: Vec<String>,
+    pub priorities: Vec<TaskPriority>,
+    pub labels: BTreeMap<String, String>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+}
+
+impl TaskFilter {
+    pub fn matches(&self, task: &Task) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&task.status))
+            && (self.task_types.is_empty() || self.task_types.contains(&task.task_type))
+            && (self.priorities.is_empty() || self.priorities.contains(&task.priority))
+            && self
+                .labels
+                .iter()
+                .all(|(key, value)| task.labels.get(key) == Some(value))
+            && self.created_after.is_none_or(|after| task.created_at >= after)
+            && self.created_before.is_none_or(|before| task.created_at < before)
+    }
+}

@@ -1,0 +1,277 @@
+//! Creating tasks, reading them back, idempotency, listing, counting,
+//! purging.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::model::{Fingerprint, TaskFilter, TaskId, TaskPriority, TaskStatus};
+use crate::store::conformance::{
+    at, claim, draft, failure, finish, on_draft, on_task, stored, submit, submit_one, success, try_submit,
+};
+use crate::store::{ListQuery, Store, StoreError, SubmitBatch};
+
+pub async fn a_submitted_task_reads_back_as_it_was_answered(store: Arc<dyn Store>) {
+    let mut first = draft("data_export");
+    first.run_at = Some(at(60.0));
+    first.priority = TaskPriority::High;
+    first.idempotency_key = Some("export-1".into());
+    first.fingerprint = Some(Fingerprint(7));
+    let task = submit_one(&store, first.clone(), at(0.0)).await;
+    assert_eq!(task.id, first.id);
+    assert_eq!(task.status, TaskStatus::Scheduled);
+    assert_eq!(task.params, first.params);
+    assert_eq!(task.labels, first.labels);
+    assert_eq!(task.retry_policy, first.retry_policy);
+    assert_eq!(task.created_at, at(0.0));
+    assert_eq!(task.status_reason, "scheduled for run_at");
+    assert_eq!(stored(&store, task.id).await, task);
+    assert_eq!(store.get(TaskId::new()).await.unwrap(), None);
+}
+
+pub async fn a_batch_with_an_unknown_dependency_is_refused_whole(store: Arc<dyn Store>) {
+    let existing = submit_one(&store, draft("a"), at(0.0)).await;
+    let missing = TaskId::new();
+    let mut dependent = draft("b");
+    dependent.dependencies = vec![
+        on_task(existing.id, TaskStatus::Completed),
+        on_task(missing, TaskStatus::Completed),
+    ];
+    let fine = draft("c");
+    let fine_id = fine.id;
+    let refused = try_submit(&store, vec![fine, dependent], at(1.0)).await;
+    assert_eq!(
+        refused,
+        Err(StoreError::UnknownDependency {
+            position: 1,
+            dependency: 1,
+            task_id: missing
+        })
+    );
+    assert_eq!(store.get(fine_id).await.unwrap(), None, "nothing half-written");
+    let total: u64 = store.counts().await.unwrap().iter().map(|count| count.count).sum();
+    assert_eq!(total, 1);
+}
+
+pub async fn a_repeated_idempotency_key_returns_the_first_task(store: Arc<dyn Store>) {
+    let mut first = draft("data_export");
+    first.idempotency_key = Some("order-42".into());
+    first.fingerprint = Some(Fingerprint(42));
+    let original = submit_one(&store, first.clone(), at(0.0)).await;
+    let mut again = first.clone();
+    again.id = TaskId::new();
+    let repeated = store
+        .submit(SubmitBatch {
+            drafts: vec![again],
+            now: at(5.0),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(repeated.outcomes[0], crate::store::SubmitOutcome::Existing(_)));
+    assert_eq!(repeated.outcomes[0].task(), &original);
+    assert!(repeated.transitions.is_empty(), "nothing changed");
+}
+
+pub async fn a_key_reused_for_a_different_request_is_refused_naming_it(store: Arc<dyn Store>) {
+    let mut first = draft("data_export");
+    first.idempotency_key = Some("order-43".into());
+    first.fingerprint = Some(Fingerprint(1));
+    submit_one(&store, first.clone(), at(0.0)).await;
+    let other = draft("unrelated");
+    let other_id = other.id;
+    let mut different = first.clone();
+    different.id = TaskId::new();
+    different.fingerprint = Some(Fingerprint(2));
+    let refused = try_submit(&store, vec![other, different], at(1.0)).await;
+    assert_eq!(
+        refused,
+        Err(StoreError::IdempotencyConflict {
+            position: 1,
+            key: "order-43".into()
+        })
+    );
+    assert_eq!(store.get(other_id).await.unwrap(), None, "nothing half-written");
+}
+
+pub async fn one_hundred_concurrent_submits_of_one_key_make_one_task(store: Arc<dyn Store>) {
+    let mut submits = Vec::new();
+    for _ in 0..100 {
+        let store = store.clone();
+        submits.push(tokio::spawn(async move {
+            let mut request = draft("data_export");
+            request.idempotency_key = Some("once".into());
+            request.fingerprint = Some(Fingerprint(99));
+            submit_one(&store, request, at(0.0)).await.id
+        }));
+    }
+    let mut ids = Vec::new();
+    for submit in submits {
+        ids.push(submit.await.expect("submit task"));
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every submit answered with the same task");
+    let total: u64 = store.counts().await.unwrap().iter().map(|count| count.count).sum();
+    assert_eq!(total, 1);
+}
+
+pub async fn list_filters_and_pages_newest_first(store: Arc<dyn Store>) {
+    let mut drafts = Vec::new();
+    for index in 0..6 {
+        let mut task = draft(if index < 3 { "data_export" } else { "report_generation" });
+        task.priority = if index == 5 {
+            TaskPriority::Low
+        } else {
+            TaskPriority::High
+        };
+        task.labels.insert("index".into(), index.to_string());
+        drafts.push(task);
+    }
+    let tasks = submit(&store, drafts, at(0.0)).await;
+    // Tasks 0, 2 and 4 complete; 1 and 3 run.
+    let mut claimed = claim(&store, "x", &["data_export"], 3, at(1.0)).await;
+    claimed.extend(claim(&store, "x", &["report_generation"], 2, at(1.0)).await);
+    for claimed in claimed {
+        let index = tasks.iter().position(|task| task.id == claimed.task.id).unwrap();
+        if index % 2 == 0 {
+            finish(&store, &claimed.lease, success(), at(2.0)).await.unwrap();
+        }
+    }
+    let ids = |found: Vec<crate::model::Task>| found.into_iter().map(|task| task.id).collect::<Vec<_>>();
+    let query = |filter: TaskFilter, before_id: Option<TaskId>, limit: usize| ListQuery {
+        filter,
+        before_id,
+        limit,
+    };
+
+    let all = ids(store.list(&query(TaskFilter::default(), None, 100)).await.unwrap());
+    let newest_first: Vec<TaskId> = tasks.iter().rev().map(|task| task.id).collect();
+    assert_eq!(all, newest_first);
+
+    let page = ids(store
+        .list(&query(TaskFilter::default(), Some(tasks[4].id), 2))
+        .await
+        .unwrap());
+    assert_eq!(page, vec![tasks[3].id, tasks[2].id]);
+
+    let completed_exports = TaskFilter {
+        statuses: vec![TaskStatus::Completed],
+        task_types: vec!["data_export".into()],
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        ids(store.list(&query(completed_exports, None, 100)).await.unwrap()),
+        vec![tasks[2].id, tasks[0].id]
+    );
+
+    let low = TaskFilter {
+        priorities: vec![TaskPriority::Low],
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        ids(store.list(&query(low, None, 100)).await.unwrap()),
+        vec![tasks[5].id]
+    );
+
+    let labelled = TaskFilter {
+        labels: BTreeMap::from([
+            ("index".to_string(), "4".to_string()),
+            ("team".to_string(), "search".to_string()),
+        ]),
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        ids(store.list(&query(labelled, None, 100)).await.unwrap()),
+        vec![tasks[4].id]
+    );
+
+    let later = TaskFilter {
+        created_after: Some(at(60.0)),
+        ..TaskFilter::default()
+    };
+    assert!(store.list(&query(later, None, 100)).await.unwrap().is_empty());
+}
+
+pub async fn counts_follow_every_transition(store: Arc<dyn Store>) {
+    let tasks = submit(
+        &store,
+        vec![draft("a"), draft("a"), draft("b"), {
+            let mut waiting = draft("b");
+            waiting.dependencies = vec![on_draft(0, TaskStatus::Completed)];
+            waiting
+        }],
+        at(0.0),
+    )
+    .await;
+    let count = |counts: &[crate::store::StatusCount], task_type: &str, status: TaskStatus| {
+        counts
+            .iter()
+            .find(|count| count.task_type == task_type && count.status == status)
+            .map_or(0, |count| count.count)
+    };
+    let counts = store.counts().await.unwrap();
+    assert_eq!(count(&counts, "a", TaskStatus::Pending), 2);
+    assert_eq!(count(&counts, "b", TaskStatus::Pending), 1);
+    assert_eq!(count(&counts, "b", TaskStatus::Waiting), 1);
+
+    let claimed = claim(&store, "x", &["a"], 2, at(1.0)).await;
+    let counts = store.counts().await.unwrap();
+    assert_eq!(count(&counts, "a", TaskStatus::Running), 2);
+    assert_eq!(count(&counts, "a", TaskStatus::Pending), 0);
+
+    let first = claimed.iter().find(|claimed| claimed.task.id == tasks[0].id).unwrap();
+    let second = claimed.iter().find(|claimed| claimed.task.id == tasks[1].id).unwrap();
+    finish(&store, &first.lease, success(), at(2.0)).await.unwrap();
+    finish(
+        &store,
+        &second.lease,
+        crate::model::rules::attempts::AttemptEnd::Failed {
+            error: "no".into(),
+            retryable: false,
+        },
+        at(2.0),
+    )
+    .await
+    .unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!(count(&counts, "a", TaskStatus::Completed), 1);
+    assert_eq!(count(&counts, "a", TaskStatus::Failed), 1);
+    assert_eq!(count(&counts, "b", TaskStatus::Waiting), 0, "its dependency completed");
+    assert_eq!(count(&counts, "b", TaskStatus::Pending), 2);
+    let _ = failure;
+}
+
+pub async fn purge_deletes_only_old_finished_tasks(store: Arc<dyn Store>) {
+    let long_ago = at(0.0);
+    let old = submit(&store, vec![draft("a"), draft("a"), draft("a")], long_ago).await;
+    for claimed in claim(&store, "x", &["a"], 2, long_ago).await {
+        finish(&store, &claimed.lease, success(), long_ago).await.unwrap();
+    }
+    let recent_day = 30.0 * 86_400.0;
+    let recent = submit_one(&store, draft("a"), at(recent_day)).await;
+    let claimed = claim(&store, "x", &["a"], 2, at(recent_day)).await;
+    assert_eq!(claimed.len(), 2, "the old pending task and the recent one");
+    for claimed in claimed {
+        finish(&store, &claimed.lease, success(), at(recent_day)).await.unwrap();
+    }
+    let cutoff = at(recent_day - 86_400.0);
+
+    let first = store.purge_finished_before(cutoff, 1).await.unwrap();
+    assert!(first.more, "one purged, one more old one left");
+    let second = store.purge_finished_before(cutoff, 100).await.unwrap();
+    assert!(!second.more);
+    let purged: u64 = first.counts.iter().chain(&second.counts).map(|count| count.count).sum();
+    assert_eq!(purged, 2);
+    let still_there: Vec<TaskId> = vec![old[2].id, recent.id];
+    for task in &old[..2] {
+        assert_eq!(store.get(task.id).await.unwrap(), None);
+    }
+    for id in still_there {
+        assert!(store.get(id).await.unwrap().is_some());
+    }
+    let total: u64 = store.counts().await.unwrap().iter().map(|count| count.count).sum();
+    assert_eq!(total, 2, "counts follow the purge");
+    assert!(!store.optimize().await.unwrap().is_empty());
+    let _ = (json!(null), Duration::ZERO);
+}

@@ -1,0 +1,212 @@
+//! Ending attempts: the one path for an executor's report and for a lease
+//! taken back by a rescue. Checks the lease, applies the verdict of the
+//! rules, and resolves dependents in the same step.
+
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, end_attempt};
+use crate::model::{
+    EventKind, LeaseLost, LeaseRef, LeaseToken, MachineState, Progress, RetryPolicy, TaskId, TaskPriority, TaskStatus,
+    Timestamp,
+};
+use crate::store::sqlite::cascade;
+use crate::store::sqlite::row::{COLUMNS, TaskRow, parse_priority, parse_status, to_json};
+use crate::store::sqlite::writer::Batch;
+use crate::store::{AttemptReport, Finished, StoreError, StoreResult, Transition};
+
+/// What the store knows of a task that decides its lease and attempt.
+pub struct LeasedTask {
+    pub id: TaskId,
+    pub status: TaskStatus,
+    pub task_type: String,
+    pub priority: TaskPriority,
+    pub lease_owner: Option<String>,
+    pub lease_token: Option<LeaseToken>,
+    pub lease_deadline: Option<Timestamp>,
+    pub dependent_count: i64,
+    pub facts: AttemptFacts,
+}
+
+impl LeasedTask {
+    pub fn load(batch: &Batch<'_>, id: TaskId) -> StoreResult<Option<Self>> {
+        let row = batch
+            .connection
+            .prepare_cached(
+                "SELECT status, task_type, priority, attempt_count, lease_owner, lease_token, lease_deadline, \
+                 dependent_count, retry_count, max_retries, retry_policy, timeout_us, started_at \
+                 FROM tasks WHERE id = ?1",
+            )?
+            .query_row(params![id.to_string()], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, Option<i64>>(5)?,
+                    row.get::<_, Option<i64>>(6)?,
+                    row.get::<_, i64>(7)?,
+                    row.get::<_, i64>(8)?,
+                    row.get::<_, i64>(9)?,
+                    row.get::<_, String>(10)?,
+                    row.get::<_, i64>(11)?,
+                    row.get::<_, Option<i64>>(12)?,
+                ))
+            })
+            .optional()?;
+        let Some((
+            status,
+            task_type,
+            priority,
+            attempt_count,
+            lease_owner,
+            lease_token,
+            lease_deadline,
+            dependent_count,
+            retry_count,
+            max_retries,
+            retry_policy,
+            timeout_us,
+            started_at,
+        )) = row
+        else {
+            return Ok(None);
+        };
+        let retry_policy: RetryPolicy = serde_json::from_str(&retry_policy)
+            .map_err(|error| StoreError::Corrupt(format!("column retry_policy: {error}")))?;
+        Ok(Some(LeasedTask {
+            id,
+            status: parse_status(status)?,
+            task_type,
+            priority: parse_priority(priority)?,
+            lease_owner,
+            lease_token: lease_token.map(LeaseToken::from_i64),
+            lease_deadline: lease_deadline.map(Timestamp),
+            dependent_count,
+            facts: AttemptFacts {
+                attempt: u32::try_from(attempt_count).unwrap_or(0),
+                retry_count: u32::try_from(retry_count).unwrap_or(0),
+                max_retries: u32::try_from(max_retries).unwrap_or(0),
+                retry_policy,
+                timeout: Duration::from_micros(u64::try_from(timeout_us).unwrap_or(0)),
+                started_at: Timestamp(started_at.unwrap_or(0)),
+            },
+        }))
+    }
+
+    /// The lease reference the current holder presents.
+    pub fn current_lease(&self) -> Option<LeaseRef> {
+        self.lease_token.map(|token| LeaseRef {
+            task_id: self.id,
+            attempt: self.facts.attempt,
+            token,
+        })
+    }
+}
+
+/// Checks that `lease` is the task's live lease at `now`.
+pub fn check_lease(task: Option<LeasedTask>, lease: &LeaseRef, now: Timestamp) -> Result<LeasedTask, StoreError> {
+    let lost = |reason| StoreError::LeaseLost {
+        task_id: lease.task_id,
+        reason,
+    };
+    let Some(task) = task else {
+        return Err(lost(LeaseLost::UnknownTask));
+    };
+    if task.status == TaskStatus::Cancelled {
+        return Err(lost(LeaseLost::Cancelled));
+    }
+    if task.status != TaskStatus::Running || task.current_lease() != Some(*lease) {
+        return Err(lost(LeaseLost::Superseded));
+    }
+    if task.lease_deadline.is_none_or(|deadline| deadline <= now) {
+        return Err(lost(LeaseLost::Expired));
+    }
+    Ok(task)
+}
+
+/// `finish`: ends an attempt under its lease.
+pub fn finish(batch: &mut Batch<'_>, report: AttemptReport) -> StoreResult<Finished> {
+    let start = batch.transitions.len();
+    let task = check_lease(
+        LeasedTask::load(batch, report.lease.task_id)?,
+        &report.lease,
+        report.now,
+    )?;
+    let status = close(batch, task, report.end, report.machine, report.now)?;
+    Ok(Finished {
+        status,
+        transitions: batch.transitions_since(start),
+    })
+}
+
+/// Closes the running attempt of `task` with `end` and moves the task on
+/// as the rules decide; returns its new status.
+pub fn close(
+    batch: &mut Batch<'_>,
+    task: LeasedTask,
+    end: AttemptEnd,
+    machine: Option<MachineState>,
+    now: Timestamp,
+) -> StoreResult<TaskStatus> {
+    let verdict = end_attempt(&task.facts, end, now, rand::random::<f64>());
+    let queue_key = verdict
+        .retry
+        .as_ref()
+        .and_then(|placement| placement.queue_key(task.priority, &batch.weights));
+    let retry_at = verdict.retry.as_ref().map(|placement| match placement.due() {
+        Some(at) => at,
+        None => now,
+    });
+    let done = (verdict.status == TaskStatus::Completed).then(|| {
+        to_json(&Progress {
+            percent: 100.0,
+            message: "done".to_string(),
+        })
+    });
+    let row = batch
+        .connection
+        .prepare_cached(&format!(
+            "UPDATE tasks SET status = ?2, retry_count = ?3, run_at = COALESCE(?4, run_at), completed_at = ?5, \
+             result = ?6, error = ?7, status_reason = ?8, progress = COALESCE(?9, progress), \
+             attempts = json_set(attempts, '$[#-1].finished_at', ?10, '$[#-1].outcome', ?11, \
+             '$[#-1].error', ?7, '$[#-1].finished_under', json(?12)), \
+             lease_owner = NULL, lease_token = NULL, lease_deadline = NULL, queue_key = ?13, \
+             updated_at = ?10, revision = revision + 1 WHERE id = ?1 RETURNING {COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                task.id.to_string(),
+                verdict.status.code(),
+                i64::from(verdict.retry_count),
+                retry_at.map(Timestamp::as_micros),
+                verdict.completed_at.map(Timestamp::as_micros),
+                verdict.result.as_ref().map(to_json),
+                verdict.error,
+                verdict.reason,
+                done,
+                now.as_micros(),
+                verdict.outcome.as_str(),
+                machine.as_ref().map(to_json),
+                queue_key,
+            ],
+            |row| TaskRow::read(row, 0),
+        )?;
+    batch.transition(Transition {
+        task_id: task.id,
+        task_type: task.task_type,
+        priority: task.priority,
+        from: Some(TaskStatus::Running),
+        to: verdict.status,
+        due: verdict.retry.as_ref().and_then(|placement| placement.due()),
+        waited: None,
+        closed_attempt: Some((verdict.outcome, now.duration_since(task.facts.started_at))),
+    });
+    batch.record_row(EventKind::StatusChanged, Some(TaskStatus::Running), || row);
+    if verdict.status.is_terminal() && task.dependent_count > 0 {
+        cascade::dependency_ended(batch, task.id, verdict.status, now)?;
+    }
+    Ok(verdict.status)
+}

@@ -1,0 +1,131 @@
+//! Claiming: due tasks are promoted, then the best ready tasks of the
+//! requested types are leased to the executor, in queue-key order.
+
+use std::time::Duration;
+
+use rusqlite::params;
+
+use crate::model::rules::attempts::{lease_deadline, running_reason};
+use crate::model::{Attempt, AttemptOutcome, EventKind, Lease, LeaseToken, TaskStatus, Timestamp};
+use crate::store::sqlite::promote;
+use crate::store::sqlite::row::{COLUMNS, TaskRow, parse_priority, to_json};
+use crate::store::sqlite::writer::Batch;
+use crate::store::{ClaimRequest, Claimed, ClaimedTask, StoreResult, Transition};
+
+/// A ready task that may be claimed.
+struct Candidate {
+    queue_key: i64,
+    id: String,
+    timeout_us: i64,
+    attempt_count: i64,
+    priority: i64,
+}
+
+pub fn apply(batch: &mut Batch<'_>, request: ClaimRequest) -> StoreResult<Claimed> {
+    let start = batch.transitions.len();
+    let now = request.now;
+    promote::promote_due(batch, now)?;
+
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for (task_type, most) in &request.task_types {
+        let most = (*most).min(request.limit);
+        if most == 0 {
+            continue;
+        }
+        let mut statement = batch.connection.prepare_cached(
+            "SELECT queue_key, id, timeout_us, attempt_count, priority \
+             FROM tasks WHERE status = 1 AND task_type = ?1 ORDER BY queue_key, id LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![task_type, most as i64], |row| {
+            Ok(Candidate {
+                queue_key: row.get(0)?,
+                id: row.get(1)?,
+                timeout_us: row.get(2)?,
+                attempt_count: row.get(3)?,
+                priority: row.get(4)?,
+            })
+        })?;
+        for row in rows {
+            candidates.push(row?);
+        }
+    }
+    candidates.sort_by(|a, b| (a.queue_key, &a.id).cmp(&(b.queue_key, &b.id)));
+    candidates.truncate(request.limit);
+
+    let mut tasks = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        tasks.push(lease(batch, &request, candidate, now)?);
+    }
+    Ok(Claimed {
+        tasks,
+        transitions: batch.transitions_since(start),
+    })
+}
+
+fn lease(
+    batch: &mut Batch<'_>,
+    request: &ClaimRequest,
+    candidate: Candidate,
+    now: Timestamp,
+) -> StoreResult<ClaimedTask> {
+    let attempt = u32::try_from(candidate.attempt_count).unwrap_or(0) + 1;
+    let timeout = Duration::from_micros(u64::try_from(candidate.timeout_us).unwrap_or(0));
+    let token = LeaseToken::from_random(rand::random());
+    let deadline = lease_deadline(now, request.lease_duration, now, timeout);
+    let record = Attempt {
+        number: attempt,
+        started_at: now,
+        finished_at: None,
+        outcome: AttemptOutcome::Running,
+        error: None,
+        worker: request.executor.to_string(),
+        started_under: request.machine,
+        finished_under: None,
+    };
+    let row = batch
+        .connection
+        .prepare_cached(&format!(
+            "UPDATE tasks SET status = 3, attempt_count = ?2, lease_owner = ?3, lease_token = ?4, \
+             lease_deadline = ?5, started_at = ?6, progress = NULL, status_reason = ?7, \
+             attempts = json_insert(attempts, '$[#]', json(?8)), queue_key = NULL, updated_at = ?6, \
+             revision = revision + 1 WHERE id = ?1 AND status = 1 RETURNING {COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                candidate.id,
+                i64::from(attempt),
+                request.executor.as_str(),
+                token.as_i64(),
+                deadline.as_micros(),
+                now.as_micros(),
+                running_reason(attempt),
+                to_json(&record),
+            ],
+            |row| TaskRow::read(row, 0),
+        )?;
+    let task = row.into_task()?;
+    // The key is the ready time moved earlier by the priority's boost.
+    let boost = batch.weights.boost(parse_priority(candidate.priority)?);
+    let ready_since = Timestamp(candidate.queue_key).saturating_add(boost);
+    batch.transition(Transition {
+        task_id: task.id,
+        task_type: task.task_type.clone(),
+        priority: task.priority,
+        from: Some(TaskStatus::Pending),
+        to: TaskStatus::Running,
+        due: None,
+        waited: Some(now.duration_since(ready_since)),
+        closed_attempt: None,
+    });
+    batch.record_task(EventKind::StatusChanged, Some(TaskStatus::Pending), || task.clone());
+    Ok(ClaimedTask {
+        lease: Lease {
+            task_id: task.id,
+            attempt,
+            token,
+            executor: request.executor.clone(),
+            deadline,
+        },
+        task,
+    })
+}

@@ -1,0 +1,52 @@
+//! What a lease holder does while it runs: renew the lease, report progress.
+
+use rusqlite::params;
+
+use crate::model::rules::attempts::lease_deadline;
+use crate::model::{EventKind, LeaseRef, Progress, TaskStatus, Timestamp};
+use crate::store::sqlite::attempt::{LeasedTask, check_lease};
+use crate::store::sqlite::row::{COLUMNS, TaskRow, to_json};
+use crate::store::sqlite::writer::Batch;
+use crate::store::{RenewRequest, Renewed, StoreError, StoreResult};
+
+pub fn renew(batch: &mut Batch<'_>, request: RenewRequest) -> StoreResult<Renewed> {
+    let mut renewed = Vec::with_capacity(request.leases.len());
+    for lease in &request.leases {
+        let task = match check_lease(LeasedTask::load(batch, lease.task_id)?, lease, request.now) {
+            Ok(task) => task,
+            Err(StoreError::LeaseLost { reason, .. }) => {
+                renewed.push(Err(reason));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let deadline = lease_deadline(
+            request.now,
+            request.lease_duration,
+            task.facts.started_at,
+            task.facts.timeout,
+        );
+        batch
+            .connection
+            .prepare_cached("UPDATE tasks SET lease_deadline = ?2 WHERE id = ?1")?
+            .execute(params![lease.task_id.to_string(), deadline.as_micros()])?;
+        renewed.push(Ok(deadline));
+    }
+    Ok(renewed)
+}
+
+pub fn record_progress(batch: &mut Batch<'_>, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()> {
+    check_lease(LeasedTask::load(batch, lease.task_id)?, &lease, now)?;
+    let row = batch
+        .connection
+        .prepare_cached(&format!(
+            "UPDATE tasks SET progress = ?2, updated_at = ?3, revision = revision + 1 \
+             WHERE id = ?1 RETURNING {COLUMNS}"
+        ))?
+        .query_row(
+            params![lease.task_id.to_string(), to_json(&progress), now.as_micros()],
+            |row| TaskRow::read(row, 0),
+        )?;
+    batch.record_row(EventKind::Progress, Some(TaskStatus::Running), || row);
+    Ok(())
+}

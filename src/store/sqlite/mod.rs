@@ -1,0 +1,266 @@
+//! The embedded default store: one SQLite file in WAL mode, owned by one
+//! process.
+//!
+//! Every operation goes through one writer thread ([`writer`]), which
+//! applies whatever queued up while the previous commit was syncing in one
+//! transaction: a thousand concurrent submits cost one fsync. Each
+//! operation is its own module, written in this database's SQL and deciding
+//! with the shared rules. Reads use a small pool of separate connections.
+//! Counts per type and status live in memory, changed only by committed
+//! transactions.
+
+mod attempt;
+mod cancel;
+mod cascade;
+mod claim;
+mod config;
+mod connection;
+mod counts;
+mod lease;
+mod lock;
+mod promote;
+mod purge;
+mod reads;
+mod rescue;
+mod row;
+mod schema;
+mod submit;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use tokio::sync::broadcast;
+
+use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
+use crate::store::sqlite::connection::open_connection;
+use crate::store::sqlite::counts::Counts;
+use crate::store::sqlite::lock::OwnerLock;
+use crate::store::sqlite::writer::{Batch, Operation, Shared, operation};
+use crate::store::{
+    AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ListQuery, Promoted, Purged,
+    RenewRequest, Renewed, RescueScope, Rescued, StatusCount, Store, StoreError, StoreOptions, StoreResult,
+    SubmitBatch, Submitted,
+};
+
+pub use config::{SqliteStoreConfig, Synchronous};
+pub use lock::lock_path;
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    path: PathBuf,
+    config: SqliteStoreConfig,
+    operations: Mutex<Option<mpsc::Sender<Box<dyn Operation>>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    shared: Arc<Shared>,
+    /// Ownership of the file, given up once the writer has stopped.
+    owner: Mutex<Option<OwnerLock>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, takes ownership
+    /// of it, migrates its schema and starts the writer.
+    pub fn open(path: impl Into<PathBuf>, config: SqliteStoreConfig, options: StoreOptions) -> StoreResult<Self> {
+        let path = path.into();
+        let owner = OwnerLock::acquire(&path)?;
+        let mut write_connection = open_connection(&path, &config)?;
+        schema::migrate(&mut write_connection, &options.weights)?;
+        let counts = Counts::from_rows(reads::count_by_type_and_status(&write_connection)?);
+
+        let (events, _) = broadcast::channel(options.event_buffer.max(16));
+        let shared = Arc::new(Shared {
+            counts: Mutex::new(counts),
+            observer: parking_lot::RwLock::new(None),
+            events: events.clone(),
+            weights: options.weights,
+        });
+        let (sender, receiver) = mpsc::channel();
+        let (publications, publications_receiver) = mpsc::channel();
+        let max_weight = config.max_writes_per_commit.max(1);
+        let writer_shared = shared.clone();
+        let spawn_error = |error: std::io::Error| StoreError::Unavailable(format!("cannot start a thread: {error}"));
+        let writer = std::thread::Builder::new()
+            .name("taskd-sqlite-writer".into())
+            .spawn(move || writer::run(write_connection, receiver, writer_shared, publications, max_weight))
+            .map_err(spawn_error)?;
+        let publisher = std::thread::Builder::new()
+            .name("taskd-sqlite-events".into())
+            .spawn(move || writer::publish(publications_receiver, events))
+            .map_err(spawn_error)?;
+
+        Ok(SqliteStore {
+            path,
+            config,
+            operations: Mutex::new(Some(sender)),
+            threads: Mutex::new(vec![writer, publisher]),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            shared,
+            owner: Mutex::new(Some(owner)),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops taking operations, lets the queued ones commit, stops the
+    /// writer and gives up ownership of the file. Blocks.
+    pub fn close_blocking(&self) {
+        self.operations.lock().take();
+        let threads: Vec<_> = self.threads.lock().drain(..).collect();
+        for thread in threads {
+            let _ = thread.join();
+        }
+        self.owner.lock().take();
+    }
+
+    /// Queues `op` for the writer and waits for its durable answer.
+    async fn write<T, F>(&self, weight: usize, op: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (operation, answer) = operation(weight, op);
+        {
+            let operations = self.operations.lock();
+            let Some(sender) = operations.as_ref() else {
+                return Err(StoreError::Unavailable("the store is closed".to_string()));
+            };
+            if let Err(mpsc::SendError(operation)) = sender.send(operation) {
+                operation.refuse(StoreError::Unavailable("the store is closed".to_string()));
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the store is closed".to_string())))
+    }
+
+    /// Runs `read` on a pooled read connection off the async runtime.
+    async fn read<T, F>(&self, read: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().pop();
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => open_connection(&path, &config)?,
+            };
+            let result = read(&connection);
+            let mut pool = readers.lock();
+            if pool.len() < config.read_connections {
+                pool.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(|error| StoreError::Unavailable(format!("read failed: {error}")))?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close_blocking();
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn submit(&self, batch: SubmitBatch) -> StoreResult<Submitted> {
+        self.write(batch.drafts.len(), move |writer| submit::apply(writer, batch))
+            .await
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> StoreResult<Claimed> {
+        self.write(request.limit, move |writer| claim::apply(writer, request))
+            .await
+    }
+
+    async fn renew(&self, request: RenewRequest) -> StoreResult<Renewed> {
+        self.write(request.leases.len(), move |writer| lease::renew(writer, request))
+            .await
+    }
+
+    async fn record_progress(&self, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()> {
+        self.write(1, move |writer| lease::record_progress(writer, lease, progress, now))
+            .await
+    }
+
+    async fn finish(&self, report: AttemptReport) -> StoreResult<Finished> {
+        self.write(1, move |writer| attempt::finish(writer, report)).await
+    }
+
+    async fn cancel(&self, id: TaskId, reason: String, now: Timestamp) -> StoreResult<Cancelled> {
+        self.write(1, move |writer| cancel::apply(writer, id, reason, now))
+            .await
+    }
+
+    async fn rescue(&self, scope: RescueScope, now: Timestamp) -> StoreResult<Rescued> {
+        self.write(1, move |writer| rescue::apply(writer, scope, now)).await
+    }
+
+    async fn promote_due(&self, now: Timestamp) -> StoreResult<Promoted> {
+        self.write(1, move |writer| promote::apply(writer, now)).await
+    }
+
+    async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> StoreResult<Purged> {
+        self.write(limit, move |writer| purge::apply(writer, cutoff, limit))
+            .await
+    }
+
+    async fn get(&self, id: TaskId) -> StoreResult<Option<Task>> {
+        self.read(move |connection| reads::get(connection, id)).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Task>> {
+        let query = query.clone();
+        self.read(move |connection| reads::list(connection, &query)).await
+    }
+
+    async fn counts(&self) -> StoreResult<Vec<StatusCount>> {
+        Ok(self.shared.counts.lock().rows())
+    }
+
+    async fn optimize(&self) -> StoreResult<String> {
+        self.read(reads::optimize).await
+    }
+
+    fn on_commit(&self, observer: CommitObserver) {
+        *self.shared.observer.write() = Some(observer);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<TaskEvent>> {
+        self.shared.events.subscribe()
+    }
+
+    async fn watch(&self, id: TaskId) -> StoreResult<(Option<Task>, broadcast::Receiver<Arc<TaskEvent>>)> {
+        // Subscribed first, then read by the writer: every batch that starts
+        // after the read publishes to this receiver, and every batch before
+        // it is in the snapshot.
+        let receiver = self.shared.events.subscribe();
+        let snapshot = self.write(1, move |writer| reads::get(writer.connection, id)).await?;
+        Ok((snapshot, receiver))
+    }
+
+    async fn close(&self) {
+        let operations = self.operations.lock().take();
+        drop(operations);
+        let threads: Vec<_> = self.threads.lock().drain(..).collect();
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+        self.owner.lock().take();
+    }
+}

@@ -1,0 +1,112 @@
+//! Reads, on a small pool of connections beside the writer: WAL lets them
+//! run while it commits, and they only ever see committed state.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, params, params_from_iter};
+
+use crate::model::{Task, TaskId};
+use crate::store::sqlite::row::parse_status;
+use crate::store::sqlite::row::{COLUMNS, query_tasks};
+use crate::store::{ListQuery, StatusCount, StoreResult};
+
+pub fn get(connection: &Connection, id: TaskId) -> StoreResult<Option<Task>> {
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1");
+    Ok(query_tasks(connection, &sql, params![id.to_string()])?.pop())
+}
+
+pub fn list(connection: &Connection, query: &ListQuery) -> StoreResult<Vec<Task>> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<SqlValue> = Vec::new();
+    let filter = &query.filter;
+    let mut any_of = |column: &str, items: Vec<SqlValue>, values: &mut Vec<SqlValue>| {
+        if items.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; items.len()].join(", ");
+        conditions.push(format!("{column} IN ({marks})"));
+        values.extend(items);
+    };
+    any_of(
+        "status",
+        filter.statuses.iter().map(|status| status.code().into()).collect(),
+        &mut values,
+    );
+    any_of(
+        "task_type",
+        filter
+            .task_types
+            .iter()
+            .map(|task_type| task_type.clone().into())
+            .collect(),
+        &mut values,
+    );
+    any_of(
+        "priority",
+        filter
+            .priorities
+            .iter()
+            .map(|priority| priority.code().into())
+            .collect(),
+        &mut values,
+    );
+    for (key, value) in &filter.labels {
+        conditions.push("json_extract(labels, ?) = ?".to_string());
+        values.push(format!("$.\"{}\"", key.replace('"', "\\\"")).into());
+        values.push(value.clone().into());
+    }
+    if let Some(after) = filter.created_after {
+        conditions.push("created_at >= ?".to_string());
+        values.push(after.as_micros().into());
+    }
+    if let Some(before) = filter.created_before {
+        conditions.push("created_at < ?".to_string());
+        values.push(before.as_micros().into());
+    }
+    if let Some(before_id) = query.before_id {
+        conditions.push("id < ?".to_string());
+        values.push(before_id.to_string().into());
+    }
+    let where_clause = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    values.push((query.limit as i64).into());
+    let sql = format!("SELECT {COLUMNS} FROM tasks {where_clause} ORDER BY id DESC LIMIT ?");
+    query_tasks(connection, &sql, params_from_iter(values))
+}
+
+/// Tasks by type and status, counted in the table (once, at open).
+pub fn count_by_type_and_status(connection: &Connection) -> StoreResult<Vec<StatusCount>> {
+    let mut statement =
+        connection.prepare_cached("SELECT task_type, status, COUNT(*) FROM tasks GROUP BY task_type, status")?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(task_type, status, count)| {
+            Ok(StatusCount {
+                task_type,
+                status: parse_status(status)?,
+                count: count as u64,
+            })
+        })
+        .collect()
+}
+
+pub fn optimize(connection: &Connection) -> StoreResult<String> {
+    connection.execute_batch("PRAGMA optimize;")?;
+    let (busy, log_frames, checkpointed): (i64, i64, i64) =
+        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    let pages: i64 = connection.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+    let free: i64 = connection.query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+    Ok(format!(
+        "analyzed tables; checkpointed {checkpointed} of {log_frames} WAL frames{}; \
+         database has {pages} pages, {free} free",
+        if busy != 0 { " (readers busy)" } else { "" }
+    ))
+}

@@ -1,0 +1,199 @@
+//! The versioned schema. Entry `n` of [`MIGRATIONS`] moves a database from
+//! version `n` to `n + 1`; each runs in its own transaction at open.
+
+use rusqlite::{Connection, params};
+
+use crate::model::rules::dependencies::{DependencyState, dependency_state, missing_dependency_reason};
+use crate::model::rules::placement::{Placement, place_ready};
+use crate::model::{SchedulingWeights, TaskDependency, Timestamp};
+use crate::store::sqlite::row::{parse_id, parse_priority, parse_status};
+use crate::store::{StoreError, StoreResult};
+
+/// One step of the schema's history.
+struct Migration {
+    sql: &'static str,
+    /// Work SQL alone cannot do, in the same transaction, after `sql`.
+    then: Option<fn(&Connection, &SchedulingWeights) -> StoreResult<()>>,
+}
+
+const MIGRATIONS: &[Migration] = &[
+    // 1: tasks, as the single-process design kept them.
+    Migration {
+        sql: "CREATE TABLE tasks (
+            id TEXT PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            params TEXT NOT NULL,
+            dependencies TEXT NOT NULL,
+            max_retries INTEGER NOT NULL,
+            retry_count INTEGER NOT NULL,
+            timeout_us INTEGER NOT NULL,
+            run_at INTEGER,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            completed_at INTEGER,
+            progress TEXT,
+            result TEXT,
+            error TEXT,
+            labels TEXT NOT NULL,
+            idempotency_key TEXT,
+            attempts TEXT NOT NULL,
+            retry_policy TEXT NOT NULL,
+            status_reason TEXT NOT NULL,
+            updated_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX tasks_by_idempotency_key ON tasks (idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX tasks_by_status ON tasks (status, id);
+        CREATE INDEX tasks_by_type ON tasks (task_type, id);
+        CREATE INDEX tasks_finished ON tasks (completed_at) WHERE completed_at IS NOT NULL;",
+        then: None,
+    },
+    // 2: the store decides: leases, dependency edges, claim order, and what
+    // an idempotent repeat must match.
+    Migration {
+        sql: "ALTER TABLE tasks ADD COLUMN request_fingerprint TEXT;
+        ALTER TABLE tasks ADD COLUMN attempt_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE tasks ADD COLUMN unmet_dependencies INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE tasks ADD COLUMN dependent_count INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE tasks ADD COLUMN queue_key INTEGER;
+        ALTER TABLE tasks ADD COLUMN lease_owner TEXT;
+        ALTER TABLE tasks ADD COLUMN lease_token INTEGER;
+        ALTER TABLE tasks ADD COLUMN lease_deadline INTEGER;
+        ALTER TABLE tasks ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+        UPDATE tasks SET attempt_count = json_array_length(attempts);
+        CREATE TABLE task_dependencies (
+            depends_on TEXT NOT NULL,
+            task_id TEXT NOT NULL,
+            required_status INTEGER NOT NULL,
+            PRIMARY KEY (depends_on, task_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX task_dependencies_by_dependent ON task_dependencies (task_id);
+        INSERT OR IGNORE INTO task_dependencies (depends_on, task_id, required_status)
+            SELECT json_extract(edge.value, '$.task_id'), waiting.id,
+                CASE json_extract(edge.value, '$.required_status')
+                    WHEN 'FAILED' THEN 5 WHEN 'CANCELLED' THEN 6 ELSE 4 END
+            FROM tasks AS waiting, json_each(waiting.dependencies) AS edge
+            WHERE waiting.status = 7 AND EXISTS (
+                SELECT 1 FROM tasks AS dependency
+                WHERE dependency.id = json_extract(edge.value, '$.task_id')
+                  AND dependency.status NOT IN (4, 5, 6));
+        UPDATE tasks SET unmet_dependencies =
+            (SELECT COUNT(*) FROM task_dependencies AS edge WHERE edge.task_id = tasks.id)
+            WHERE status = 7;
+        UPDATE tasks SET dependent_count =
+            (SELECT COUNT(*) FROM task_dependencies AS edge WHERE edge.depends_on = tasks.id)
+            WHERE id IN (SELECT depends_on FROM task_dependencies);
+        -- The single-process design kept no leases: a task it left RUNNING
+        -- belonged to its own executor, which is gone.
+        UPDATE tasks SET lease_owner = 'local', lease_token = 0, lease_deadline = 0 WHERE status = 3;
+        CREATE INDEX tasks_ready ON tasks (task_type, queue_key, id) WHERE status = 1;
+        CREATE INDEX tasks_due ON tasks (run_at) WHERE status = 2;
+        CREATE INDEX tasks_leased ON tasks (lease_deadline) WHERE status = 3;
+        CREATE INDEX tasks_leased_by ON tasks (lease_owner) WHERE status = 3;",
+        then: Some(place_tasks_of_version_1),
+    },
+];
+
+/// Brings a database to the newest schema.
+pub fn migrate(connection: &mut Connection, weights: &SchedulingWeights) -> StoreResult<()> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Unavailable(format!(
+            "database schema version {version} is newer than this taskd knows ({known}); upgrade taskd"
+        )));
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(migration.sql)?;
+        if let Some(then) = migration.then {
+            then(&transaction, weights)?;
+        }
+        transaction.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
+        transaction.commit()?;
+        tracing::info!(version = index + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// Version 1 decided dependencies and the run queue in memory: give its
+/// PENDING tasks their claim-order key, and place the WAITING ones whose
+/// dependencies all ended (met or not) while that memory was lost.
+fn place_tasks_of_version_1(connection: &Connection, weights: &SchedulingWeights) -> StoreResult<()> {
+    let pending: Vec<(String, i64, i64, Option<i64>, i64)> = {
+        let mut statement =
+            connection.prepare("SELECT id, priority, created_at, run_at, updated_at FROM tasks WHERE status = 1")?;
+        statement
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for (id, priority, created_at, run_at, updated_at) in pending {
+        let ready_since = Timestamp(run_at.unwrap_or(updated_at).max(created_at));
+        let key = weights.queue_key(parse_priority(priority)?, ready_since);
+        connection.execute("UPDATE tasks SET queue_key = ?2 WHERE id = ?1", params![id, key])?;
+    }
+
+    let resolved: Vec<(String, String, i64, Option<i64>)> = {
+        let mut statement = connection.prepare(
+            "SELECT id, dependencies, priority, run_at FROM tasks WHERE status = 7 AND unmet_dependencies = 0",
+        )?;
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let now = Timestamp::now();
+    for (id, dependencies, priority, run_at) in resolved {
+        parse_id("id", &id)?;
+        let dependencies: Vec<TaskDependency> = serde_json::from_str(&dependencies)
+            .map_err(|error| StoreError::Corrupt(format!("column dependencies: {error}")))?;
+        let mut broken = None;
+        for dependency in &dependencies {
+            let status: Option<i64> = connection
+                .query_row(
+                    "SELECT status FROM tasks WHERE id = ?1",
+                    params![dependency.task_id.to_string()],
+                    |row| row.get(0),
+                )
+                .map(Some)
+                .or_else(|error| match error {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    error => Err(error),
+                })?;
+            let state = match status {
+                Some(code) => dependency_state(dependency.task_id, parse_status(code)?, dependency.required_status),
+                None => DependencyState::Broken {
+                    reason: missing_dependency_reason(dependency.task_id),
+                },
+            };
+            if let DependencyState::Broken { reason } = state {
+                broken = Some(reason);
+                break;
+            }
+        }
+        let placement = match broken {
+            Some(reason) => Placement::Cancelled { reason },
+            None => place_ready(run_at.map(Timestamp), now),
+        };
+        let key = placement.queue_key(parse_priority(priority)?, weights);
+        let cancelled = placement.status().is_terminal();
+        connection.execute(
+            "UPDATE tasks SET status = ?2, status_reason = ?3, queue_key = ?4, completed_at = ?5, \
+             error = COALESCE(?6, error), updated_at = ?7 WHERE id = ?1",
+            params![
+                id,
+                placement.status().code(),
+                placement.reason(),
+                key,
+                cancelled.then_some(now.as_micros()),
+                cancelled.then(|| placement.reason()),
+                now.as_micros(),
+            ],
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Submitting a batch: checks every idempotency key and dependency, then
+//! places and inserts every task, all in one step.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::model::rules::placement::{DependencyAtPlacement, Placement, place_new};
+use crate::model::{EventKind, Fingerprint, Task, TaskDependency, TaskId, TaskStatus, Timestamp};
+use crate::store::sqlite::row::{COLUMNS, micros, parse_status, query_tasks, to_json};
+use crate::store::sqlite::writer::Batch;
+use crate::store::{
+    DraftTarget, StoreError, StoreResult, SubmitBatch, SubmitOutcome, Submitted, TaskDraft, Transition,
+};
+
+pub fn apply(batch: &mut Batch<'_>, request: SubmitBatch) -> StoreResult<Submitted> {
+    let start = batch.transitions.len();
+    let SubmitBatch { drafts, now } = request;
+
+    // Check everything before writing anything.
+    let mut repeats: Vec<Option<Task>> = Vec::with_capacity(drafts.len());
+    for draft in &drafts {
+        repeats.push(repeated_request(batch, draft)?);
+    }
+    let mut statuses: HashMap<TaskId, TaskStatus> = HashMap::new();
+    for (draft, repeat) in drafts.iter().zip(&repeats) {
+        if repeat.is_some() {
+            continue;
+        }
+        for (index, dependency) in draft.dependencies.iter().enumerate() {
+            if let DraftTarget::Task(id) = dependency.target
+                && !statuses.contains_key(&id)
+            {
+                let status = status_of(batch, id)?.ok_or(StoreError::UnknownDependency {
+                    position: draft.position,
+                    dependency: index,
+                    task_id: id,
+                })?;
+                statuses.insert(id, status);
+            }
+        }
+    }
+
+    let mut ids: Vec<TaskId> = Vec::with_capacity(drafts.len());
+    let mut outcomes = Vec::with_capacity(drafts.len());
+    for (draft, repeat) in drafts.into_iter().zip(repeats) {
+        if let Some(task) = repeat {
+            ids.push(task.id);
+            statuses.insert(task.id, task.status);
+            outcomes.push(SubmitOutcome::Existing(task));
+            continue;
+        }
+        let task = insert(batch, draft, &ids, &statuses, now)?;
+        ids.push(task.id);
+        statuses.insert(task.id, task.status);
+        outcomes.push(SubmitOutcome::Created(task));
+    }
+    Ok(Submitted {
+        outcomes,
+        transitions: batch.transitions_since(start),
+    })
+}
+
+/// The task an earlier submit with the same idempotency key created, or
+/// `None` when the key is new; refused when that submit asked for
+/// something else.
+fn repeated_request(batch: &Batch<'_>, draft: &TaskDraft) -> StoreResult<Option<Task>> {
+    let Some(key) = &draft.idempotency_key else {
+        return Ok(None);
+    };
+    let found: Option<(String, Option<String>)> = batch
+        .connection
+        .prepare_cached("SELECT id, request_fingerprint FROM tasks WHERE idempotency_key = ?1")?
+        .query_row(params![key], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let Some((id, stored)) = found else {
+        return Ok(None);
+    };
+    // Tasks stored before fingerprints were kept match any repeat.
+    let same = match (stored.as_deref().and_then(Fingerprint::from_hex), draft.fingerprint) {
+        (Some(stored), Some(fingerprint)) => stored == fingerprint,
+        _ => true,
+    };
+    if !same {
+        return Err(StoreError::IdempotencyConflict {
+            position: draft.position,
+            key: key.clone(),
+        });
+    }
+    let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1");
+    Ok(query_tasks(batch.connection, &sql, params![id])?.pop())
+}
+
+fn status_of(batch: &Batch<'_>, id: TaskId) -> StoreResult<Option<TaskStatus>> {
+    let code: Option<i64> = batch
+        .connection
+        .prepare_cached("SELECT status FROM tasks WHERE id = ?1")?
+        .query_row(params![id.to_string()], |row| row.get(0))
+        .optional()?;
+    code.map(parse_status).transpose()
+}
+
+/// Places one draft against the statuses decided so far and inserts it
+/// with its dependency edges.
+fn insert(
+    batch: &mut Batch<'_>,
+    draft: TaskDraft,
+    ids: &[TaskId],
+    statuses: &HashMap<TaskId, TaskStatus>,
+    now: Timestamp,
+) -> StoreResult<Task> {
+    let mut dependencies: Vec<DependencyAtPlacement> = Vec::with_capacity(draft.dependencies.len());
+    for dependency in &draft.dependencies {
+        let task_id = match dependency.target {
+            DraftTarget::Task(id) => id,
+            DraftTarget::Draft(index) => ids[index],
+        };
+        // Two targets may name one task (a batch member standing for an
+        // existing task): it counts once.
+        if dependencies.iter().any(|seen| seen.task_id == task_id) {
+            continue;
+        }
+        dependencies.push(DependencyAtPlacement {
+            task_id,
+            status: statuses[&task_id],
+            required_status: dependency.required_status,
+        });
+    }
+    let placement = place_new(&dependencies, draft.run_at, now);
+    let status = placement.status();
+    let cancelled = status == TaskStatus::Cancelled;
+    let unmet = match &placement {
+        Placement::Waiting { unmet, .. } => *unmet,
+        _ => 0,
+    };
+    let task = Task {
+        id: draft.id,
+        name: draft.name,
+        task_type: draft.task_type,
+        params: draft.params,
+        priority: draft.priority,
+        status,
+        dependencies: dependencies
+            .iter()
+            .map(|dependency| TaskDependency {
+                task_id: dependency.task_id,
+                required_status: dependency.required_status,
+            })
+            .collect(),
+        max_retries: draft.max_retries,
+        retry_count: 0,
+        timeout: draft.timeout,
+        run_at: draft.run_at,
+        created_at: now,
+        started_at: None,
+        completed_at: cancelled.then_some(now),
+        progress: None,
+        result: None,
+        error: cancelled.then(|| placement.reason()),
+        labels: draft.labels,
+        idempotency_key: draft.idempotency_key,
+        attempts: Vec::new(),
+        retry_policy: draft.retry_policy,
+        status_reason: placement.reason(),
+        updated_at: now,
+        revision: 1,
+    };
+    let queue_key = placement.queue_key(task.priority, &batch.weights);
+    batch
+        .connection
+        .prepare_cached(&format!(
+            "INSERT INTO tasks ({COLUMNS}, request_fingerprint, unmet_dependencies, queue_key) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
+             ?22, ?23, ?24, ?25, ?26, ?27)"
+        ))?
+        .execute(params![
+            task.id.to_string(),
+            task.name,
+            task.task_type,
+            task.priority.code(),
+            task.status.code(),
+            to_json(&task.params),
+            to_json(&task.dependencies),
+            i64::from(task.max_retries),
+            0_i64,
+            micros(task.timeout),
+            task.run_at.map(|at| at.as_micros()),
+            now.as_micros(),
+            Option::<i64>::None,
+            task.completed_at.map(|at| at.as_micros()),
+            Option::<String>::None,
+            Option::<String>::None,
+            task.error,
+            to_json(&task.labels),
+            task.idempotency_key,
+            "[]",
+            to_json(&task.retry_policy),
+            task.status_reason,
+            now.as_micros(),
+            1_i64,
+            draft.fingerprint.map(Fingerprint::to_hex),
+            unmet as i64,
+            queue_key,
+        ])?;
+    let id = task.id.to_string();
+    for dependency in &dependencies {
+        let target = dependency.task_id.to_string();
+        batch
+            .connection
+            .prepare_cached("INSERT INTO task_dependencies (depends_on, task_id, required_status) VALUES (?1, ?2, ?3)")?
+            .execute(params![target, id, dependency.required_status.code()])?;
+        batch
+            .connection
+            .prepare_cached("UPDATE tasks SET dependent_count = dependent_count + 1 WHERE id = ?1")?
+            .execute(params![target])?;
+    }
+    batch.transition(Transition {
+        task_id: task.id,
+        task_type: task.task_type.clone(),
+        priority: task.priority,
+        from: None,
+        to: status,
+        due: placement.due(),
+        waited: None,
+        closed_attempt: None,
+    });
+    batch.record_task(EventKind::Submitted, None, || task.clone());
+    Ok(task)
+}

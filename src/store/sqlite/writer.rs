@@ -1,0 +1,315 @@
+//! The writer thread: every operation, applied in commit order.
+//!
+//! One thread owns the write connection. It takes every operation that
+//! queued up while the previous commit was syncing and applies them in one
+//! transaction (group commit), each inside its own savepoint so that one
+//! refused operation fails alone. Only after the commit succeeds are the
+//! operations answered, the counts changed and the events published; a
+//! failed commit fails every operation it carried and changes nothing, in
+//! the database or in memory.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use parking_lot::{Mutex, RwLock};
+use rusqlite::Connection;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskStatus};
+use crate::store::sqlite::counts::Counts;
+use crate::store::sqlite::row::TaskRow;
+use crate::store::{CommitObserver, StoreError, StoreResult, Transition};
+
+/// What the writer shares with the rest of the store.
+pub struct Shared {
+    pub counts: Mutex<Counts>,
+    pub observer: RwLock<Option<CommitObserver>>,
+    pub events: broadcast::Sender<Arc<TaskEvent>>,
+    pub weights: SchedulingWeights,
+}
+
+/// A changed task for watchers: the row as the change left it, parsed into
+/// a task only off the writer thread.
+pub enum ChangedTask {
+    Row(Box<TaskRow>),
+    Task(Arc<Task>),
+}
+
+pub struct Change {
+    pub kind: EventKind,
+    pub previous: Option<TaskStatus>,
+    pub task: ChangedTask,
+}
+
+/// The transaction being built and what it changed so far.
+pub struct Batch<'c> {
+    pub connection: &'c Connection,
+    pub weights: SchedulingWeights,
+    /// Whether anyone watches: changes are only collected for them.
+    pub wants_events: bool,
+    pub changes: Vec<Change>,
+    pub transitions: Vec<Transition>,
+    /// Tasks deleted, by type and the status they had.
+    pub removed: Vec<(String, TaskStatus)>,
+}
+
+impl Batch<'_> {
+    pub fn record_row(&mut self, kind: EventKind, previous: Option<TaskStatus>, row: impl FnOnce() -> TaskRow) {
+        if self.wants_events {
+            self.changes.push(Change {
+                kind,
+                previous,
+                task: ChangedTask::Row(Box::new(row())),
+            });
+        }
+    }
+
+    pub fn record_task(&mut self, kind: EventKind, previous: Option<TaskStatus>, task: impl FnOnce() -> Task) {
+        if self.wants_events {
+            self.changes.push(Change {
+                kind,
+                previous,
+                task: ChangedTask::Task(Arc::new(task())),
+            });
+        }
+    }
+
+    pub fn transition(&mut self, transition: Transition) {
+        self.transitions.push(transition);
+    }
+
+    /// The transitions recorded since `start`.
+    pub fn transitions_since(&self, start: usize) -> Vec<Transition> {
+        self.transitions[start..].to_vec()
+    }
+
+    /// Runs `op` inside a savepoint: if it fails, whatever it wrote and
+    /// recorded is undone and the rest of the batch goes on.
+    fn in_savepoint<T>(&mut self, op: impl FnOnce(&mut Batch<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let (changes, transitions, removed) = (self.changes.len(), self.transitions.len(), self.removed.len());
+        self.connection.prepare_cached("SAVEPOINT operation")?.execute([])?;
+        let result = op(self);
+        match &result {
+            Ok(_) => {
+                self.connection.prepare_cached("RELEASE operation")?.execute([])?;
+            }
+            Err(_) => {
+                self.changes.truncate(changes);
+                self.transitions.truncate(transitions);
+                self.removed.truncate(removed);
+                if !self.connection.is_autocommit() {
+                    self.connection
+                        .execute_batch("ROLLBACK TO operation; RELEASE operation")?;
+                }
+            }
+        }
+        result
+    }
+}
+
+/// One queued operation with the channel its answer goes back on.
+pub trait Operation: Send {
+    /// How much of a commit's budget it takes (rows it may touch).
+    fn weight(&self) -> usize;
+    /// Applies it; the answer is sent once the batch's fate is known.
+    fn apply(self: Box<Self>, batch: &mut Batch<'_>) -> Box<dyn Answer>;
+    /// Answers it with `error` without applying it.
+    fn refuse(self: Box<Self>, error: StoreError);
+}
+
+/// An applied operation's answer, held until the commit.
+pub trait Answer: Send {
+    fn send(self: Box<Self>, committed: &Result<(), StoreError>);
+}
+
+struct Queued<T, F> {
+    op: F,
+    weight: usize,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+struct Applied<T> {
+    result: StoreResult<T>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Operation for Queued<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
+{
+    fn weight(&self) -> usize {
+        self.weight
+    }
+
+    fn apply(self: Box<Self>, batch: &mut Batch<'_>) -> Box<dyn Answer> {
+        let Queued { op, reply, .. } = *self;
+        let result = batch.in_savepoint(op);
+        Box::new(Applied { result, reply })
+    }
+
+    fn refuse(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+impl<T: Send> Answer for Applied<T> {
+    fn send(self: Box<Self>, committed: &Result<(), StoreError>) {
+        // A refused operation wrote nothing: its own error stands whatever
+        // became of the commit. An accepted one is only as good as it.
+        let result = match (self.result, committed) {
+            (Ok(_), Err(error)) => Err(error.clone()),
+            (result, _) => result,
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Wraps `op` for the writer; the receiver yields its answer.
+pub fn operation<T, F>(weight: usize, op: F) -> (Box<dyn Operation>, oneshot::Receiver<StoreResult<T>>)
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
+{
+    let (reply, receiver) = oneshot::channel();
+    (
+        Box::new(Queued {
+            op,
+            weight: weight.max(1),
+            reply,
+        }),
+        receiver,
+    )
+}
+
+/// Events of one commit, on their way to watchers.
+pub struct Publication {
+    pub first_sequence: u64,
+    pub changes: Vec<Change>,
+}
+
+/// The writer thread's loop; returns when every sender is gone.
+pub fn run(
+    mut connection: Connection,
+    operations: mpsc::Receiver<Box<dyn Operation>>,
+    shared: Arc<Shared>,
+    publications: mpsc::Sender<Publication>,
+    max_weight: usize,
+) {
+    let mut next_sequence = 1_u64;
+    while let Ok(first) = operations.recv() {
+        let mut weight = first.weight();
+        let mut queued = vec![first];
+        while weight < max_weight {
+            match operations.try_recv() {
+                Ok(operation) => {
+                    weight += operation.weight();
+                    queued.push(operation);
+                }
+                Err(_) => break,
+            }
+        }
+        let wants_events = shared.events.receiver_count() > 0;
+        let transaction = match connection.transaction() {
+            Ok(transaction) => transaction,
+            Err(error) => {
+                let error = StoreError::from(error);
+                tracing::error!(%error, "cannot begin a transaction; failing its operations");
+                for operation in queued {
+                    operation.refuse(error.clone());
+                }
+                continue;
+            }
+        };
+        let mut batch = Batch {
+            connection: &transaction,
+            weights: shared.weights,
+            wants_events,
+            changes: Vec::new(),
+            transitions: Vec::new(),
+            removed: Vec::new(),
+        };
+        let mut answers = Vec::with_capacity(queued.len());
+        let mut aborted = None;
+        for operation in queued {
+            if let Some(error) = &aborted {
+                operation.refuse(StoreError::clone(error));
+                continue;
+            }
+            answers.push(operation.apply(&mut batch));
+            if batch.connection.is_autocommit() {
+                // SQLite rolled the whole transaction back (disk full, I/O
+                // error): nothing of this batch was written.
+                aborted = Some(StoreError::Unavailable(
+                    "the database rolled back the transaction (disk full or I/O error)".to_string(),
+                ));
+            }
+        }
+        let Batch {
+            changes,
+            transitions,
+            removed,
+            ..
+        } = batch;
+        let committed = match aborted {
+            Some(error) => Err(error),
+            None => transaction.commit().map_err(StoreError::from),
+        };
+        if let Err(error) = &committed {
+            tracing::error!(%error, operations = answers.len(), "commit failed; its operations are refused and nothing of them was kept");
+        } else {
+            {
+                let mut counts = shared.counts.lock();
+                counts.apply(&transitions);
+                for (task_type, status) in &removed {
+                    counts.remove(task_type, *status);
+                }
+            }
+            if !transitions.is_empty()
+                && let Some(observer) = shared.observer.read().as_ref()
+            {
+                observer(&transitions);
+            }
+            let first_sequence = next_sequence;
+            next_sequence += changes.len() as u64;
+            if !changes.is_empty() {
+                let _ = publications.send(Publication {
+                    first_sequence,
+                    changes,
+                });
+            }
+        }
+        for answer in answers {
+            answer.send(&committed);
+        }
+    }
+    // Leave a compact WAL behind for the next start.
+    let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+/// The publisher thread: turns committed changes into events, off the
+/// writer's path, in commit order.
+pub fn publish(publications: mpsc::Receiver<Publication>, events: broadcast::Sender<Arc<TaskEvent>>) {
+    while let Ok(publication) = publications.recv() {
+        for (offset, change) in publication.changes.into_iter().enumerate() {
+            let task = match change.task {
+                ChangedTask::Task(task) => task,
+                ChangedTask::Row(row) => match row.into_task() {
+                    Ok(task) => Arc::new(task),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read a changed task back for its event");
+                        continue;
+                    }
+                },
+            };
+            let _ = events.send(Arc::new(TaskEvent {
+                sequence: publication.first_sequence + offset as u64,
+                kind: change.kind,
+                time: task.updated_at,
+                previous_status: change.previous,
+                task: Some(task),
+                missed: 0,
+            }));
+        }
+    }
+}
