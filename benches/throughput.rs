@@ -195,6 +195,13 @@ async fn run() {
         return;
     }
 
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("e2e") {
+        let e2e = end_to_end(&clients, e2e_tasks).await;
+        println!("end to end, batch submit -> COMPLETED (tasks/s): {e2e:.0}");
+        server.stop().await;
+        return;
+    }
+
     println!(
         "taskd benchmark: {} cores, concurrency {concurrency}, {seconds}s per rate phase",
         num_cpus()
@@ -230,28 +237,8 @@ async fn run() {
     .await;
 
     // 4. End to end: batch submit to COMPLETED.
-    let completed_before = wait_for_echo(&clients[0], |_| true).await.completed;
-    let started = Instant::now();
-    let mut senders = Vec::new();
+    let e2e = end_to_end(&clients, e2e_tasks).await;
     let per_sender = e2e_tasks / 4;
-    for client in clients.iter().take(4) {
-        let client = client.clone();
-        senders.push(tokio::spawn(async move {
-            let mut sent = 0;
-            while sent < per_sender {
-                let count = (per_sender - sent).min(1000);
-                let tasks = (0..count).map(|index| NewTask::new(ECHO).params(json!({"n": index})));
-                client.submit_batch(tasks).await.expect("batch submit");
-                sent += count;
-            }
-        }));
-    }
-    for sender in senders {
-        sender.await.expect("sender");
-    }
-    let expected = completed_before + per_sender * 4;
-    wait_for_echo(&clients[0], |counts| counts.completed >= expected).await;
-    let e2e = (per_sender * 4) as f64 / started.elapsed().as_secs_f64();
 
     // 5. Submit-to-start latency at low load: one task at a time.
     let mut latencies = Vec::new();
@@ -333,6 +320,33 @@ async fn run() {
     );
 
     server.stop().await;
+}
+
+/// Batch submits of `total` echo tasks from four clients; tasks/s until
+/// every one is COMPLETED.
+async fn end_to_end(clients: &[Client], total: u64) -> f64 {
+    let completed_before = wait_for_echo(&clients[0], |_| true).await.completed;
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    let per_sender = total / 4;
+    for client in clients.iter().take(4) {
+        let client = client.clone();
+        senders.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < per_sender {
+                let count = (per_sender - sent).min(1000);
+                let tasks = (0..count).map(|index| NewTask::new(ECHO).params(json!({"n": index})));
+                client.submit_batch(tasks).await.expect("batch submit");
+                sent += count;
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    let expected = completed_before + per_sender * 4;
+    wait_for_echo(&clients[0], |counts| counts.completed >= expected).await;
+    (per_sender * 4) as f64 / started.elapsed().as_secs_f64()
 }
 
 /// Health checks: the cheapest unary call tonic serves.

@@ -30,6 +30,19 @@ pub fn lease_deadline(now: Timestamp, lease_duration: Duration, started_at: Time
         .min(started_at.saturating_add(timeout))
 }
 
+/// Why a COMPLETED task is where it is.
+pub fn completed_reason(attempt: u32) -> String {
+    format!("completed on attempt {attempt}")
+}
+
+/// The progress a completed task shows.
+pub fn completed_progress() -> crate::model::Progress {
+    crate::model::Progress {
+        percent: 100.0,
+        message: "done".to_string(),
+    }
+}
+
 /// Why a RUNNING task is where it is.
 pub fn running_reason(attempt: u32) -> String {
     format!("attempt {attempt} running")
@@ -108,7 +121,7 @@ pub fn end_attempt(facts: &AttemptFacts, end: AttemptEnd, now: Timestamp, unit: 
                 retry_count: facts.retry_count,
                 retry: None,
                 completed_at: Some(now),
-                reason: format!("completed on attempt {}", facts.attempt),
+                reason: completed_reason(facts.attempt),
             };
         }
         AttemptEnd::Failed { error, retryable } => (error, retryable),

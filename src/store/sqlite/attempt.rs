@@ -2,17 +2,16 @@
 //! taken back by a rescue. Checks the lease, applies the verdict of the
 //! rules, and resolves dependents in the same step.
 
-use std::time::Duration;
-
 use rusqlite::{OptionalExtension, params};
 
-use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, end_attempt};
+use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, completed_progress, completed_reason, end_attempt};
 use crate::model::{
-    EventKind, LeaseLost, LeaseRef, LeaseToken, MachineState, Progress, RetryPolicy, TaskId, TaskPriority, TaskStatus,
-    Timestamp,
+    AttemptOutcome, EventKind, LeaseLost, LeaseRef, LeaseToken, MachineState, TaskId, TaskPriority, TaskStatus, Timestamp,
 };
 use crate::store::sqlite::cascade;
-use crate::store::sqlite::row::{COLUMNS, TaskRow, parse_priority, parse_status, to_json};
+use crate::store::sqlite::row::{
+    TaskRow, TaskUpdate, duration, parse_priority, parse_status, read_retry_policy, task_update, to_json,
+};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{AttemptReport, Finished, StoreError, StoreResult, Transition};
 
@@ -35,10 +34,10 @@ impl LeasedTask {
             .connection
             .prepare_cached(
                 "SELECT status, task_type, priority, attempt_count, lease_owner, lease_token, lease_deadline, \
-                 dependent_count, retry_count, max_retries, retry_policy, timeout_us, started_at \
-                 FROM tasks WHERE id = ?1",
+                 dependent_count, retry_count, max_retries, timeout_us, started_at, backoff_initial_us, \
+                 backoff_multiplier, backoff_max_us, backoff_jitter FROM tasks WHERE id = ?1",
             )?
-            .query_row(params![id.to_string()], |row| {
+            .query_row(params![id], |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, String>(1)?,
@@ -50,9 +49,9 @@ impl LeasedTask {
                     row.get::<_, i64>(7)?,
                     row.get::<_, i64>(8)?,
                     row.get::<_, i64>(9)?,
-                    row.get::<_, String>(10)?,
-                    row.get::<_, i64>(11)?,
-                    row.get::<_, Option<i64>>(12)?,
+                    row.get::<_, i64>(10)?,
+                    row.get::<_, Option<i64>>(11)?,
+                    read_retry_policy(row, 12)?,
                 ))
             })
             .optional()?;
@@ -67,15 +66,13 @@ impl LeasedTask {
             dependent_count,
             retry_count,
             max_retries,
-            retry_policy,
             timeout_us,
             started_at,
+            retry_policy,
         )) = row
         else {
             return Ok(None);
         };
-        let retry_policy: RetryPolicy = serde_json::from_str(&retry_policy)
-            .map_err(|error| StoreError::Corrupt(format!("column retry_policy: {error}")))?;
         Ok(Some(LeasedTask {
             id,
             status: parse_status(status)?,
@@ -90,7 +87,7 @@ impl LeasedTask {
                 retry_count: u32::try_from(retry_count).unwrap_or(0),
                 max_retries: u32::try_from(max_retries).unwrap_or(0),
                 retry_policy,
-                timeout: Duration::from_micros(u64::try_from(timeout_us).unwrap_or(0)),
+                timeout: duration(timeout_us),
                 started_at: Timestamp(started_at.unwrap_or(0)),
             },
         }))
@@ -130,17 +127,117 @@ pub fn check_lease(task: Option<LeasedTask>, lease: &LeaseRef, now: Timestamp) -
 /// `finish`: ends an attempt under its lease.
 pub fn finish(batch: &mut Batch<'_>, report: AttemptReport) -> StoreResult<Finished> {
     let start = batch.transitions.len();
-    let task = check_lease(
-        LeasedTask::load(batch, report.lease.task_id)?,
-        &report.lease,
-        report.now,
-    )?;
-    let status = close(batch, task, report.end, report.machine, report.now)?;
+    let status = match report.end {
+        AttemptEnd::Succeeded(result) => succeed(batch, &report.lease, result, report.machine, report.now)?,
+        end => {
+            let task = check_lease(
+                LeasedTask::load(batch, report.lease.task_id)?,
+                &report.lease,
+                report.now,
+            )?;
+            close(batch, task, end, report.machine, report.now)?
+        }
+    };
     Ok(Finished {
         status,
         transitions: batch.transitions_since(start),
     })
 }
+
+/// The lease check and the completion in one statement: a success, the
+/// common end, needs nothing else from the task to be decided.
+const SUCCEED: &str = "UPDATE tasks SET status = 4, completed_at = ?2, result = ?3, error = NULL, \
+     status_reason = ?4, progress = ?5, attempts = json_set(attempts, '$[#-1].finished_at', ?2, \
+     '$[#-1].outcome', 'SUCCEEDED', '$[#-1].error', NULL, '$[#-1].finished_under', json(?6)), \
+     lease_owner = NULL, lease_token = NULL, lease_deadline = NULL, queue_key = NULL, updated_at = ?2, \
+     revision = revision + 1 \
+     WHERE id = ?1 AND status = 3 AND attempt_count = ?7 AND lease_token = ?8 AND lease_deadline > ?2 \
+     RETURNING task_type, priority, started_at, dependent_count";
+
+fn succeed(
+    batch: &mut Batch<'_>,
+    lease: &LeaseRef,
+    result: serde_json::Value,
+    machine: Option<MachineState>,
+    now: Timestamp,
+) -> StoreResult<TaskStatus> {
+    let sql = if batch.wants_events {
+        SUCCEED_WATCHED.as_str()
+    } else {
+        SUCCEED
+    };
+    let completed = batch
+        .connection
+        .prepare_cached(sql)?
+        .query_row(
+            params![
+                lease.task_id,
+                now.as_micros(),
+                to_json(&result),
+                completed_reason(lease.attempt),
+                to_json(&completed_progress()),
+                machine.as_ref().map(to_json),
+                i64::from(lease.attempt),
+                lease.token.as_i64(),
+            ],
+            |row| {
+                let row_of_task = if batch.wants_events {
+                    Some(TaskRow::read(row, 4)?)
+                } else {
+                    None
+                };
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row_of_task,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((task_type, priority, started_at, dependent_count, row)) = completed else {
+        // Not this lease's task any more: say why, and change nothing.
+        return Err(check_lease(LeasedTask::load(batch, lease.task_id)?, lease, now)
+            .err()
+            .unwrap_or(StoreError::LeaseLost {
+                task_id: lease.task_id,
+                reason: LeaseLost::Superseded,
+            }));
+    };
+    batch.transition(Transition {
+        task_id: lease.task_id,
+        task_type,
+        priority: parse_priority(priority)?,
+        from: Some(TaskStatus::Running),
+        to: TaskStatus::Completed,
+        due: None,
+        waited: None,
+        closed_attempt: Some((
+            AttemptOutcome::Succeeded,
+            now.duration_since(Timestamp(started_at.unwrap_or(now.as_micros()))),
+        )),
+    });
+    if let Some(row) = row {
+        batch.record_row(EventKind::StatusChanged, Some(TaskStatus::Running), || row);
+    }
+    if dependent_count > 0 {
+        cascade::dependency_ended(batch, lease.task_id, TaskStatus::Completed, now)?;
+    }
+    Ok(TaskStatus::Completed)
+}
+
+static SUCCEED_WATCHED: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{SUCCEED}, {}", crate::store::sqlite::row::COLUMNS));
+
+const CLOSE: TaskUpdate = task_update!(
+    "UPDATE tasks SET status = ?2, retry_count = ?3, run_at = COALESCE(?4, run_at), completed_at = ?5, \
+     result = ?6, error = ?7, status_reason = ?8, progress = COALESCE(?9, progress), \
+     attempts = json_set(attempts, '$[#-1].finished_at', ?10, '$[#-1].outcome', ?11, \
+     '$[#-1].error', ?7, '$[#-1].finished_under', json(?12)), \
+     lease_owner = NULL, lease_token = NULL, lease_deadline = NULL, queue_key = ?13, \
+     updated_at = ?10, revision = revision + 1 WHERE id = ?1"
+);
 
 /// Closes the running attempt of `task` with `end` and moves the task on
 /// as the rules decide; returns its new status.
@@ -160,40 +257,27 @@ pub fn close(
         Some(at) => at,
         None => now,
     });
-    let done = (verdict.status == TaskStatus::Completed).then(|| {
-        to_json(&Progress {
-            percent: 100.0,
-            message: "done".to_string(),
-        })
-    });
-    let row = batch
-        .connection
-        .prepare_cached(&format!(
-            "UPDATE tasks SET status = ?2, retry_count = ?3, run_at = COALESCE(?4, run_at), completed_at = ?5, \
-             result = ?6, error = ?7, status_reason = ?8, progress = COALESCE(?9, progress), \
-             attempts = json_set(attempts, '$[#-1].finished_at', ?10, '$[#-1].outcome', ?11, \
-             '$[#-1].error', ?7, '$[#-1].finished_under', json(?12)), \
-             lease_owner = NULL, lease_token = NULL, lease_deadline = NULL, queue_key = ?13, \
-             updated_at = ?10, revision = revision + 1 WHERE id = ?1 RETURNING {COLUMNS}"
-        ))?
-        .query_row(
-            params![
-                task.id.to_string(),
-                verdict.status.code(),
-                i64::from(verdict.retry_count),
-                retry_at.map(Timestamp::as_micros),
-                verdict.completed_at.map(Timestamp::as_micros),
-                verdict.result.as_ref().map(to_json),
-                verdict.error,
-                verdict.reason,
-                done,
-                now.as_micros(),
-                verdict.outcome.as_str(),
-                machine.as_ref().map(to_json),
-                queue_key,
-            ],
-            |row| TaskRow::read(row, 0),
-        )?;
+    let done = (verdict.status == TaskStatus::Completed).then(|| to_json(&completed_progress()));
+    batch.update_task(
+        &CLOSE,
+        params![
+            task.id,
+            verdict.status.code(),
+            i64::from(verdict.retry_count),
+            retry_at.map(Timestamp::as_micros),
+            verdict.completed_at.map(Timestamp::as_micros),
+            verdict.result.as_ref().map(to_json),
+            verdict.error,
+            verdict.reason,
+            done,
+            now.as_micros(),
+            verdict.outcome.as_str(),
+            machine.as_ref().map(to_json),
+            queue_key,
+        ],
+        EventKind::StatusChanged,
+        Some(TaskStatus::Running),
+    )?;
     batch.transition(Transition {
         task_id: task.id,
         task_type: task.task_type,
@@ -204,7 +288,6 @@ pub fn close(
         waited: None,
         closed_attempt: Some((verdict.outcome, now.duration_since(task.facts.started_at))),
     });
-    batch.record_row(EventKind::StatusChanged, Some(TaskStatus::Running), || row);
     if verdict.status.is_terminal() && task.dependent_count > 0 {
         cascade::dependency_ended(batch, task.id, verdict.status, now)?;
     }

@@ -10,13 +10,13 @@ use rusqlite::params;
 use crate::model::rules::dependencies::{DependencyState, dependency_state};
 use crate::model::rules::placement::{Placement, place_ready, waiting_reason};
 use crate::model::{EventKind, TaskId, TaskStatus, Timestamp};
-use crate::store::sqlite::row::{COLUMNS, TaskRow, parse_id, parse_priority, parse_status};
+use crate::store::sqlite::row::{TaskUpdate, parse_priority, parse_status, task_update};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{StoreResult, Transition};
 
 /// A dependent as its edge and row describe it.
 struct Dependent {
-    id: String,
+    id: TaskId,
     required_status: i64,
     status: i64,
     unmet: i64,
@@ -46,7 +46,7 @@ pub fn dependency_ended(batch: &mut Batch<'_>, ended: TaskId, status: TaskStatus
                 DependencyState::Broken { reason } => {
                     place(batch, &dependent, Placement::Cancelled { reason }, now)?;
                     if dependent.dependent_count > 0 {
-                        work.push_back((parse_id("id", &dependent.id)?, TaskStatus::Cancelled));
+                        work.push_back((dependent.id, TaskStatus::Cancelled));
                     }
                 }
             }
@@ -62,7 +62,7 @@ fn dependents_of(batch: &Batch<'_>, dependency: TaskId) -> StoreResult<Vec<Depen
          FROM task_dependencies AS edge JOIN tasks AS task ON task.id = edge.task_id \
          WHERE edge.depends_on = ?1",
     )?;
-    let rows = statement.query_map(params![dependency.to_string()], |row| {
+    let rows = statement.query_map(params![dependency], |row| {
         Ok(Dependent {
             id: row.get(0)?,
             required_status: row.get(1)?,
@@ -78,6 +78,16 @@ fn dependents_of(batch: &Batch<'_>, dependency: TaskId) -> StoreResult<Vec<Depen
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+const ONE_LESS: TaskUpdate = task_update!(
+    "UPDATE tasks SET unmet_dependencies = ?2, status_reason = ?3, updated_at = ?4, \
+     revision = revision + 1 WHERE id = ?1"
+);
+
+const PLACE: TaskUpdate = task_update!(
+    "UPDATE tasks SET status = ?2, unmet_dependencies = 0, status_reason = ?3, queue_key = ?4, \
+     completed_at = ?5, error = ?6, updated_at = ?7, revision = revision + 1 WHERE id = ?1"
+);
+
 /// One more dependency met; others remain.
 fn one_less(batch: &mut Batch<'_>, dependent: &Dependent, now: Timestamp) -> StoreResult<()> {
     let unmet = dependent.unmet - 1;
@@ -85,17 +95,12 @@ fn one_less(batch: &mut Batch<'_>, dependent: &Dependent, now: Timestamp) -> Sto
         usize::try_from(unmet).unwrap_or(0),
         usize::try_from(dependent.total).unwrap_or(0),
     );
-    let row = batch
-        .connection
-        .prepare_cached(&format!(
-            "UPDATE tasks SET unmet_dependencies = ?2, status_reason = ?3, updated_at = ?4, \
-             revision = revision + 1 WHERE id = ?1 RETURNING {COLUMNS}"
-        ))?
-        .query_row(params![dependent.id, unmet, reason, now.as_micros()], |row| {
-            TaskRow::read(row, 0)
-        })?;
-    batch.record_row(EventKind::StatusChanged, Some(TaskStatus::Waiting), || row);
-    Ok(())
+    batch.update_task(
+        &ONE_LESS,
+        params![dependent.id, unmet, reason, now.as_micros()],
+        EventKind::StatusChanged,
+        Some(TaskStatus::Waiting),
+    )
 }
 
 /// Moves a WAITING dependent to `placement`.
@@ -104,30 +109,25 @@ fn place(batch: &mut Batch<'_>, dependent: &Dependent, placement: Placement, now
     let status = placement.status();
     let cancelled = status == TaskStatus::Cancelled;
     let reason = placement.reason();
-    let row = batch
-        .connection
-        .prepare_cached(&format!(
-            "UPDATE tasks SET status = ?2, unmet_dependencies = 0, status_reason = ?3, queue_key = ?4, \
-             completed_at = ?5, error = ?6, updated_at = ?7, revision = revision + 1 \
-             WHERE id = ?1 RETURNING {COLUMNS}"
-        ))?
-        .query_row(
-            params![
-                dependent.id,
-                status.code(),
-                reason,
-                placement.queue_key(priority, &batch.weights),
-                cancelled.then_some(now.as_micros()),
-                cancelled.then(|| reason.clone()),
-                now.as_micros(),
-            ],
-            |row| TaskRow::read(row, 0),
-        )?;
+    batch.update_task(
+        &PLACE,
+        params![
+            dependent.id,
+            status.code(),
+            reason,
+            placement.queue_key(priority, &batch.weights),
+            cancelled.then_some(now.as_micros()),
+            cancelled.then(|| reason.clone()),
+            now.as_micros(),
+        ],
+        EventKind::StatusChanged,
+        Some(TaskStatus::Waiting),
+    )?;
     if cancelled {
         tracing::info!(task_id = %dependent.id, %reason, "dependent task cancelled");
     }
     batch.transition(Transition {
-        task_id: parse_id("id", &dependent.id)?,
+        task_id: dependent.id,
         task_type: dependent.task_type.clone(),
         priority,
         from: Some(TaskStatus::Waiting),
@@ -136,6 +136,5 @@ fn place(batch: &mut Batch<'_>, dependent: &Dependent, placement: Placement, now
         waited: None,
         closed_attempt: None,
     });
-    batch.record_row(EventKind::StatusChanged, Some(TaskStatus::Waiting), || row);
     Ok(())
 }

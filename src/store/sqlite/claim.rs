@@ -6,16 +6,16 @@ use std::time::Duration;
 use rusqlite::params;
 
 use crate::model::rules::attempts::{lease_deadline, running_reason};
-use crate::model::{Attempt, AttemptOutcome, EventKind, Lease, LeaseToken, TaskStatus, Timestamp};
+use crate::model::{Attempt, AttemptOutcome, EventKind, Lease, LeaseToken, TaskId, TaskStatus, Timestamp};
 use crate::store::sqlite::promote;
-use crate::store::sqlite::row::{COLUMNS, TaskRow, parse_priority, to_json};
+use crate::store::sqlite::row::{TaskUpdate, parse_priority, task_update, to_json};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{ClaimRequest, Claimed, ClaimedTask, StoreResult, Transition};
 
 /// A ready task that may be claimed.
 struct Candidate {
     queue_key: i64,
-    id: String,
+    id: TaskId,
     timeout_us: i64,
     attempt_count: i64,
     priority: i64,
@@ -62,6 +62,13 @@ pub fn apply(batch: &mut Batch<'_>, request: ClaimRequest) -> StoreResult<Claime
     })
 }
 
+const LEASE: TaskUpdate = task_update!(
+    "UPDATE tasks SET status = 3, attempt_count = ?2, lease_owner = ?3, lease_token = ?4, \
+     lease_deadline = ?5, started_at = ?6, progress = NULL, status_reason = ?7, \
+     attempts = json_insert(attempts, '$[#]', json(?8)), queue_key = NULL, updated_at = ?6, \
+     revision = revision + 1 WHERE id = ?1 AND status = 1"
+);
+
 fn lease(
     batch: &mut Batch<'_>,
     request: &ClaimRequest,
@@ -82,27 +89,19 @@ fn lease(
         started_under: request.machine,
         finished_under: None,
     };
-    let row = batch
-        .connection
-        .prepare_cached(&format!(
-            "UPDATE tasks SET status = 3, attempt_count = ?2, lease_owner = ?3, lease_token = ?4, \
-             lease_deadline = ?5, started_at = ?6, progress = NULL, status_reason = ?7, \
-             attempts = json_insert(attempts, '$[#]', json(?8)), queue_key = NULL, updated_at = ?6, \
-             revision = revision + 1 WHERE id = ?1 AND status = 1 RETURNING {COLUMNS}"
-        ))?
-        .query_row(
-            params![
-                candidate.id,
-                i64::from(attempt),
-                request.executor.as_str(),
-                token.as_i64(),
-                deadline.as_micros(),
-                now.as_micros(),
-                running_reason(attempt),
-                to_json(&record),
-            ],
-            |row| TaskRow::read(row, 0),
-        )?;
+    let row = batch.update_task_returning(
+        &LEASE,
+        params![
+            candidate.id,
+            i64::from(attempt),
+            request.executor.as_str(),
+            token.as_i64(),
+            deadline.as_micros(),
+            now.as_micros(),
+            running_reason(attempt),
+            to_json(&record),
+        ],
+    )?;
     let task = row.into_task()?;
     // The key is the ready time moved earlier by the priority's boost.
     let boost = batch.weights.boost(parse_priority(candidate.priority)?);

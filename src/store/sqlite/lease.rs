@@ -5,7 +5,7 @@ use rusqlite::params;
 use crate::model::rules::attempts::lease_deadline;
 use crate::model::{EventKind, LeaseRef, Progress, TaskStatus, Timestamp};
 use crate::store::sqlite::attempt::{LeasedTask, check_lease};
-use crate::store::sqlite::row::{COLUMNS, TaskRow, to_json};
+use crate::store::sqlite::row::{TaskUpdate, task_update, to_json};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{RenewRequest, Renewed, StoreError, StoreResult};
 
@@ -29,24 +29,21 @@ pub fn renew(batch: &mut Batch<'_>, request: RenewRequest) -> StoreResult<Renewe
         batch
             .connection
             .prepare_cached("UPDATE tasks SET lease_deadline = ?2 WHERE id = ?1")?
-            .execute(params![lease.task_id.to_string(), deadline.as_micros()])?;
+            .execute(params![lease.task_id, deadline.as_micros()])?;
         renewed.push(Ok(deadline));
     }
     Ok(renewed)
 }
 
+const PROGRESS: TaskUpdate =
+    task_update!("UPDATE tasks SET progress = ?2, updated_at = ?3, revision = revision + 1 WHERE id = ?1");
+
 pub fn record_progress(batch: &mut Batch<'_>, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()> {
     check_lease(LeasedTask::load(batch, lease.task_id)?, &lease, now)?;
-    let row = batch
-        .connection
-        .prepare_cached(&format!(
-            "UPDATE tasks SET progress = ?2, updated_at = ?3, revision = revision + 1 \
-             WHERE id = ?1 RETURNING {COLUMNS}"
-        ))?
-        .query_row(
-            params![lease.task_id.to_string(), to_json(&progress), now.as_micros()],
-            |row| TaskRow::read(row, 0),
-        )?;
-    batch.record_row(EventKind::Progress, Some(TaskStatus::Running), || row);
-    Ok(())
+    batch.update_task(
+        &PROGRESS,
+        params![lease.task_id, to_json(&progress), now.as_micros()],
+        EventKind::Progress,
+        Some(TaskStatus::Running),
+    )
 }

@@ -3,8 +3,8 @@
 use rusqlite::params;
 
 use crate::model::rules::placement::place_due;
-use crate::model::{EventKind, TaskStatus, Timestamp};
-use crate::store::sqlite::row::{COLUMNS, TaskRow, parse_id, parse_priority};
+use crate::model::{EventKind, TaskId, TaskStatus, Timestamp};
+use crate::store::sqlite::row::{TaskUpdate, parse_priority, task_update};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{Promoted, StoreResult, Transition};
 
@@ -22,8 +22,13 @@ pub fn apply(batch: &mut Batch<'_>, now: Timestamp) -> StoreResult<Promoted> {
     })
 }
 
+const PROMOTE: TaskUpdate = task_update!(
+    "UPDATE tasks SET status = 1, queue_key = ?2, status_reason = ?3, updated_at = ?4, \
+     revision = revision + 1 WHERE id = ?1"
+);
+
 pub fn promote_due(batch: &mut Batch<'_>, now: Timestamp) -> StoreResult<()> {
-    let due: Vec<(String, i64, i64, String)> = {
+    let due: Vec<(TaskId, i64, i64, String)> = {
         let mut statement = batch.connection.prepare_cached(
             "SELECT id, priority, run_at, task_type FROM tasks WHERE status = 2 AND run_at <= ?1 \
              ORDER BY run_at LIMIT ?2",
@@ -37,23 +42,19 @@ pub fn promote_due(batch: &mut Batch<'_>, now: Timestamp) -> StoreResult<()> {
     for (id, priority, run_at, task_type) in due {
         let priority = parse_priority(priority)?;
         let placement = place_due(Timestamp(run_at));
-        let row = batch
-            .connection
-            .prepare_cached(&format!(
-                "UPDATE tasks SET status = 1, queue_key = ?2, status_reason = ?3, updated_at = ?4, \
-                 revision = revision + 1 WHERE id = ?1 RETURNING {COLUMNS}"
-            ))?
-            .query_row(
-                params![
-                    id,
-                    placement.queue_key(priority, &batch.weights),
-                    placement.reason(),
-                    now.as_micros(),
-                ],
-                |row| TaskRow::read(row, 0),
-            )?;
+        batch.update_task(
+            &PROMOTE,
+            params![
+                id,
+                placement.queue_key(priority, &batch.weights),
+                placement.reason(),
+                now.as_micros(),
+            ],
+            EventKind::StatusChanged,
+            Some(TaskStatus::Scheduled),
+        )?;
         batch.transition(Transition {
-            task_id: parse_id("id", &id)?,
+            task_id: id,
             task_type,
             priority,
             from: Some(TaskStatus::Scheduled),
@@ -62,7 +63,6 @@ pub fn promote_due(batch: &mut Batch<'_>, now: Timestamp) -> StoreResult<()> {
             waited: None,
             closed_attempt: None,
         });
-        batch.record_row(EventKind::StatusChanged, Some(TaskStatus::Scheduled), || row);
     }
     Ok(())
 }

@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use rusqlite::params;
 
-use crate::model::{TaskStatus, Timestamp};
+use crate::model::{TaskId, TaskStatus, Timestamp};
 use crate::store::sqlite::row::{TERMINAL_CODES, parse_status};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{Purged, StatusCount, StoreResult};
 
 pub fn apply(batch: &mut Batch<'_>, cutoff: Timestamp, limit: usize) -> StoreResult<Purged> {
     let limit = limit.max(1);
-    let found: Vec<(String, String, i64)> = {
+    let found: Vec<(TaskId, String, i64)> = {
         let mut statement = batch.connection.prepare_cached(&format!(
             "SELECT id, task_type, status FROM tasks WHERE completed_at < ?1 AND status IN {TERMINAL_CODES} \
              LIMIT ?2"

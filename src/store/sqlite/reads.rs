@@ -11,7 +11,7 @@ use crate::store::{ListQuery, StatusCount, StoreResult};
 
 pub fn get(connection: &Connection, id: TaskId) -> StoreResult<Option<Task>> {
     let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1");
-    Ok(query_tasks(connection, &sql, params![id.to_string()])?.pop())
+    Ok(query_tasks(connection, &sql, params![id])?.pop())
 }
 
 pub fn list(connection: &Connection, query: &ListQuery) -> StoreResult<Vec<Task>> {
@@ -64,7 +64,7 @@ pub fn list(connection: &Connection, query: &ListQuery) -> StoreResult<Vec<Task>
     }
     if let Some(before_id) = query.before_id {
         conditions.push("id < ?".to_string());
-        values.push(before_id.to_string().into());
+        values.push(before_id.0.as_bytes().to_vec().into());
     }
     let where_clause = if conditions.is_empty() {
         String::new()

@@ -7,13 +7,12 @@ use rusqlite::params;
 use crate::model::rules::attempts::{AttemptEnd, end_of_expired_lease};
 use crate::model::{TaskId, Timestamp};
 use crate::store::sqlite::attempt::{LeasedTask, close};
-use crate::store::sqlite::row::parse_id;
 use crate::store::sqlite::writer::Batch;
 use crate::store::{RescueScope, Rescued, StoreResult};
 
 pub fn apply(batch: &mut Batch<'_>, scope: RescueScope, now: Timestamp) -> StoreResult<Rescued> {
     let start = batch.transitions.len();
-    let ids: Vec<String> = match &scope {
+    let ids: Vec<TaskId> = match &scope {
         RescueScope::Expired => {
             let mut statement = batch
                 .connection
@@ -33,7 +32,6 @@ pub fn apply(batch: &mut Batch<'_>, scope: RescueScope, now: Timestamp) -> Store
     };
     let mut tasks = Vec::with_capacity(ids.len());
     for id in ids {
-        let id: TaskId = parse_id("id", &id)?;
         let Some(task) = LeasedTask::load(batch, id)? else {
             continue;
         };

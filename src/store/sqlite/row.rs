@@ -3,14 +3,58 @@
 
 use std::time::Duration;
 
-use crate::model::{Task, TaskId, TaskPriority, TaskStatus, Timestamp};
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use uuid::Uuid;
+
+use crate::model::{RetryPolicy, Task, TaskId, TaskPriority, TaskStatus, Timestamp};
 use crate::store::{StoreError, StoreResult};
 
+/// Ids are stored as the UUID's 16 bytes.
+impl ToSql for TaskId {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
+
+impl FromSql for TaskId {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Uuid::column_result(value).map(TaskId)
+    }
+}
+
 /// The columns that make up a [`Task`], in the order [`TaskRow`] reads
-/// them. Queries select and `RETURNING` clauses return exactly these.
-pub const COLUMNS: &str = "id, name, task_type, priority, status, params, dependencies, max_retries, \
-     retry_count, timeout_us, run_at, created_at, started_at, completed_at, progress, result, error, \
-     labels, idempotency_key, attempts, retry_policy, status_reason, updated_at, revision";
+/// them, as a literal for `concat!`.
+macro_rules! task_columns {
+    () => {
+        "id, name, task_type, priority, status, params, dependencies, labels, idempotency_key, \
+         max_retries, retry_count, timeout_us, backoff_initial_us, backoff_multiplier, backoff_max_us, \
+         backoff_jitter, run_at, created_at, started_at, completed_at, updated_at, progress, result, error, \
+         status_reason, attempts, revision"
+    };
+}
+pub(crate) use task_columns;
+
+/// An `UPDATE` of one task, plain and with `RETURNING` the task's columns:
+/// the row is only read back when someone watches.
+macro_rules! task_update {
+    ($sql:literal) => {
+        $crate::store::sqlite::row::TaskUpdate {
+            plain: $sql,
+            returning: concat!($sql, " RETURNING ", $crate::store::sqlite::row::task_columns!()),
+        }
+    };
+}
+pub(crate) use task_update;
+
+/// The columns that make up a [`Task`]. Queries select and `RETURNING`
+/// clauses return exactly these.
+pub const COLUMNS: &str = task_columns!();
+
+/// See [`task_update!`].
+pub struct TaskUpdate {
+    pub plain: &'static str,
+    pub returning: &'static str,
+}
 
 /// Status codes of the terminal statuses, for SQL `IN` lists.
 pub const TERMINAL_CODES: &str = "(4, 5, 6)";
@@ -19,29 +63,29 @@ pub const TERMINAL_CODES: &str = "(4, 5, 6)";
 /// into a [`Task`] (JSON parsed) only when someone needs one.
 #[derive(Clone, Debug)]
 pub struct TaskRow {
-    pub id: String,
+    pub id: TaskId,
     pub name: String,
     pub task_type: String,
     pub priority: i64,
     pub status: i64,
     pub params: String,
     pub dependencies: String,
+    pub labels: String,
+    pub idempotency_key: Option<String>,
     pub max_retries: i64,
     pub retry_count: i64,
     pub timeout_us: i64,
+    pub retry_policy: RetryPolicy,
     pub run_at: Option<i64>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
+    pub updated_at: i64,
     pub progress: Option<String>,
     pub result: Option<String>,
     pub error: Option<String>,
-    pub labels: String,
-    pub idempotency_key: Option<String>,
-    pub attempts: String,
-    pub retry_policy: String,
     pub status_reason: String,
-    pub updated_at: i64,
+    pub attempts: String,
     pub revision: i64,
 }
 
@@ -52,11 +96,6 @@ pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 
 fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("column {column}: {error}")))
-}
-
-pub fn parse_id(column: &str, text: &str) -> StoreResult<TaskId> {
-    text.parse::<TaskId>()
-        .map_err(|error| StoreError::Corrupt(format!("column {column}: {error}")))
 }
 
 pub fn parse_status(code: i64) -> StoreResult<TaskStatus> {
@@ -71,6 +110,20 @@ pub fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
+pub fn duration(micros: i64) -> Duration {
+    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+/// A retry policy from its four columns, starting at column `first`.
+pub fn read_retry_policy(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<RetryPolicy> {
+    Ok(RetryPolicy {
+        initial_backoff: duration(row.get(first)?),
+        multiplier: row.get(first + 1)?,
+        max_backoff: duration(row.get(first + 2)?),
+        jitter: row.get(first + 3)?,
+    })
+}
+
 impl TaskRow {
     /// Reads the [`COLUMNS`] of a result row, starting at column `first`.
     pub fn read(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
@@ -82,29 +135,29 @@ impl TaskRow {
             status: row.get(first + 4)?,
             params: row.get(first + 5)?,
             dependencies: row.get(first + 6)?,
-            max_retries: row.get(first + 7)?,
-            retry_count: row.get(first + 8)?,
-            timeout_us: row.get(first + 9)?,
-            run_at: row.get(first + 10)?,
-            created_at: row.get(first + 11)?,
-            started_at: row.get(first + 12)?,
-            completed_at: row.get(first + 13)?,
-            progress: row.get(first + 14)?,
-            result: row.get(first + 15)?,
-            error: row.get(first + 16)?,
-            labels: row.get(first + 17)?,
-            idempotency_key: row.get(first + 18)?,
-            attempts: row.get(first + 19)?,
-            retry_policy: row.get(first + 20)?,
-            status_reason: row.get(first + 21)?,
-            updated_at: row.get(first + 22)?,
-            revision: row.get(first + 23)?,
+            labels: row.get(first + 7)?,
+            idempotency_key: row.get(first + 8)?,
+            max_retries: row.get(first + 9)?,
+            retry_count: row.get(first + 10)?,
+            timeout_us: row.get(first + 11)?,
+            retry_policy: read_retry_policy(row, first + 12)?,
+            run_at: row.get(first + 16)?,
+            created_at: row.get(first + 17)?,
+            started_at: row.get(first + 18)?,
+            completed_at: row.get(first + 19)?,
+            updated_at: row.get(first + 20)?,
+            progress: row.get(first + 21)?,
+            result: row.get(first + 22)?,
+            error: row.get(first + 23)?,
+            status_reason: row.get(first + 24)?,
+            attempts: row.get(first + 25)?,
+            revision: row.get(first + 26)?,
         })
     }
 
     pub fn into_task(self) -> StoreResult<Task> {
         Ok(Task {
-            id: parse_id("id", &self.id)?,
+            id: self.id,
             name: self.name,
             task_type: self.task_type,
             priority: parse_priority(self.priority)?,
@@ -113,7 +166,7 @@ impl TaskRow {
             dependencies: from_json("dependencies", &self.dependencies)?,
             max_retries: u32::try_from(self.max_retries).unwrap_or(0),
             retry_count: u32::try_from(self.retry_count).unwrap_or(0),
-            timeout: Duration::from_micros(u64::try_from(self.timeout_us).unwrap_or(0)),
+            timeout: duration(self.timeout_us),
             run_at: self.run_at.map(Timestamp),
             created_at: Timestamp(self.created_at),
             started_at: self.started_at.map(Timestamp),
@@ -132,7 +185,7 @@ impl TaskRow {
             labels: from_json("labels", &self.labels)?,
             idempotency_key: self.idempotency_key,
             attempts: from_json("attempts", &self.attempts)?,
-            retry_policy: from_json("retry_policy", &self.retry_policy)?,
+            retry_policy: self.retry_policy,
             status_reason: self.status_reason,
             updated_at: Timestamp(self.updated_at),
             revision: u64::try_from(self.revision).unwrap_or(0),

@@ -1,12 +1,19 @@
 //! The versioned schema. Entry `n` of [`MIGRATIONS`] moves a database from
 //! version `n` to `n + 1`; each runs in its own transaction at open.
+//!
+//! Every index costs every write that touches it, so there are only those a
+//! hot query needs: claims (`tasks_ready`), due times (`tasks_due`), lists by
+//! status or type, purges (`tasks_finished`), idempotency keys. RUNNING tasks
+//! are few (bounded by the concurrency limits), so rescues find them through
+//! `tasks_by_status` without an index of their own. Ids are the UUIDs' 16
+//! bytes: every index entry carries one.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::rules::dependencies::{DependencyState, dependency_state, missing_dependency_reason};
 use crate::model::rules::placement::{Placement, place_ready};
-use crate::model::{SchedulingWeights, TaskDependency, Timestamp};
-use crate::store::sqlite::row::{parse_id, parse_priority, parse_status};
+use crate::model::{SchedulingWeights, TaskDependency, TaskId, Timestamp};
+use crate::store::sqlite::row::{parse_priority, parse_status};
 use crate::store::{StoreError, StoreResult};
 
 /// One step of the schema's history.
@@ -51,48 +58,96 @@ const MIGRATIONS: &[Migration] = &[
         CREATE INDEX tasks_finished ON tasks (completed_at) WHERE completed_at IS NOT NULL;",
         then: None,
     },
-    // 2: the store decides: leases, dependency edges, claim order, and what
-    // an idempotent repeat must match.
+    // 2: the store decides. Leases, dependency edges, the claim order and
+    // what an idempotent repeat must match are stored; ids become 16 bytes
+    // and the retry policy plain numbers.
     Migration {
-        sql: "ALTER TABLE tasks ADD COLUMN request_fingerprint TEXT;
-        ALTER TABLE tasks ADD COLUMN attempt_count INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE tasks ADD COLUMN unmet_dependencies INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE tasks ADD COLUMN dependent_count INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE tasks ADD COLUMN queue_key INTEGER;
-        ALTER TABLE tasks ADD COLUMN lease_owner TEXT;
-        ALTER TABLE tasks ADD COLUMN lease_token INTEGER;
-        ALTER TABLE tasks ADD COLUMN lease_deadline INTEGER;
-        ALTER TABLE tasks ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
-        UPDATE tasks SET attempt_count = json_array_length(attempts);
+        sql: "CREATE TABLE tasks_next (
+            id BLOB PRIMARY KEY NOT NULL,
+            name TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            params TEXT NOT NULL,
+            dependencies TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            idempotency_key TEXT,
+            request_fingerprint INTEGER,
+            max_retries INTEGER NOT NULL,
+            retry_count INTEGER NOT NULL,
+            timeout_us INTEGER NOT NULL,
+            backoff_initial_us INTEGER NOT NULL,
+            backoff_multiplier REAL NOT NULL,
+            backoff_max_us INTEGER NOT NULL,
+            backoff_jitter REAL NOT NULL,
+            run_at INTEGER,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            completed_at INTEGER,
+            updated_at INTEGER NOT NULL,
+            progress TEXT,
+            result TEXT,
+            error TEXT,
+            status_reason TEXT NOT NULL,
+            attempts TEXT NOT NULL,
+            attempt_count INTEGER NOT NULL,
+            unmet_dependencies INTEGER NOT NULL,
+            dependent_count INTEGER NOT NULL,
+            queue_key INTEGER,
+            lease_owner TEXT,
+            lease_token INTEGER,
+            lease_deadline INTEGER,
+            revision INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO tasks_next
+            SELECT unhex(replace(id, '-', '')), name, task_type, priority, status, params, dependencies,
+                labels, idempotency_key, NULL, max_retries, retry_count, timeout_us,
+                json_extract(retry_policy, '$.initial_backoff.secs') * 1000000
+                    + json_extract(retry_policy, '$.initial_backoff.nanos') / 1000,
+                json_extract(retry_policy, '$.multiplier'),
+                json_extract(retry_policy, '$.max_backoff.secs') * 1000000
+                    + json_extract(retry_policy, '$.max_backoff.nanos') / 1000,
+                json_extract(retry_policy, '$.jitter'),
+                run_at, created_at, started_at, completed_at, updated_at, progress, result, error,
+                status_reason, attempts, json_array_length(attempts), 0, 0, NULL,
+                -- The single-process design kept no leases: a task it left
+                -- RUNNING belonged to its own executor, which is gone.
+                CASE WHEN status = 3 THEN 'local' END,
+                CASE WHEN status = 3 THEN 0 END,
+                CASE WHEN status = 3 THEN 0 END,
+                1
+            FROM tasks;
+        DROP TABLE tasks;
+        ALTER TABLE tasks_next RENAME TO tasks;
+        CREATE UNIQUE INDEX tasks_by_idempotency_key ON tasks (idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX tasks_by_status ON tasks (status, id);
+        CREATE INDEX tasks_by_type ON tasks (task_type, id);
+        CREATE INDEX tasks_finished ON tasks (completed_at) WHERE completed_at IS NOT NULL;
+        CREATE INDEX tasks_ready ON tasks (task_type, queue_key, id) WHERE status = 1;
+        CREATE INDEX tasks_due ON tasks (run_at) WHERE status = 2;
         CREATE TABLE task_dependencies (
-            depends_on TEXT NOT NULL,
-            task_id TEXT NOT NULL,
+            depends_on BLOB NOT NULL,
+            task_id BLOB NOT NULL,
             required_status INTEGER NOT NULL,
             PRIMARY KEY (depends_on, task_id)
         ) WITHOUT ROWID;
         CREATE INDEX task_dependencies_by_dependent ON task_dependencies (task_id);
         INSERT OR IGNORE INTO task_dependencies (depends_on, task_id, required_status)
-            SELECT json_extract(edge.value, '$.task_id'), waiting.id,
+            SELECT unhex(replace(json_extract(edge.value, '$.task_id'), '-', '')), dependent.id,
                 CASE json_extract(edge.value, '$.required_status')
                     WHEN 'FAILED' THEN 5 WHEN 'CANCELLED' THEN 6 ELSE 4 END
-            FROM tasks AS waiting, json_each(waiting.dependencies) AS edge
-            WHERE waiting.status = 7 AND EXISTS (
-                SELECT 1 FROM tasks AS dependency
-                WHERE dependency.id = json_extract(edge.value, '$.task_id')
-                  AND dependency.status NOT IN (4, 5, 6));
-        UPDATE tasks SET unmet_dependencies =
-            (SELECT COUNT(*) FROM task_dependencies AS edge WHERE edge.task_id = tasks.id)
+            FROM tasks AS dependent, json_each(dependent.dependencies) AS edge
+            WHERE EXISTS (SELECT 1 FROM tasks AS dependency
+                WHERE dependency.id = unhex(replace(json_extract(edge.value, '$.task_id'), '-', '')));
+        UPDATE tasks SET unmet_dependencies = (
+                SELECT COUNT(*) FROM task_dependencies AS edge JOIN tasks AS dependency
+                    ON dependency.id = edge.depends_on
+                WHERE edge.task_id = tasks.id AND dependency.status NOT IN (4, 5, 6))
             WHERE status = 7;
         UPDATE tasks SET dependent_count =
             (SELECT COUNT(*) FROM task_dependencies AS edge WHERE edge.depends_on = tasks.id)
-            WHERE id IN (SELECT depends_on FROM task_dependencies);
-        -- The single-process design kept no leases: a task it left RUNNING
-        -- belonged to its own executor, which is gone.
-        UPDATE tasks SET lease_owner = 'local', lease_token = 0, lease_deadline = 0 WHERE status = 3;
-        CREATE INDEX tasks_ready ON tasks (task_type, queue_key, id) WHERE status = 1;
-        CREATE INDEX tasks_due ON tasks (run_at) WHERE status = 2;
-        CREATE INDEX tasks_leased ON tasks (lease_deadline) WHERE status = 3;
-        CREATE INDEX tasks_leased_by ON tasks (lease_owner) WHERE status = 3;",
+            WHERE id IN (SELECT depends_on FROM task_dependencies);",
         then: Some(place_tasks_of_version_1),
     },
 ];
@@ -121,9 +176,10 @@ pub fn migrate(connection: &mut Connection, weights: &SchedulingWeights) -> Stor
 
 /// Version 1 decided dependencies and the run queue in memory: give its
 /// PENDING tasks their claim-order key, and place the WAITING ones whose
-/// dependencies all ended (met or not) while that memory was lost.
+/// dependencies ended while that memory was lost: cancelled if one ended
+/// otherwise than required (or is gone), ready if none is left unmet.
 fn place_tasks_of_version_1(connection: &Connection, weights: &SchedulingWeights) -> StoreResult<()> {
-    let pending: Vec<(String, i64, i64, Option<i64>, i64)> = {
+    let pending: Vec<(TaskId, i64, i64, Option<i64>, i64)> = {
         let mut statement =
             connection.prepare("SELECT id, priority, created_at, run_at, updated_at FROM tasks WHERE status = 1")?;
         statement
@@ -138,17 +194,17 @@ fn place_tasks_of_version_1(connection: &Connection, weights: &SchedulingWeights
         connection.execute("UPDATE tasks SET queue_key = ?2 WHERE id = ?1", params![id, key])?;
     }
 
-    let resolved: Vec<(String, String, i64, Option<i64>)> = {
-        let mut statement = connection.prepare(
-            "SELECT id, dependencies, priority, run_at FROM tasks WHERE status = 7 AND unmet_dependencies = 0",
-        )?;
+    let waiting: Vec<(TaskId, String, i64, Option<i64>, i64)> = {
+        let mut statement = connection
+            .prepare("SELECT id, dependencies, priority, run_at, unmet_dependencies FROM tasks WHERE status = 7")?;
         statement
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))?
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            })?
             .collect::<rusqlite::Result<_>>()?
     };
     let now = Timestamp::now();
-    for (id, dependencies, priority, run_at) in resolved {
-        parse_id("id", &id)?;
+    for (id, dependencies, priority, run_at, unmet) in waiting {
         let dependencies: Vec<TaskDependency> = serde_json::from_str(&dependencies)
             .map_err(|error| StoreError::Corrupt(format!("column dependencies: {error}")))?;
         let mut broken = None;
@@ -156,14 +212,10 @@ fn place_tasks_of_version_1(connection: &Connection, weights: &SchedulingWeights
             let status: Option<i64> = connection
                 .query_row(
                     "SELECT status FROM tasks WHERE id = ?1",
-                    params![dependency.task_id.to_string()],
+                    params![dependency.task_id],
                     |row| row.get(0),
                 )
-                .map(Some)
-                .or_else(|error| match error {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    error => Err(error),
-                })?;
+                .optional()?;
             let state = match status {
                 Some(code) => dependency_state(dependency.task_id, parse_status(code)?, dependency.required_status),
                 None => DependencyState::Broken {
@@ -177,7 +229,8 @@ fn place_tasks_of_version_1(connection: &Connection, weights: &SchedulingWeights
         }
         let placement = match broken {
             Some(reason) => Placement::Cancelled { reason },
-            None => place_ready(run_at.map(Timestamp), now),
+            None if unmet == 0 => place_ready(run_at.map(Timestamp), now),
+            None => continue,
         };
         let key = placement.queue_key(parse_priority(priority)?, weights);
         let cancelled = placement.status().is_terminal();

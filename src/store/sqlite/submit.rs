@@ -68,7 +68,7 @@ fn repeated_request(batch: &Batch<'_>, draft: &TaskDraft) -> StoreResult<Option<
     let Some(key) = &draft.idempotency_key else {
         return Ok(None);
     };
-    let found: Option<(String, Option<String>)> = batch
+    let found: Option<(TaskId, Option<i64>)> = batch
         .connection
         .prepare_cached("SELECT id, request_fingerprint FROM tasks WHERE idempotency_key = ?1")?
         .query_row(params![key], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -77,7 +77,7 @@ fn repeated_request(batch: &Batch<'_>, draft: &TaskDraft) -> StoreResult<Option<
         return Ok(None);
     };
     // Tasks stored before fingerprints were kept match any repeat.
-    let same = match (stored.as_deref().and_then(Fingerprint::from_hex), draft.fingerprint) {
+    let same = match (stored.map(Fingerprint::from_i64), draft.fingerprint) {
         (Some(stored), Some(fingerprint)) => stored == fingerprint,
         _ => true,
     };
@@ -95,7 +95,7 @@ fn status_of(batch: &Batch<'_>, id: TaskId) -> StoreResult<Option<TaskStatus>> {
     let code: Option<i64> = batch
         .connection
         .prepare_cached("SELECT status FROM tasks WHERE id = ?1")?
-        .query_row(params![id.to_string()], |row| row.get(0))
+        .query_row(params![id], |row| row.get(0))
         .optional()?;
     code.map(parse_status).transpose()
 }
@@ -166,53 +166,51 @@ fn insert(
         revision: 1,
     };
     let queue_key = placement.queue_key(task.priority, &batch.weights);
+    let policy = &task.retry_policy;
     batch
         .connection
-        .prepare_cached(&format!(
-            "INSERT INTO tasks ({COLUMNS}, request_fingerprint, unmet_dependencies, queue_key) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, \
-             ?22, ?23, ?24, ?25, ?26, ?27)"
-        ))?
+        .prepare_cached(
+            "INSERT INTO tasks (id, name, task_type, priority, status, params, dependencies, labels, \
+             idempotency_key, request_fingerprint, max_retries, retry_count, timeout_us, backoff_initial_us, \
+             backoff_multiplier, backoff_max_us, backoff_jitter, run_at, created_at, completed_at, updated_at, \
+             error, status_reason, attempts, attempt_count, unmet_dependencies, dependent_count, queue_key, \
+             revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19, ?18, ?20, ?21, '[]', 0, ?22, 0, ?23, 1)",
+        )?
         .execute(params![
-            task.id.to_string(),
+            task.id,
             task.name,
             task.task_type,
             task.priority.code(),
             task.status.code(),
             to_json(&task.params),
             to_json(&task.dependencies),
-            i64::from(task.max_retries),
-            0_i64,
-            micros(task.timeout),
-            task.run_at.map(|at| at.as_micros()),
-            now.as_micros(),
-            Option::<i64>::None,
-            task.completed_at.map(|at| at.as_micros()),
-            Option::<String>::None,
-            Option::<String>::None,
-            task.error,
             to_json(&task.labels),
             task.idempotency_key,
-            "[]",
-            to_json(&task.retry_policy),
-            task.status_reason,
+            draft.fingerprint.map(Fingerprint::as_i64),
+            i64::from(task.max_retries),
+            micros(task.timeout),
+            micros(policy.initial_backoff),
+            policy.multiplier,
+            micros(policy.max_backoff),
+            policy.jitter,
+            task.run_at.map(|at| at.as_micros()),
             now.as_micros(),
-            1_i64,
-            draft.fingerprint.map(Fingerprint::to_hex),
+            task.completed_at.map(|at| at.as_micros()),
+            task.error,
+            task.status_reason,
             unmet as i64,
             queue_key,
         ])?;
-    let id = task.id.to_string();
     for dependency in &dependencies {
-        let target = dependency.task_id.to_string();
         batch
             .connection
             .prepare_cached("INSERT INTO task_dependencies (depends_on, task_id, required_status) VALUES (?1, ?2, ?3)")?
-            .execute(params![target, id, dependency.required_status.code()])?;
+            .execute(params![dependency.task_id, task.id, dependency.required_status.code()])?;
         batch
             .connection
             .prepare_cached("UPDATE tasks SET dependent_count = dependent_count + 1 WHERE id = ?1")?
-            .execute(params![target])?;
+            .execute(params![dependency.task_id])?;
     }
     batch.transition(Transition {
         task_id: task.id,

@@ -2,11 +2,17 @@
 //!
 //! One thread owns the write connection. It takes every operation that
 //! queued up while the previous commit was syncing and applies them in one
-//! transaction (group commit), each inside its own savepoint so that one
-//! refused operation fails alone. Only after the commit succeeds are the
+//! transaction (group commit). Only after the commit succeeds are the
 //! operations answered, the counts changed and the events published; a
 //! failed commit fails every operation it carried and changes nothing, in
 //! the database or in memory.
+//!
+//! Operations check before they write: one that is refused (an unknown
+//! dependency, a lost lease) has written nothing, and the others of its
+//! batch go on. An operation that fails while writing (a database error)
+//! fails its whole batch, rolled back, and every operation in it is told
+//! so. That costs a retry in a rare case and saves a savepoint (and the
+//! page copies SQLite makes for it) on every operation in the common one.
 
 use std::sync::Arc;
 use std::sync::mpsc;
@@ -17,7 +23,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskStatus};
 use crate::store::sqlite::counts::Counts;
-use crate::store::sqlite::row::TaskRow;
+use crate::store::sqlite::row::{TaskRow, TaskUpdate};
 use crate::store::{CommitObserver, StoreError, StoreResult, Transition};
 
 /// What the writer shares with the rest of the store.
@@ -54,6 +60,32 @@ pub struct Batch<'c> {
 }
 
 impl Batch<'_> {
+    /// Runs `update` of one task; when someone watches, reads the row back as
+    /// the update left it and records the change.
+    pub fn update_task(
+        &mut self,
+        update: &TaskUpdate,
+        params: impl rusqlite::Params,
+        kind: EventKind,
+        previous: Option<TaskStatus>,
+    ) -> StoreResult<()> {
+        if self.wants_events {
+            let row = self.update_task_returning(update, params)?;
+            self.record_row(kind, previous, || row);
+        } else {
+            self.connection.prepare_cached(update.plain)?.execute(params)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `update` of one task and returns the row as it left it.
+    pub fn update_task_returning(&self, update: &TaskUpdate, params: impl rusqlite::Params) -> StoreResult<TaskRow> {
+        Ok(self
+            .connection
+            .prepare_cached(update.returning)?
+            .query_row(params, |row| TaskRow::read(row, 0))?)
+    }
+
     pub fn record_row(&mut self, kind: EventKind, previous: Option<TaskStatus>, row: impl FnOnce() -> TaskRow) {
         if self.wants_events {
             self.changes.push(Change {
@@ -82,29 +114,12 @@ impl Batch<'_> {
     pub fn transitions_since(&self, start: usize) -> Vec<Transition> {
         self.transitions[start..].to_vec()
     }
+}
 
-    /// Runs `op` inside a savepoint: if it fails, whatever it wrote and
-    /// recorded is undone and the rest of the batch goes on.
-    fn in_savepoint<T>(&mut self, op: impl FnOnce(&mut Batch<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let (changes, transitions, removed) = (self.changes.len(), self.transitions.len(), self.removed.len());
-        self.connection.prepare_cached("SAVEPOINT operation")?.execute([])?;
-        let result = op(self);
-        match &result {
-            Ok(_) => {
-                self.connection.prepare_cached("RELEASE operation")?.execute([])?;
-            }
-            Err(_) => {
-                self.changes.truncate(changes);
-                self.transitions.truncate(transitions);
-                self.removed.truncate(removed);
-                if !self.connection.is_autocommit() {
-                    self.connection
-                        .execute_batch("ROLLBACK TO operation; RELEASE operation")?;
-                }
-            }
-        }
-        result
-    }
+/// Whether an operation's error means it may have written part of its
+/// changes: a database or data error, not a refusal.
+fn wrote_partly(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable(_) | StoreError::Corrupt(_))
 }
 
 /// One queued operation with the channel its answer goes back on.
@@ -119,6 +134,9 @@ pub trait Operation: Send {
 
 /// An applied operation's answer, held until the commit.
 pub trait Answer: Send {
+    /// The error that fails the whole batch, if applying failed while
+    /// writing.
+    fn failed_writing(&self) -> Option<StoreError>;
     fn send(self: Box<Self>, committed: &Result<(), StoreError>);
 }
 
@@ -144,7 +162,7 @@ where
 
     fn apply(self: Box<Self>, batch: &mut Batch<'_>) -> Box<dyn Answer> {
         let Queued { op, reply, .. } = *self;
-        let result = batch.in_savepoint(op);
+        let result = op(batch);
         Box::new(Applied { result, reply })
     }
 
@@ -154,6 +172,13 @@ where
 }
 
 impl<T: Send> Answer for Applied<T> {
+    fn failed_writing(&self) -> Option<StoreError> {
+        match &self.result {
+            Err(error) if wrote_partly(error) => Some(error.clone()),
+            _ => None,
+        }
+    }
+
     fn send(self: Box<Self>, committed: &Result<(), StoreError>) {
         // A refused operation wrote nothing: its own error stands whatever
         // became of the commit. An accepted one is only as good as it.
@@ -236,14 +261,13 @@ pub fn run(
                 operation.refuse(StoreError::clone(error));
                 continue;
             }
-            answers.push(operation.apply(&mut batch));
-            if batch.connection.is_autocommit() {
-                // SQLite rolled the whole transaction back (disk full, I/O
-                // error): nothing of this batch was written.
-                aborted = Some(StoreError::Unavailable(
-                    "the database rolled back the transaction (disk full or I/O error)".to_string(),
-                ));
+            let answer = operation.apply(&mut batch);
+            if let Some(error) = answer.failed_writing() {
+                aborted = Some(StoreError::Unavailable(format!(
+                    "a write of this group commit failed, and all of it was rolled back: {error}"
+                )));
             }
+            answers.push(answer);
         }
         let Batch {
             changes,
