@@ -4,14 +4,12 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, completed_progress, completed_reason, end_attempt};
+use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, completed_progress, end_attempt};
 use crate::model::{
-    AttemptOutcome, EventKind, LeaseLost, LeaseRef, LeaseToken, MachineState, TaskId, TaskPriority, TaskStatus, Timestamp,
+    EventKind, LeaseLost, LeaseRef, LeaseToken, MachineState, TaskId, TaskPriority, TaskStatus, Timestamp,
 };
 use crate::store::sqlite::cascade;
-use crate::store::sqlite::row::{
-    TaskRow, TaskUpdate, duration, parse_priority, parse_status, read_retry_policy, task_update, to_json,
-};
+use crate::store::sqlite::row::{duration, parse_priority, parse_status, read_retry_policy, to_json};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{AttemptReport, Finished, StoreError, StoreResult, Transition};
 
@@ -127,117 +125,24 @@ pub fn check_lease(task: Option<LeasedTask>, lease: &LeaseRef, now: Timestamp) -
 /// `finish`: ends an attempt under its lease.
 pub fn finish(batch: &mut Batch<'_>, report: AttemptReport) -> StoreResult<Finished> {
     let start = batch.transitions.len();
-    let status = match report.end {
-        AttemptEnd::Succeeded(result) => succeed(batch, &report.lease, result, report.machine, report.now)?,
-        end => {
-            let task = check_lease(
-                LeasedTask::load(batch, report.lease.task_id)?,
-                &report.lease,
-                report.now,
-            )?;
-            close(batch, task, end, report.machine, report.now)?
-        }
-    };
+    let task = check_lease(
+        LeasedTask::load(batch, report.lease.task_id)?,
+        &report.lease,
+        report.now,
+    )?;
+    let status = close(batch, task, report.end, report.machine, report.now)?;
     Ok(Finished {
         status,
         transitions: batch.transitions_since(start),
     })
 }
 
-/// The lease check and the completion in one statement: a success, the
-/// common end, needs nothing else from the task to be decided.
-const SUCCEED: &str = "UPDATE tasks SET status = 4, completed_at = ?2, result = ?3, error = NULL, \
-     status_reason = ?4, progress = ?5, attempts = json_set(attempts, '$[#-1].finished_at', ?2, \
-     '$[#-1].outcome', 'SUCCEEDED', '$[#-1].error', NULL, '$[#-1].finished_under', json(?6)), \
-     lease_owner = NULL, lease_token = NULL, lease_deadline = NULL, queue_key = NULL, updated_at = ?2, \
-     revision = revision + 1 \
-     WHERE id = ?1 AND status = 3 AND attempt_count = ?7 AND lease_token = ?8 AND lease_deadline > ?2 \
-     RETURNING task_type, priority, started_at, dependent_count";
-
-fn succeed(
-    batch: &mut Batch<'_>,
-    lease: &LeaseRef,
-    result: serde_json::Value,
-    machine: Option<MachineState>,
-    now: Timestamp,
-) -> StoreResult<TaskStatus> {
-    let sql = if batch.wants_events {
-        SUCCEED_WATCHED.as_str()
-    } else {
-        SUCCEED
-    };
-    let completed = batch
-        .connection
-        .prepare_cached(sql)?
-        .query_row(
-            params![
-                lease.task_id,
-                now.as_micros(),
-                to_json(&result),
-                completed_reason(lease.attempt),
-                to_json(&completed_progress()),
-                machine.as_ref().map(to_json),
-                i64::from(lease.attempt),
-                lease.token.as_i64(),
-            ],
-            |row| {
-                let row_of_task = if batch.wants_events {
-                    Some(TaskRow::read(row, 4)?)
-                } else {
-                    None
-                };
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, Option<i64>>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row_of_task,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((task_type, priority, started_at, dependent_count, row)) = completed else {
-        // Not this lease's task any more: say why, and change nothing.
-        return Err(check_lease(LeasedTask::load(batch, lease.task_id)?, lease, now)
-            .err()
-            .unwrap_or(StoreError::LeaseLost {
-                task_id: lease.task_id,
-                reason: LeaseLost::Superseded,
-            }));
-    };
-    batch.transition(Transition {
-        task_id: lease.task_id,
-        task_type,
-        priority: parse_priority(priority)?,
-        from: Some(TaskStatus::Running),
-        to: TaskStatus::Completed,
-        due: None,
-        waited: None,
-        closed_attempt: Some((
-            AttemptOutcome::Succeeded,
-            now.duration_since(Timestamp(started_at.unwrap_or(now.as_micros()))),
-        )),
-    });
-    if let Some(row) = row {
-        batch.record_row(EventKind::StatusChanged, Some(TaskStatus::Running), || row);
-    }
-    if dependent_count > 0 {
-        cascade::dependency_ended(batch, lease.task_id, TaskStatus::Completed, now)?;
-    }
-    Ok(TaskStatus::Completed)
-}
-
-static SUCCEED_WATCHED: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("{SUCCEED}, {}", crate::store::sqlite::row::COLUMNS));
-
-const CLOSE: TaskUpdate = task_update!(
-    "UPDATE tasks SET status = ?2, retry_count = ?3, run_at = COALESCE(?4, run_at), completed_at = ?5, \
+const CLOSE: &str = "UPDATE tasks SET status = ?2, retry_count = ?3, run_at = COALESCE(?4, run_at), completed_at = ?5, \
      result = ?6, error = ?7, status_reason = ?8, progress = COALESCE(?9, progress), \
      attempts = json_set(attempts, '$[#-1].finished_at', ?10, '$[#-1].outcome', ?11, \
      '$[#-1].error', ?7, '$[#-1].finished_under', json(?12)), \
      lease_owner = NULL, lease_token = NULL, lease_deadline = NULL, queue_key = ?13, \
-     updated_at = ?10, revision = revision + 1 WHERE id = ?1"
-);
+     updated_at = ?10, revision = revision + 1 WHERE id = ?1";
 
 /// Closes the running attempt of `task` with `end` and moves the task on
 /// as the rules decide; returns its new status.
@@ -259,7 +164,7 @@ pub fn close(
     });
     let done = (verdict.status == TaskStatus::Completed).then(|| to_json(&completed_progress()));
     batch.update_task(
-        &CLOSE,
+        CLOSE,
         params![
             task.id,
             verdict.status.code(),
@@ -275,6 +180,7 @@ pub fn close(
             machine.as_ref().map(to_json),
             queue_key,
         ],
+        task.id,
         EventKind::StatusChanged,
         Some(TaskStatus::Running),
     )?;

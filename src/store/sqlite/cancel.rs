@@ -8,17 +8,15 @@ use crate::model::rules::cancel::{CancelDecision, cancelled_error, cancelled_rea
 use crate::model::{AttemptOutcome, EventKind, ExecutorId, TaskId, TaskStatus, Timestamp};
 use crate::store::sqlite::attempt::LeasedTask;
 use crate::store::sqlite::cascade;
-use crate::store::sqlite::row::{TaskUpdate, task_update};
+use crate::store::sqlite::row::read_row;
 use crate::store::sqlite::writer::Batch;
 use crate::store::{Cancelled, StoreError, StoreResult, Transition};
 
-const CANCEL: TaskUpdate = task_update!(
-    "UPDATE tasks SET status = 6, completed_at = ?2, error = ?3, status_reason = ?4, \
+const CANCEL: &str = "UPDATE tasks SET status = 6, completed_at = ?2, error = ?3, status_reason = ?4, \
      attempts = CASE WHEN ?5 THEN json_set(attempts, '$[#-1].finished_at', ?2, \
      '$[#-1].outcome', ?6) ELSE attempts END, \
      lease_owner = NULL, lease_token = NULL, lease_deadline = NULL, queue_key = NULL, \
-     updated_at = ?2, revision = revision + 1 WHERE id = ?1"
-);
+     updated_at = ?2, revision = revision + 1 WHERE id = ?1";
 
 pub fn apply(batch: &mut Batch<'_>, id: TaskId, reason: String, now: Timestamp) -> StoreResult<Cancelled> {
     let start = batch.transitions.len();
@@ -29,17 +27,15 @@ pub fn apply(batch: &mut Batch<'_>, id: TaskId, reason: String, now: Timestamp) 
         }
         CancelDecision::CancelNow { was_running } => was_running,
     };
-    let row = batch.update_task_returning(
-        &CANCEL,
-        params![
-            id,
-            now.as_micros(),
-            cancelled_error(&reason),
-            cancelled_reason(&reason, was_running),
-            was_running,
-            AttemptOutcome::Cancelled.as_str(),
-        ],
-    )?;
+    batch.connection.prepare_cached(CANCEL)?.execute(params![
+        id,
+        now.as_micros(),
+        cancelled_error(&reason),
+        cancelled_reason(&reason, was_running),
+        was_running,
+        AttemptOutcome::Cancelled.as_str(),
+    ])?;
+    let row = read_row(batch.connection, id)?.ok_or(StoreError::NotFound(id))?;
     tracing::info!(task_id = %id, %reason, was_running, "task cancelled");
     let revoked = if was_running {
         task.current_lease()

@@ -10,7 +10,7 @@ use rusqlite::params;
 use crate::model::rules::dependencies::{DependencyState, dependency_state};
 use crate::model::rules::placement::{Placement, place_ready, waiting_reason};
 use crate::model::{EventKind, TaskId, TaskStatus, Timestamp};
-use crate::store::sqlite::row::{TaskUpdate, parse_priority, parse_status, task_update};
+use crate::store::sqlite::row::{parse_priority, parse_status};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{StoreResult, Transition};
 
@@ -78,15 +78,11 @@ fn dependents_of(batch: &Batch<'_>, dependency: TaskId) -> StoreResult<Vec<Depen
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-const ONE_LESS: TaskUpdate = task_update!(
-    "UPDATE tasks SET unmet_dependencies = ?2, status_reason = ?3, updated_at = ?4, \
-     revision = revision + 1 WHERE id = ?1"
-);
+const ONE_LESS: &str = "UPDATE tasks SET unmet_dependencies = ?2, status_reason = ?3, updated_at = ?4, \
+     revision = revision + 1 WHERE id = ?1";
 
-const PLACE: TaskUpdate = task_update!(
-    "UPDATE tasks SET status = ?2, unmet_dependencies = 0, status_reason = ?3, queue_key = ?4, \
-     completed_at = ?5, error = ?6, updated_at = ?7, revision = revision + 1 WHERE id = ?1"
-);
+const PLACE: &str = "UPDATE tasks SET status = ?2, unmet_dependencies = 0, status_reason = ?3, queue_key = ?4, \
+     completed_at = ?5, error = ?6, updated_at = ?7, revision = revision + 1 WHERE id = ?1";
 
 /// One more dependency met; others remain.
 fn one_less(batch: &mut Batch<'_>, dependent: &Dependent, now: Timestamp) -> StoreResult<()> {
@@ -96,8 +92,9 @@ fn one_less(batch: &mut Batch<'_>, dependent: &Dependent, now: Timestamp) -> Sto
         usize::try_from(dependent.total).unwrap_or(0),
     );
     batch.update_task(
-        &ONE_LESS,
+        ONE_LESS,
         params![dependent.id, unmet, reason, now.as_micros()],
+        dependent.id,
         EventKind::StatusChanged,
         Some(TaskStatus::Waiting),
     )
@@ -110,7 +107,7 @@ fn place(batch: &mut Batch<'_>, dependent: &Dependent, placement: Placement, now
     let cancelled = status == TaskStatus::Cancelled;
     let reason = placement.reason();
     batch.update_task(
-        &PLACE,
+        PLACE,
         params![
             dependent.id,
             status.code(),
@@ -120,6 +117,7 @@ fn place(batch: &mut Batch<'_>, dependent: &Dependent, placement: Placement, now
             cancelled.then(|| reason.clone()),
             now.as_micros(),
         ],
+        dependent.id,
         EventKind::StatusChanged,
         Some(TaskStatus::Waiting),
     )?;

@@ -1,25 +1,29 @@
 //! Claiming: due tasks are promoted, then the best ready tasks of the
 //! requested types are leased to the executor, in queue-key order.
 
-use std::time::Duration;
-
 use rusqlite::params;
 
 use crate::model::rules::attempts::{lease_deadline, running_reason};
-use crate::model::{Attempt, AttemptOutcome, EventKind, Lease, LeaseToken, TaskId, TaskStatus, Timestamp};
+use crate::model::{Attempt, AttemptOutcome, EventKind, Lease, LeaseToken, TaskStatus, Timestamp};
 use crate::store::sqlite::promote;
-use crate::store::sqlite::row::{TaskUpdate, parse_priority, task_update, to_json};
+use crate::store::sqlite::row::{COLUMNS, TaskRow, to_json};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{ClaimRequest, Claimed, ClaimedTask, StoreResult, Transition};
 
 /// A ready task that may be claimed.
 struct Candidate {
     queue_key: i64,
-    id: TaskId,
-    timeout_us: i64,
     attempt_count: i64,
-    priority: i64,
+    row: TaskRow,
 }
+
+/// Ready tasks of one type, best first, with what the claim needs.
+static CANDIDATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT queue_key, attempt_count, {COLUMNS} FROM tasks WHERE status = 1 AND task_type = ?1 \
+         ORDER BY queue_key, id LIMIT ?2"
+    )
+});
 
 pub fn apply(batch: &mut Batch<'_>, request: ClaimRequest) -> StoreResult<Claimed> {
     let start = batch.transitions.len();
@@ -32,24 +36,19 @@ pub fn apply(batch: &mut Batch<'_>, request: ClaimRequest) -> StoreResult<Claime
         if most == 0 {
             continue;
         }
-        let mut statement = batch.connection.prepare_cached(
-            "SELECT queue_key, id, timeout_us, attempt_count, priority \
-             FROM tasks WHERE status = 1 AND task_type = ?1 ORDER BY queue_key, id LIMIT ?2",
-        )?;
+        let mut statement = batch.connection.prepare_cached(CANDIDATES.as_str())?;
         let rows = statement.query_map(params![task_type, most as i64], |row| {
             Ok(Candidate {
                 queue_key: row.get(0)?,
-                id: row.get(1)?,
-                timeout_us: row.get(2)?,
-                attempt_count: row.get(3)?,
-                priority: row.get(4)?,
+                attempt_count: row.get(1)?,
+                row: TaskRow::read(row, 2)?,
             })
         })?;
         for row in rows {
             candidates.push(row?);
         }
     }
-    candidates.sort_by(|a, b| (a.queue_key, &a.id).cmp(&(b.queue_key, &b.id)));
+    candidates.sort_by(|a, b| (a.queue_key, a.row.id).cmp(&(b.queue_key, b.row.id)));
     candidates.truncate(request.limit);
 
     let mut tasks = Vec::with_capacity(candidates.len());
@@ -62,23 +61,28 @@ pub fn apply(batch: &mut Batch<'_>, request: ClaimRequest) -> StoreResult<Claime
     })
 }
 
-const LEASE: TaskUpdate = task_update!(
-    "UPDATE tasks SET status = 3, attempt_count = ?2, lease_owner = ?3, lease_token = ?4, \
+const LEASE: &str = "UPDATE tasks SET status = 3, attempt_count = ?2, lease_owner = ?3, lease_token = ?4, \
      lease_deadline = ?5, started_at = ?6, progress = NULL, status_reason = ?7, \
      attempts = json_insert(attempts, '$[#]', json(?8)), queue_key = NULL, updated_at = ?6, \
-     revision = revision + 1 WHERE id = ?1 AND status = 1"
-);
+     revision = revision + 1 WHERE id = ?1 AND status = 1";
 
+/// Leases one candidate: the row is updated, and the task the executor
+/// gets is the candidate with the same changes made.
 fn lease(
     batch: &mut Batch<'_>,
     request: &ClaimRequest,
     candidate: Candidate,
     now: Timestamp,
 ) -> StoreResult<ClaimedTask> {
-    let attempt = u32::try_from(candidate.attempt_count).unwrap_or(0) + 1;
-    let timeout = Duration::from_micros(u64::try_from(candidate.timeout_us).unwrap_or(0));
+    let Candidate {
+        queue_key,
+        attempt_count,
+        row,
+    } = candidate;
+    let mut task = row.into_task()?;
+    let attempt = u32::try_from(attempt_count).unwrap_or(0) + 1;
     let token = LeaseToken::from_random(rand::random());
-    let deadline = lease_deadline(now, request.lease_duration, now, timeout);
+    let deadline = lease_deadline(now, request.lease_duration, now, task.timeout);
     let record = Attempt {
         number: attempt,
         started_at: now,
@@ -89,23 +93,27 @@ fn lease(
         started_under: request.machine,
         finished_under: None,
     };
-    let row = batch.update_task_returning(
-        &LEASE,
-        params![
-            candidate.id,
-            i64::from(attempt),
-            request.executor.as_str(),
-            token.as_i64(),
-            deadline.as_micros(),
-            now.as_micros(),
-            running_reason(attempt),
-            to_json(&record),
-        ],
-    )?;
-    let task = row.into_task()?;
+    let reason = running_reason(attempt);
+    batch.connection.prepare_cached(LEASE)?.execute(params![
+        task.id,
+        i64::from(attempt),
+        request.executor.as_str(),
+        token.as_i64(),
+        deadline.as_micros(),
+        now.as_micros(),
+        reason,
+        to_json(&record),
+    ])?;
+    task.status = TaskStatus::Running;
+    task.started_at = Some(now);
+    task.progress = None;
+    task.status_reason = reason;
+    task.attempts.push(record);
+    task.updated_at = now;
+    task.revision += 1;
+
     // The key is the ready time moved earlier by the priority's boost.
-    let boost = batch.weights.boost(parse_priority(candidate.priority)?);
-    let ready_since = Timestamp(candidate.queue_key).saturating_add(boost);
+    let ready_since = Timestamp(queue_key).saturating_add(batch.weights.boost(task.priority));
     batch.transition(Transition {
         task_id: task.id,
         task_type: task.task_type.clone(),

@@ -5,7 +5,7 @@ use rusqlite::params;
 use crate::model::rules::attempts::lease_deadline;
 use crate::model::{EventKind, LeaseRef, Progress, TaskStatus, Timestamp};
 use crate::store::sqlite::attempt::{LeasedTask, check_lease};
-use crate::store::sqlite::row::{TaskUpdate, task_update, to_json};
+use crate::store::sqlite::row::to_json;
 use crate::store::sqlite::writer::Batch;
 use crate::store::{RenewRequest, Renewed, StoreError, StoreResult};
 
@@ -35,14 +35,14 @@ pub fn renew(batch: &mut Batch<'_>, request: RenewRequest) -> StoreResult<Renewe
     Ok(renewed)
 }
 
-const PROGRESS: TaskUpdate =
-    task_update!("UPDATE tasks SET progress = ?2, updated_at = ?3, revision = revision + 1 WHERE id = ?1");
+const PROGRESS: &str = "UPDATE tasks SET progress = ?2, updated_at = ?3, revision = revision + 1 WHERE id = ?1";
 
 pub fn record_progress(batch: &mut Batch<'_>, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()> {
     check_lease(LeasedTask::load(batch, lease.task_id)?, &lease, now)?;
     batch.update_task(
-        &PROGRESS,
+        PROGRESS,
         params![lease.task_id, to_json(&progress), now.as_micros()],
+        lease.task_id,
         EventKind::Progress,
         Some(TaskStatus::Running),
     )

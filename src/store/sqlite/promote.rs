@@ -4,7 +4,7 @@ use rusqlite::params;
 
 use crate::model::rules::placement::place_due;
 use crate::model::{EventKind, TaskId, TaskStatus, Timestamp};
-use crate::store::sqlite::row::{TaskUpdate, parse_priority, task_update};
+use crate::store::sqlite::row::parse_priority;
 use crate::store::sqlite::writer::Batch;
 use crate::store::{Promoted, StoreResult, Transition};
 
@@ -22,10 +22,8 @@ pub fn apply(batch: &mut Batch<'_>, now: Timestamp) -> StoreResult<Promoted> {
     })
 }
 
-const PROMOTE: TaskUpdate = task_update!(
-    "UPDATE tasks SET status = 1, queue_key = ?2, status_reason = ?3, updated_at = ?4, \
-     revision = revision + 1 WHERE id = ?1"
-);
+const PROMOTE: &str = "UPDATE tasks SET status = 1, queue_key = ?2, status_reason = ?3, updated_at = ?4, \
+     revision = revision + 1 WHERE id = ?1";
 
 pub fn promote_due(batch: &mut Batch<'_>, now: Timestamp) -> StoreResult<()> {
     let due: Vec<(TaskId, i64, i64, String)> = {
@@ -43,13 +41,14 @@ pub fn promote_due(batch: &mut Batch<'_>, now: Timestamp) -> StoreResult<()> {
         let priority = parse_priority(priority)?;
         let placement = place_due(Timestamp(run_at));
         batch.update_task(
-            &PROMOTE,
+            PROMOTE,
             params![
                 id,
                 placement.queue_key(priority, &batch.weights),
                 placement.reason(),
                 now.as_micros(),
             ],
+            id,
             EventKind::StatusChanged,
             Some(TaskStatus::Scheduled),
         )?;

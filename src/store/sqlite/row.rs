@@ -23,38 +23,13 @@ impl FromSql for TaskId {
 }
 
 /// The columns that make up a [`Task`], in the order [`TaskRow`] reads
-/// them, as a literal for `concat!`.
-macro_rules! task_columns {
-    () => {
-        "id, name, task_type, priority, status, params, dependencies, labels, idempotency_key, \
-         max_retries, retry_count, timeout_us, backoff_initial_us, backoff_multiplier, backoff_max_us, \
-         backoff_jitter, run_at, created_at, started_at, completed_at, updated_at, progress, result, error, \
-         status_reason, attempts, revision"
-    };
-}
-pub(crate) use task_columns;
-
-/// An `UPDATE` of one task, plain and with `RETURNING` the task's columns:
-/// the row is only read back when someone watches.
-macro_rules! task_update {
-    ($sql:literal) => {
-        $crate::store::sqlite::row::TaskUpdate {
-            plain: $sql,
-            returning: concat!($sql, " RETURNING ", $crate::store::sqlite::row::task_columns!()),
-        }
-    };
-}
-pub(crate) use task_update;
-
-/// The columns that make up a [`Task`]. Queries select and `RETURNING`
-/// clauses return exactly these.
-pub const COLUMNS: &str = task_columns!();
-
-/// See [`task_update!`].
-pub struct TaskUpdate {
-    pub plain: &'static str,
-    pub returning: &'static str,
-}
+/// them. Queries select exactly these. (Changes are read back with a
+/// separate select rather than `RETURNING`, which costs SQLite more than
+/// the select does.)
+pub const COLUMNS: &str = "id, name, task_type, priority, status, params, dependencies, labels, idempotency_key, \
+     max_retries, retry_count, timeout_us, backoff_initial_us, backoff_multiplier, backoff_max_us, \
+     backoff_jitter, run_at, created_at, started_at, completed_at, updated_at, progress, result, error, \
+     status_reason, attempts, revision";
 
 /// Status codes of the terminal statuses, for SQL `IN` lists.
 pub const TERMINAL_CODES: &str = "(4, 5, 6)";
@@ -192,6 +167,14 @@ impl TaskRow {
         })
     }
 }
+
+/// The row of task `id`, if there is one.
+pub fn read_row(connection: &rusqlite::Connection, id: TaskId) -> StoreResult<Option<TaskRow>> {
+    Ok(query_rows(connection, READ_ONE.as_str(), rusqlite::params![id])?.pop())
+}
+
+static READ_ONE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"));
 
 /// Runs a query returning [`COLUMNS`] and reads every row.
 pub fn query_rows(

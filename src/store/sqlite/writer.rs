@@ -21,9 +21,9 @@ use parking_lot::{Mutex, RwLock};
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskStatus};
+use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskId, TaskStatus};
 use crate::store::sqlite::counts::Counts;
-use crate::store::sqlite::row::{TaskRow, TaskUpdate};
+use crate::store::sqlite::row::{TaskRow, read_row};
 use crate::store::{CommitObserver, StoreError, StoreResult, Transition};
 
 /// What the writer shares with the rest of the store.
@@ -60,30 +60,23 @@ pub struct Batch<'c> {
 }
 
 impl Batch<'_> {
-    /// Runs `update` of one task; when someone watches, reads the row back as
-    /// the update left it and records the change.
+    /// Runs `sql`, an update of task `id`; when someone watches, reads the
+    /// row back as the update left it and records the change.
     pub fn update_task(
         &mut self,
-        update: &TaskUpdate,
+        sql: &str,
         params: impl rusqlite::Params,
+        id: TaskId,
         kind: EventKind,
         previous: Option<TaskStatus>,
     ) -> StoreResult<()> {
-        if self.wants_events {
-            let row = self.update_task_returning(update, params)?;
+        self.connection.prepare_cached(sql)?.execute(params)?;
+        if self.wants_events
+            && let Some(row) = read_row(self.connection, id)?
+        {
             self.record_row(kind, previous, || row);
-        } else {
-            self.connection.prepare_cached(update.plain)?.execute(params)?;
         }
         Ok(())
-    }
-
-    /// Runs `update` of one task and returns the row as it left it.
-    pub fn update_task_returning(&self, update: &TaskUpdate, params: impl rusqlite::Params) -> StoreResult<TaskRow> {
-        Ok(self
-            .connection
-            .prepare_cached(update.returning)?
-            .query_row(params, |row| TaskRow::read(row, 0))?)
     }
 
     pub fn record_row(&mut self, kind: EventKind, previous: Option<TaskStatus>, row: impl FnOnce() -> TaskRow) {
