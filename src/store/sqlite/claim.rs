@@ -48,7 +48,7 @@ pub fn apply(batch: &mut Batch<'_>, request: ClaimRequest) -> StoreResult<Claime
             candidates.push(row?);
         }
     }
-    candidates.sort_by(|a, b| (a.queue_key, a.row.id).cmp(&(b.queue_key, b.row.id)));
+    candidates.sort_by_key(|candidate| (candidate.queue_key, candidate.row.id));
     candidates.truncate(request.limit);
 
     let mut tasks = Vec::with_capacity(candidates.len());
