@@ -109,10 +109,14 @@ impl Core {
             return;
         }
         self.metrics.lock().observe(transitions);
-        if transitions
-            .iter()
-            .any(|transition| transition.to == TaskStatus::Pending)
-        {
+        // A task nothing here serves wakes no one: claiming it is pointless.
+        let claimable = {
+            let served = self.served.read();
+            transitions
+                .iter()
+                .any(|transition| transition.to == TaskStatus::Pending && served.contains(&transition.task_type))
+        };
+        if claimable {
             self.work_may_be_ready();
         }
         let earliest = transitions.iter().filter_map(|transition| transition.due).min();

@@ -11,14 +11,14 @@ use crate::engine::validate::validate_new_task;
 use crate::model::{DependencyTarget, NewTask, TaskId, Timestamp};
 use crate::store::{DraftDependency, DraftTarget, StoreError, SubmitBatch, TaskDraft};
 
-/// A submit ready for the store.
-pub struct Drafted {
-    pub batch: SubmitBatch,
-    /// `""` for a single submit, `"tasks"` for a batch: how fields are named.
+/// How a submit's fields are named to its client: `""` for a single
+/// submit, `"tasks"` for a batch (`tasks[2].params`).
+#[derive(Clone, Copy)]
+pub struct FieldNames {
     list_field: &'static str,
 }
 
-impl Drafted {
+impl FieldNames {
     /// Names a field of the member at request position `position`.
     pub fn field(&self, position: usize, name: &str) -> String {
         field_name(self.list_field, position, name)
@@ -63,7 +63,7 @@ pub fn draft(
     config: &EngineConfig,
     list_field: &'static str,
     now: Timestamp,
-) -> EngineResult<Drafted> {
+) -> EngineResult<(SubmitBatch, FieldNames)> {
     for (position, request) in requests.iter().enumerate() {
         validate_new_task(request, &config.limits, now, &prefix(list_field, position))?;
         if list_field.is_empty() && request.batch_ref.is_some() {
@@ -135,10 +135,7 @@ pub fn draft(
                 .or_defaults(config.default_retry_policy.into()),
         });
     }
-    Ok(Drafted {
-        batch: SubmitBatch { drafts, now },
-        list_field,
-    })
+    Ok((SubmitBatch { drafts, now }, FieldNames { list_field }))
 }
 
 /// Checks batch references and returns an order in which every member comes
@@ -250,11 +247,11 @@ mod tests {
             member("c", &["a"]),
             member("a", &[]),
         ];
-        let drafted = draft(requests, &EngineConfig::default(), "tasks", Timestamp::now()).expect("valid");
-        let positions: Vec<usize> = drafted.batch.drafts.iter().map(|draft| draft.position).collect();
+        let (batch, _) = draft(requests, &EngineConfig::default(), "tasks", Timestamp::now()).expect("valid");
+        let positions: Vec<usize> = batch.drafts.iter().map(|draft| draft.position).collect();
         assert_eq!(positions, vec![3, 1, 2, 0]);
         assert_eq!(
-            drafted.batch.drafts[3].dependencies[0].target,
+            batch.drafts[3].dependencies[0].target,
             DraftTarget::Draft(1),
             "d's first dependency, b, is the second draft"
         );
@@ -288,8 +285,8 @@ mod tests {
 
     #[test]
     fn store_refusals_name_the_clients_field() {
-        let drafted = draft(vec![NewTask::new("a")], &EngineConfig::default(), "", Timestamp::now()).expect("valid");
-        let error = drafted.refusal(StoreError::IdempotencyConflict {
+        let (_, names) = draft(vec![NewTask::new("a")], &EngineConfig::default(), "", Timestamp::now()).expect("valid");
+        let error = names.refusal(StoreError::IdempotencyConflict {
             position: 0,
             key: "k".into(),
         });

@@ -116,14 +116,14 @@ impl TaskManager {
             return Err(EngineError::ShuttingDown);
         }
         let count = requests.len();
-        let drafted = drafts::draft(requests, &self.core.config, list_field, Timestamp::now())?;
-        let positions: Vec<usize> = drafted.batch.drafts.iter().map(|draft| draft.position).collect();
+        let (batch, names) = drafts::draft(requests, &self.core.config, list_field, Timestamp::now())?;
+        let positions: Vec<usize> = batch.drafts.iter().map(|draft| draft.position).collect();
         let submitted = self
             .core
             .store
-            .submit(drafted.batch.clone())
+            .submit(batch)
             .await
-            .map_err(|error| drafted.refusal(error))?;
+            .map_err(|error| names.refusal(error))?;
         let mut in_request_order: Vec<Option<Task>> = (0..count).map(|_| None).collect();
         for (position, outcome) in positions.into_iter().zip(submitted.outcomes) {
             let mut task = outcome.into_task();

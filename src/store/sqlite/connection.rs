@@ -13,6 +13,9 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// More than the statements the store uses, reads and writes together.
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
 pub fn open_connection(path: &Path, config: &SqliteStoreConfig) -> Result<Connection, StoreError> {
     let connection = Connection::open_with_flags(
         path,
@@ -30,5 +33,8 @@ pub fn open_connection(path: &Path, config: &SqliteStoreConfig) -> Result<Connec
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -16384;"
     ))?;
+    // Every operation's statements stay prepared: past the default of 16,
+    // the cache would evict and parse SQL again on the hot path.
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(connection)
 }

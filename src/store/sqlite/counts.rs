@@ -43,6 +43,11 @@ impl Counts {
         slot[status.index()] = slot[status.index()].saturating_sub(1);
     }
 
+    /// Tasks of `task_type` in `status`.
+    pub fn of(&self, task_type: &str, status: TaskStatus) -> u64 {
+        self.by_type.get(task_type).map_or(0, |counts| counts[status.index()])
+    }
+
     pub fn rows(&self) -> Vec<StatusCount> {
         let mut rows = Vec::new();
         for (task_type, counts) in &self.by_type {

@@ -1,8 +1,6 @@
 //! The store alone, no network: what submitting, claiming and finishing a
-//! task costs in the SQLite backend, per task, with group commit.
-//!
-//! Run: `cargo bench --bench store`. Knobs: BENCH_TASKS (default 50000),
-//! BENCH_SYNCHRONOUS=normal.
+//! task costs the SQLite backend per task, with group commit. This is the
+//! writer's share of the end-to-end figure.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,19 +12,23 @@ use taskd::store::{
     TaskDraft,
 };
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use crate::measure::micros;
 
 const TYPE: &str = "bench.noop";
 
-fn draft(index: usize) -> TaskDraft {
+pub struct StoreCosts {
+    pub submit_micros_per_task: f64,
+    pub claim_finish_micros_per_task: f64,
+}
+
+pub fn draft(task_type: &str, index: usize) -> TaskDraft {
     let mut params = serde_json::Map::new();
     params.insert("n".into(), index.into());
     TaskDraft {
         position: index,
         id: TaskId::new(),
-        name: TYPE.into(),
-        task_type: TYPE.into(),
+        name: task_type.into(),
+        task_type: task_type.into(),
         params,
         priority: TaskPriority::Normal,
         dependencies: Vec::new(),
@@ -40,24 +42,9 @@ fn draft(index: usize) -> TaskDraft {
     }
 }
 
-fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
-}
-
-async fn run() {
-    let tasks: usize = std::env::var("BENCH_TASKS")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(50_000);
-    let synchronous = if std::env::var("BENCH_SYNCHRONOUS").as_deref() == Ok("normal") {
-        Synchronous::Normal
-    } else {
-        Synchronous::Full
-    };
+/// Submits `tasks` in batches of 500, then claims them 64 at a time from
+/// four claimers and finishes each; per-task costs of both halves.
+pub async fn measure(tasks: usize, synchronous: Synchronous) -> StoreCosts {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = SqliteStoreConfig {
         synchronous,
@@ -71,7 +58,7 @@ async fn run() {
     for chunk in 0..tasks / 500 {
         let store = store.clone();
         submits.push(tokio::spawn(async move {
-            let drafts = (0..500).map(|index| draft(chunk * 500 + index)).collect();
+            let drafts = (0..500).map(|index| draft(TYPE, chunk * 500 + index)).collect();
             store
                 .submit(SubmitBatch {
                     drafts,
@@ -133,17 +120,8 @@ async fn run() {
     }
     let run_time = started.elapsed();
     store.close().await;
-
-    let per_task = |time: Duration| time.as_secs_f64() * 1e6 / tasks as f64;
-    println!("store benchmark: SQLite, synchronous={synchronous:?}, {tasks} tasks");
-    println!(
-        "submit in batches of 500: {:.1} us/task ({:.0} tasks/s)",
-        per_task(submit_time),
-        tasks as f64 / submit_time.as_secs_f64()
-    );
-    println!(
-        "claim (64 at a time, 4 claimers) + finish each: {:.1} us/task ({:.0} tasks/s)",
-        per_task(run_time),
-        tasks as f64 / run_time.as_secs_f64()
-    );
+    StoreCosts {
+        submit_micros_per_task: micros(submit_time) / tasks as f64,
+        claim_finish_micros_per_task: micros(run_time) / tasks as f64,
+    }
 }

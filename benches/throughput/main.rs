@@ -1,0 +1,436 @@
+//! taskd throughput and latency, over real gRPC on loopback, side by side
+//! with the raw tonic unary round-trip rate of the same process on the same
+//! machine (the standard health check RPC), so the figures read as ratios.
+//!
+//! Run: `cargo bench --bench throughput` (release build). Every phase runs
+//! in this one process, one after the other, so their figures share the
+//! machine's conditions. Knobs: BENCH_SECONDS (per rate phase, default 5),
+//! BENCH_E2E_TASKS (default 100000), BENCH_CONCURRENCY (in-flight unary
+//! calls, default 64), BENCH_QUEUED (tasks queued for the memory and
+//! restart phase, default 1000000; 0 skips it), BENCH_SYNCHRONOUS=normal
+//! (no fsync per commit), BENCH_ONLY=raw|single|get|e2e|lone|store|queued
+//! (one phase alone, for profiling).
+//!
+//! The raw unary and single-submit phases alternate over several rounds and
+//! report medians; so do the one-at-a-time GetTask and SubmitTask calls. The
+//! machines are shared and noisy, and a ratio is only meaningful when both
+//! sides saw the same conditions.
+
+mod measure;
+mod queued;
+mod store_costs;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+use taskd::config::ServerConfig;
+use taskd::engine::HandlerRegistry;
+use taskd::store::Synchronous;
+use taskd_client::{Client, NewTask, TaskStatus};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::measure::{env_number, fsync_micros, median, micros, percentile, rate, rounded};
+
+/// mimalloc: the request path allocates a lot of small, short-lived objects
+/// across threads, where it is markedly cheaper than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const CHANNELS: usize = 4;
+/// A type no handler serves: its tasks are accepted and stay PENDING, so the
+/// submit phases measure acceptance alone.
+const PARKED: &str = "bench.parked";
+const ECHO: &str = "diag.echo";
+/// Rounds of the interleaved comparisons.
+const ROUNDS: usize = 5;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+struct Settings {
+    seconds: u64,
+    e2e_tasks: u64,
+    concurrency: usize,
+    queued: u64,
+    synchronous: Synchronous,
+    only: Option<String>,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        Settings {
+            seconds: env_number("BENCH_SECONDS", 5),
+            e2e_tasks: env_number("BENCH_E2E_TASKS", 100_000),
+            concurrency: env_number("BENCH_CONCURRENCY", 64) as usize,
+            queued: env_number("BENCH_QUEUED", 1_000_000),
+            synchronous: if std::env::var("BENCH_SYNCHRONOUS").as_deref() == Ok("normal") {
+                Synchronous::Normal
+            } else {
+                Synchronous::Full
+            },
+            only: std::env::var("BENCH_ONLY").ok(),
+        }
+    }
+
+    fn runs(&self, phase: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == phase)
+    }
+}
+
+async fn channels(address: &str) -> Vec<Channel> {
+    let mut channels = Vec::new();
+    for _ in 0..CHANNELS {
+        let channel = Endpoint::from_shared(address.to_string())
+            .expect("valid endpoint")
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .expect("connects");
+        channels.push(channel);
+    }
+    channels
+}
+
+async fn run() {
+    let settings = Settings::from_env();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.path().to_path_buf(),
+        ..ServerConfig::default()
+    };
+    config.engine.max_concurrent_tasks = 256;
+    config.store.synchronous = settings.synchronous;
+    let server = taskd::server::start(config, HandlerRegistry::new())
+        .await
+        .expect("server starts");
+    let address = format!("http://{}", server.local_addr());
+    let channels = channels(&address).await;
+    let clients: Vec<Client> = channels.iter().cloned().map(Client::from_channel).collect();
+    let health: Vec<HealthClient<Channel>> = channels.iter().cloned().map(HealthClient::new).collect();
+    let (seconds, concurrency) = (settings.seconds, settings.concurrency);
+
+    println!(
+        "taskd benchmark: {} cores, concurrency {concurrency}, {seconds}s per rate phase, \
+         store SQLite synchronous={:?}",
+        std::thread::available_parallelism().map_or(1, |count| count.get()),
+        settings.synchronous
+    );
+    let mut table: Vec<(String, String)> = Vec::new();
+    let mut row = |measure: &str, value: String| {
+        println!("{measure:<56} {value}");
+        table.push((measure.to_string(), value));
+    };
+
+    if settings.runs("raw") || settings.runs("single") {
+        // Raw tonic unary round trips and single submits, interleaved.
+        let mut raw_rounds = Vec::new();
+        let mut single_rounds = Vec::new();
+        for _ in 0..ROUNDS {
+            if settings.runs("raw") {
+                raw_rounds.push(raw_unary_rate(health.clone(), concurrency, seconds).await);
+            }
+            if settings.runs("single") {
+                single_rounds.push(single_submit_rate(clients.clone(), PARKED, concurrency, seconds).await);
+            }
+        }
+        if !raw_rounds.is_empty() {
+            let raw = median(&mut raw_rounds.clone());
+            row(
+                "raw tonic unary round trips (calls/s)",
+                format!("{raw:.0}   (rounds {})", rounded(&raw_rounds)),
+            );
+            if !single_rounds.is_empty() {
+                let single = median(&mut single_rounds.clone());
+                row(
+                    "single SubmitTask, durable (tasks/s)",
+                    format!(
+                        "{single:.0}   ({:.0}% of raw unary; rounds {})",
+                        100.0 * single / raw,
+                        rounded(&single_rounds)
+                    ),
+                );
+            }
+        } else if !single_rounds.is_empty() {
+            row(
+                "single SubmitTask, durable (tasks/s)",
+                format!("{:.0}", median(&mut single_rounds)),
+            );
+        }
+    }
+    if settings.only.is_none() {
+        let single_running = single_submit_rate(clients.clone(), ECHO, concurrency, seconds).await;
+        wait_for_echo(&clients[0], |counts| counts.pending + counts.running == 0).await;
+        row(
+            "  same, each task also run to COMPLETED (tasks/s)",
+            format!("{single_running:.0}"),
+        );
+
+        const BATCH: usize = 500;
+        let batch_clients = clients.clone();
+        let batch = rate(8, seconds, move |worker| {
+            let client = batch_clients[worker % CHANNELS].clone();
+            async move {
+                let tasks = (0..BATCH).map(|index| NewTask::new(PARKED).params(json!({"n": index})));
+                client.submit_batch(tasks).await.expect("batch submit");
+                BATCH as u64
+            }
+        })
+        .await;
+        row("batch SubmitTasks x500, durable (tasks/s)", format!("{batch:.0}"));
+    }
+    if settings.runs("e2e") {
+        let e2e = end_to_end(&clients, settings.e2e_tasks).await;
+        row(
+            "end to end, batch submit -> COMPLETED (tasks/s)",
+            format!("{e2e:.0}   ({} tasks, in-process executor)", settings.e2e_tasks),
+        );
+    }
+    if settings.runs("get") {
+        let task = clients[0]
+            .submit(NewTask::new(ECHO).params(json!({"n": 1})))
+            .await
+            .expect("submit");
+        clients[0].wait(&task.id).await.expect("wait");
+        let id = task.id.clone();
+        let get_clients = clients.clone();
+        let gets = rate(concurrency, seconds, move |worker| {
+            let client = get_clients[worker % CHANNELS].clone();
+            let id = id.clone();
+            async move {
+                client.get(&id).await.expect("get");
+                1
+            }
+        })
+        .await;
+        row("GetTask (calls/s)", format!("{gets:.0}"));
+    }
+    if settings.runs("lone") {
+        lone_requests(&clients[0], dir.path(), &mut row).await;
+    }
+    if settings.only.is_none() {
+        start_latency(&clients[0], &mut row).await;
+    }
+    if settings.runs("store") {
+        let costs = store_costs::measure(50_000, settings.synchronous).await;
+        row(
+            "store alone: submit in batches of 500 (us/task)",
+            format!("{:.1}", costs.submit_micros_per_task),
+        );
+        row(
+            "store alone: claim (64 at a time) + finish (us/task)",
+            format!(
+                "{:.1}   ({:.0} tasks/s)",
+                costs.claim_finish_micros_per_task,
+                1e6 / costs.claim_finish_micros_per_task
+            ),
+        );
+    }
+    server.stop().await;
+
+    if settings.runs("queued") && settings.queued > 0 {
+        let queued = queued::measure(settings.queued).await;
+        row(
+            "queued tasks, real binary (a type nothing serves)",
+            format!("{}   (submitted in {:.1}s)", queued.tasks, queued.submit_seconds),
+        );
+        row(
+            "  resident memory with them queued (MiB)",
+            format!("{:.0}   ({:.0} MiB at start)", queued.rss_mib, queued.rss_idle_mib),
+        );
+        row(
+            "  restart until serving again (s)",
+            format!("{:.2}", queued.restart_seconds),
+        );
+        row(
+            "  claim of one task among them p50 / p99 (us)",
+            format!("{:.0} / {:.0}", queued.claim_p50_micros, queued.claim_p99_micros),
+        );
+    }
+
+    println!();
+    println!("{:<56} value", "measure");
+    for (measure, value) in table {
+        println!("{measure:<56} {value}");
+    }
+}
+
+/// Health checks: the cheapest unary call tonic serves.
+async fn raw_unary_rate(health: Vec<HealthClient<Channel>>, concurrency: usize, seconds: u64) -> f64 {
+    rate(concurrency, seconds, move |worker| {
+        let mut client = health[worker % CHANNELS].clone();
+        async move {
+            client
+                .check(HealthCheckRequest { service: String::new() })
+                .await
+                .expect("health check");
+            1
+        }
+    })
+    .await
+}
+
+/// Single submits of `task_type` from `concurrency` loops.
+async fn single_submit_rate(clients: Vec<Client>, task_type: &'static str, concurrency: usize, seconds: u64) -> f64 {
+    rate(concurrency, seconds, move |worker| {
+        let client = clients[worker % CHANNELS].clone();
+        async move {
+            client
+                .submit(NewTask::new(task_type).params(json!({"n": worker})))
+                .await
+                .expect("submit");
+            1
+        }
+    })
+    .await
+}
+
+/// Polls the stats of the echo type until `done` holds; returns them.
+async fn wait_for_echo(
+    client: &Client,
+    done: impl Fn(&taskd_client::proto::StatusCounts) -> bool,
+) -> taskd_client::proto::StatusCounts {
+    loop {
+        let stats = client.stats().await.expect("stats");
+        let counts = stats
+            .by_type
+            .into_iter()
+            .find(|by_type| by_type.task_type == ECHO)
+            .and_then(|by_type| by_type.counts)
+            .unwrap_or_default();
+        if done(&counts) {
+            return counts;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Batch submits of `total` echo tasks from four clients; tasks/s until
+/// every one is COMPLETED.
+async fn end_to_end(clients: &[Client], total: u64) -> f64 {
+    let completed_before = wait_for_echo(&clients[0], |_| true).await.completed;
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    let per_sender = total / 4;
+    for client in clients.iter().take(4) {
+        let client = client.clone();
+        senders.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < per_sender {
+                let count = (per_sender - sent).min(1000);
+                let tasks = (0..count).map(|index| NewTask::new(ECHO).params(json!({"n": index})));
+                client.submit_batch(tasks).await.expect("batch submit");
+                sent += count;
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    let expected = completed_before + per_sender * 4;
+    wait_for_echo(&clients[0], |counts| counts.completed >= expected).await;
+    (per_sender * 4) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// One request at a time, as an application that submits and waits for
+/// each: GetTask, SubmitTask and a bare fdatasync of the data dir's disk,
+/// interleaved in rounds.
+async fn lone_requests(client: &Client, data_dir: &std::path::Path, row: &mut impl FnMut(&str, String)) {
+    let known = client.submit(NewTask::new(PARKED)).await.expect("submit");
+    let (mut gets, mut submits, mut syncs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        for _ in 0..400 {
+            let started = Instant::now();
+            client.get(&known.id).await.expect("get");
+            gets.push(micros(started.elapsed()));
+        }
+        for _ in 0..400 {
+            let started = Instant::now();
+            client
+                .submit(NewTask::new(PARKED).params(json!({"n": 1})))
+                .await
+                .expect("submit");
+            submits.push(micros(started.elapsed()));
+        }
+        syncs.extend(fsync_micros(data_dir, 400));
+    }
+    let get = percentile(&mut gets, 0.5);
+    let submit = percentile(&mut submits, 0.5);
+    let sync = percentile(&mut syncs, 0.5);
+    row(
+        "one at a time: GetTask p50 / p99 (us)",
+        format!("{get:.0} / {:.0}", percentile(&mut gets, 0.99)),
+    );
+    row(
+        "one at a time: SubmitTask, durable, p50 / p99 (us)",
+        format!("{submit:.0} / {:.0}", percentile(&mut submits, 0.99)),
+    );
+    row(
+        "one at a time: fdatasync of the data dir p50 / p99 (us)",
+        format!("{sync:.0} / {:.0}", percentile(&mut syncs, 0.99)),
+    );
+    row(
+        "  submit - GetTask - fdatasync, p50 (us; target <= 60)",
+        format!("{:.0}", submit - get - sync),
+    );
+}
+
+/// Submit-to-start latency at low load, and run_at punctuality.
+async fn start_latency(client: &Client, row: &mut impl FnMut(&str, String)) {
+    let mut latencies = Vec::new();
+    for _ in 0..300 {
+        let sent = SystemTime::now();
+        let task = client.submit(NewTask::new(ECHO)).await.expect("submit");
+        let done = client.wait(&task.id).await.expect("wait");
+        assert_eq!(done.status(), TaskStatus::Completed);
+        if let Some(start) = done.attempts.first().and_then(|attempt| attempt.started_at.as_ref()) {
+            latencies.push(millis(sent, start));
+        }
+    }
+    row(
+        "submit-to-start latency p50 / p99 (ms)",
+        format!(
+            "{:.3} / {:.3}",
+            percentile(&mut latencies, 0.5),
+            percentile(&mut latencies, 0.99)
+        ),
+    );
+
+    // Tasks due 50 to 250 ms ahead; lateness of their start against run_at.
+    let mut scheduled = Vec::new();
+    for index in 0..200u64 {
+        let due = SystemTime::now() + Duration::from_millis(50 + index);
+        let task = client.submit(NewTask::new(ECHO).run_at(due)).await.expect("submit");
+        scheduled.push((task.id, due));
+    }
+    let mut lateness = Vec::new();
+    for (id, due) in scheduled {
+        let done = client.wait(&id).await.expect("wait");
+        if let Some(start) = done.attempts.first().and_then(|attempt| attempt.started_at.as_ref()) {
+            lateness.push(millis(due, start));
+        }
+    }
+    row(
+        "run_at lateness p50 / p99 (ms)",
+        format!(
+            "{:.3} / {:.3}",
+            percentile(&mut lateness, 0.5),
+            percentile(&mut lateness, 0.99)
+        ),
+    );
+}
+
+fn millis(from: SystemTime, to: &pbjson_types::Timestamp) -> f64 {
+    let to = taskd_client::system_time(to);
+    match to.duration_since(from) {
+        Ok(after) => after.as_secs_f64() * 1000.0,
+        Err(before) => -before.duration().as_secs_f64() * 1000.0,
+    }
+}

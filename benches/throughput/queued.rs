@@ -1,0 +1,140 @@
+//! A large queue: the real `taskd` binary with a million tasks waiting.
+//! What it holds in memory (its resident set), how long a restart takes
+//! until it serves again, and what a claim costs with that many queued.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use taskd::model::{ExecutorId, Timestamp};
+use taskd::store::{ClaimRequest, SqliteStore, SqliteStoreConfig, Store, StoreOptions};
+use taskd_client::{Client, NewTask};
+
+use crate::measure::{micros, percentile};
+
+/// A type nothing serves: its tasks stay queued.
+const PARKED: &str = "bench.parked";
+
+pub struct Queued {
+    pub tasks: u64,
+    pub submit_seconds: f64,
+    pub rss_mib: f64,
+    pub rss_idle_mib: f64,
+    pub restart_seconds: f64,
+    pub claim_p50_micros: f64,
+    pub claim_p99_micros: f64,
+}
+
+/// Starts `taskd serve` on `data_dir`; returns it, its address and how long
+/// it took to print that it listens.
+fn serve(data_dir: &std::path::Path) -> (Child, String, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taskd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("TASKD_LOG", "warn")
+        .env("TASKD_MONITOR_INTERVAL", "1s")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("taskd starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("a line");
+    let address = line
+        .trim()
+        .strip_prefix("taskd listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, format!("http://{address}"), started.elapsed())
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+pub async fn measure(tasks: u64) -> Queued {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (server, address, _) = serve(dir.path());
+    let client = Client::connect(address).await.expect("connects");
+    let rss_idle_mib = rss_mib(server.id());
+
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    let per_sender = tasks / 4;
+    for _ in 0..4 {
+        let client = client.clone();
+        senders.push(tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < per_sender {
+                let count = (per_sender - sent).min(1000);
+                let batch = (0..count).map(|index| NewTask::new(PARKED).params(json!({"n": index})));
+                client.submit_batch(batch).await.expect("batch submit");
+                sent += count;
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    let submit_seconds = started.elapsed().as_secs_f64();
+    let stats = client.stats().await.expect("stats");
+    assert_eq!(stats.counts.map(|counts| counts.pending), Some(per_sender * 4));
+    let rss_mib = rss_mib(server.id());
+    stop(server);
+
+    let (server, address, restart) = serve(dir.path());
+    Client::connect(address)
+        .await
+        .expect("connects")
+        .stats()
+        .await
+        .expect("serves after the restart");
+    stop(server);
+
+    let store = SqliteStore::open(
+        dir.path().join("taskd.db"),
+        SqliteStoreConfig::default(),
+        StoreOptions::default(),
+    )
+    .expect("store");
+    let store: Arc<dyn Store> = Arc::new(store);
+    let mut claims = Vec::new();
+    for _ in 0..1000 {
+        let started = Instant::now();
+        let claimed = store
+            .claim(ClaimRequest {
+                executor: ExecutorId::new("bench"),
+                task_types: vec![(PARKED.to_string(), 1)],
+                limit: 1,
+                lease_duration: Duration::from_secs(30),
+                machine: None,
+                now: Timestamp::now(),
+            })
+            .await
+            .expect("claim");
+        claims.push(micros(started.elapsed()));
+        assert_eq!(claimed.tasks.len(), 1);
+    }
+    store.close().await;
+    Queued {
+        tasks: per_sender * 4,
+        submit_seconds,
+        rss_mib,
+        rss_idle_mib,
+        restart_seconds: restart.as_secs_f64(),
+        claim_p50_micros: percentile(&mut claims, 0.5),
+        claim_p99_micros: percentile(&mut claims, 0.99),
+    }
+}
