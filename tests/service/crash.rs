@@ -4,35 +4,12 @@
 //! order of precedence.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use taskd_client::{Client, ListTasksRequest, NewTask, TaskStatus, labels};
 
-/// Starts `taskd serve` on port 0 and returns it with its address.
-fn spawn_taskd(data_dir: &std::path::Path) -> (Child, String) {
-    spawn_with(data_dir, |command| command)
-}
-
-fn spawn_with(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Command) -> &mut Command) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_taskd"));
-    command
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("TASKD_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = adjust(&mut command).spawn().expect("taskd starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("a line");
-    let address = line
-        .trim()
-        .strip_prefix("taskd listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, format!("http://{address}"))
-}
+use crate::support::{spawn_taskd, spawn_with};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_server_loses_no_acknowledged_task() {

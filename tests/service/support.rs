@@ -1,7 +1,9 @@
 //! A real taskd server on an ephemeral port, over TCP, on its own data dir,
 //! with a client connected to it.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,6 +129,29 @@ impl TestServer {
         }
     }
 
+    /// Starts a server on `data_dir`, which the caller owns.
+    pub async fn start_in(data_dir: &Path, adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        log_if_asked();
+        let mut config = test_config(data_dir);
+        adjust(&mut config);
+        let gate = Gate::new();
+        let (server, client) = launch_with(config.clone(), &gate, None).await;
+        TestServer {
+            client,
+            server: Some(server),
+            gate,
+            config,
+            dir: None,
+        }
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
+    }
+
     /// Stops the server gracefully and starts a new one on the same data dir.
     pub async fn restart(&mut self) {
         if let Some(server) = self.server.take() {
@@ -229,4 +254,29 @@ pub fn millis_between(from: &pbjson_types::Timestamp, to: &pbjson_types::Timesta
     let from = from.seconds as f64 * 1000.0 + from.nanos as f64 / 1e6;
     let to = to.seconds as f64 * 1000.0 + to.nanos as f64 / 1e6;
     to - from
+}
+
+/// Starts `taskd serve` on port 0 and returns it with its address.
+pub fn spawn_taskd(data_dir: &std::path::Path) -> (Child, String) {
+    spawn_with(data_dir, |command| command)
+}
+
+pub fn spawn_with(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Command) -> &mut Command) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_taskd"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("TASKD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = adjust(&mut command).spawn().expect("taskd starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("a line");
+    let address = line
+        .trim()
+        .strip_prefix("taskd listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, format!("http://{address}"))
 }

@@ -17,6 +17,8 @@ pub mod attempts;
 pub mod cancel;
 pub mod dependencies;
 pub mod placement;
+#[cfg(test)]
+mod properties;
 
 use crate::model::TaskStatus;
 
