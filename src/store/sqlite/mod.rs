@@ -40,7 +40,7 @@ use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
 use crate::store::sqlite::connection::open_connection;
 use crate::store::sqlite::counts::Counts;
 use crate::store::sqlite::lock::OwnerLock;
-use crate::store::sqlite::writer::{Batch, Operation, Shared, operation};
+use crate::store::sqlite::writer::{Batch, Shared, Writer, operation};
 use crate::store::{
     AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ListQuery, Promoted, Purged,
     RenewRequest, Renewed, RescueScope, Rescued, StatusCount, Store, StoreError, StoreOptions, StoreResult,
@@ -54,7 +54,7 @@ pub use lock::lock_path;
 pub struct SqliteStore {
     path: PathBuf,
     config: SqliteStoreConfig,
-    operations: Mutex<Option<mpsc::Sender<Box<dyn Operation>>>>,
+    writer: Arc<Writer>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     shared: Arc<Shared>,
@@ -79,15 +79,21 @@ impl SqliteStore {
             events: events.clone(),
             weights: options.weights,
         });
-        let (sender, receiver) = mpsc::channel();
         let (publications, publications_receiver) = mpsc::channel();
-        let max_weight = config.max_writes_per_commit.max(1);
-        let writer_shared = shared.clone();
+        let writer = Writer::new(
+            write_connection,
+            shared.clone(),
+            publications,
+            config.max_writes_per_commit,
+        );
         let spawn_error = |error: std::io::Error| StoreError::Unavailable(format!("cannot start a thread: {error}"));
-        let writer = std::thread::Builder::new()
-            .name("taskd-sqlite-writer".into())
-            .spawn(move || writer::run(write_connection, receiver, writer_shared, publications, max_weight))
-            .map_err(spawn_error)?;
+        let writer_thread = {
+            let writer = writer.clone();
+            std::thread::Builder::new()
+                .name("taskd-sqlite-writer".into())
+                .spawn(move || writer.run())
+                .map_err(spawn_error)?
+        };
         let publisher = std::thread::Builder::new()
             .name("taskd-sqlite-events".into())
             .spawn(move || writer::publish(publications_receiver, events))
@@ -96,8 +102,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             path,
             config,
-            operations: Mutex::new(Some(sender)),
-            threads: Mutex::new(vec![writer, publisher]),
+            writer,
+            threads: Mutex::new(vec![writer_thread, publisher]),
             readers: Arc::new(Mutex::new(Vec::new())),
             shared,
             owner: Mutex::new(Some(owner)),
@@ -111,7 +117,7 @@ impl SqliteStore {
     /// Stops taking operations, lets the queued ones commit, stops the
     /// writer and gives up ownership of the file. Blocks.
     pub fn close_blocking(&self) {
-        self.operations.lock().take();
+        self.writer.close();
         let threads: Vec<_> = self.threads.lock().drain(..).collect();
         for thread in threads {
             let _ = thread.join();
@@ -126,21 +132,31 @@ impl SqliteStore {
         F: FnOnce(&mut Batch<'_>) -> StoreResult<T> + Send + 'static,
     {
         let (operation, answer) = operation(weight, op);
-        {
-            let operations = self.operations.lock();
-            let Some(sender) = operations.as_ref() else {
-                return Err(StoreError::Unavailable("the store is closed".to_string()));
-            };
-            if let Err(mpsc::SendError(operation)) = sender.send(operation) {
-                operation.refuse(StoreError::Unavailable("the store is closed".to_string()));
-            }
-        }
+        self.writer.submit(operation);
         answer
             .await
             .unwrap_or_else(|_| Err(StoreError::Unavailable("the store is closed".to_string())))
     }
 
-    /// Runs `read` on a pooled read connection off the async runtime.
+    /// Runs `read`, a lookup by key that takes microseconds, on a pooled
+    /// read connection right here: handing it to another thread and back
+    /// would cost more than the lookup.
+    fn read_now<T>(&self, read: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.readers.lock().pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open_connection(&self.path, &self.config)?,
+        };
+        let result = read(&connection);
+        let mut pool = self.readers.lock();
+        if pool.len() < self.config.read_connections {
+            pool.push(connection);
+        }
+        result
+    }
+
+    /// Runs `read`, which may scan, on a pooled read connection off the
+    /// async runtime.
     async fn read<T, F>(&self, read: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -218,7 +234,7 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, id: TaskId) -> StoreResult<Option<Task>> {
-        self.read(move |connection| reads::get(connection, id)).await
+        self.read_now(|connection| reads::get(connection, id))
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Task>> {
@@ -252,8 +268,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        let operations = self.operations.lock().take();
-        drop(operations);
+        self.writer.close();
         let threads: Vec<_> = self.threads.lock().drain(..).collect();
         let _ = tokio::task::spawn_blocking(move || {
             for thread in threads {

@@ -1,8 +1,9 @@
 //! The writer thread: every operation, applied in commit order.
 //!
-//! One thread owns the write connection. It takes every operation that
-//! queued up while the previous commit was syncing and applies them in one
-//! transaction (group commit). Only after the commit succeeds are the
+//! One connection writes. An operation that finds it idle is committed at
+//! once on the caller's thread; operations that queue up while a commit is
+//! syncing are applied together in one transaction by the writer thread
+//! (group commit). Only after the commit succeeds are the
 //! operations answered, the counts changed and the events published; a
 //! failed commit fails every operation it carried and changes nothing, in
 //! the database or in memory.
@@ -14,10 +15,11 @@
 //! so. That costs a retry in a rare case and saves a savepoint (and the
 //! page copies SQLite makes for it) on every operation in the common one.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
@@ -215,39 +217,140 @@ fn execute_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The writer thread's loop; returns when every sender is gone.
-pub fn run(
-    connection: Connection,
-    operations: mpsc::Receiver<Box<dyn Operation>>,
+/// Who may write, and what waits to be written. The connection is here
+/// when nobody is committing; whoever takes it commits what is queued.
+struct Gate {
+    connection: Option<Connection>,
+    queue: VecDeque<Box<dyn Operation>>,
+    next_sequence: u64,
+    closed: bool,
+}
+
+/// The store's single writer. An operation that finds nobody committing is
+/// committed at once on the caller's own thread: a lone request pays no hop
+/// to another thread and back. Operations that arrive while a commit is
+/// under way queue up, and the writer thread commits them together when it
+/// is over (group commit); so under load the caller's thread blocks for at
+/// most one commit, and every later one is the writer thread's.
+pub struct Writer {
+    gate: Mutex<Gate>,
+    queued: Condvar,
     shared: Arc<Shared>,
-    publications: mpsc::Sender<Publication>,
+    /// Dropped once the writer thread is done, which ends the publisher.
+    publications: Mutex<Option<mpsc::Sender<Publication>>>,
     max_weight: usize,
-) {
-    let mut next_sequence = 1_u64;
-    while let Ok(first) = operations.recv() {
-        let mut weight = first.weight();
-        let mut queued = vec![first];
-        while weight < max_weight {
-            match operations.try_recv() {
-                Ok(operation) => {
-                    weight += operation.weight();
-                    queued.push(operation);
-                }
-                Err(_) => break,
-            }
+}
+
+impl Writer {
+    pub fn new(
+        connection: Connection,
+        shared: Arc<Shared>,
+        publications: mpsc::Sender<Publication>,
+        max_weight: usize,
+    ) -> Arc<Self> {
+        Arc::new(Writer {
+            gate: Mutex::new(Gate {
+                connection: Some(connection),
+                queue: VecDeque::new(),
+                next_sequence: 1,
+                closed: false,
+            }),
+            queued: Condvar::new(),
+            shared,
+            publications: Mutex::new(Some(publications)),
+            max_weight: max_weight.max(1),
+        })
+    }
+
+    /// Queues `operation`; commits it (and whatever else waits) right here
+    /// when nobody else is committing.
+    pub fn submit(&self, operation: Box<dyn Operation>) {
+        let mut gate = self.gate.lock();
+        if gate.closed {
+            drop(gate);
+            operation.refuse(StoreError::Unavailable("the store is closed".to_string()));
+            return;
         }
+        gate.queue.push_back(operation);
+        let Some(connection) = gate.connection.take() else {
+            return;
+        };
+        let batch = self.take_batch(&mut gate.queue);
+        let first_sequence = gate.next_sequence;
+        drop(gate);
+        let next_sequence = self.commit(&connection, batch, first_sequence);
+        let mut gate = self.gate.lock();
+        gate.next_sequence = next_sequence;
+        gate.connection = Some(connection);
+        if !gate.queue.is_empty() {
+            // What queued up meanwhile is the writer thread's.
+            self.queued.notify_one();
+        }
+    }
+
+    /// Stops taking operations; the writer thread commits what is queued and
+    /// ends.
+    pub fn close(&self) {
+        self.gate.lock().closed = true;
+        self.queued.notify_all();
+    }
+
+    /// The writer thread: commits whatever queues up behind a commit, until
+    /// closed and drained.
+    pub fn run(&self) {
+        loop {
+            let mut gate = self.gate.lock();
+            while !(gate.connection.is_some() && (!gate.queue.is_empty() || gate.closed)) {
+                self.queued.wait(&mut gate);
+            }
+            let Some(connection) = gate.connection.take() else {
+                continue;
+            };
+            if gate.queue.is_empty() {
+                // Closed and drained: leave a compact WAL for the next start,
+                // and let the publisher finish.
+                drop(gate);
+                let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+                self.publications.lock().take();
+                return;
+            }
+            let batch = self.take_batch(&mut gate.queue);
+            let first_sequence = gate.next_sequence;
+            drop(gate);
+            let next_sequence = self.commit(&connection, batch, first_sequence);
+            let mut gate = self.gate.lock();
+            gate.next_sequence = next_sequence;
+            gate.connection = Some(connection);
+        }
+    }
+
+    fn take_batch(&self, queue: &mut VecDeque<Box<dyn Operation>>) -> Vec<Box<dyn Operation>> {
+        let mut weight = 0;
+        let mut batch = Vec::new();
+        while weight < self.max_weight {
+            let Some(operation) = queue.pop_front() else { break };
+            weight += operation.weight();
+            batch.push(operation);
+        }
+        batch
+    }
+
+    /// Applies `queued` in one transaction and answers every operation
+    /// once its fate is known; returns the next event sequence number.
+    fn commit(&self, connection: &Connection, queued: Vec<Box<dyn Operation>>, first_sequence: u64) -> u64 {
+        let shared = &*self.shared;
         let wants_events = shared.events.receiver_count() > 0;
-        if let Err(error) = execute_cached(&connection, "BEGIN") {
+        if let Err(error) = execute_cached(connection, "BEGIN") {
             let error = StoreError::from(error);
             tracing::error!(%error, "cannot begin a transaction; failing its operations");
             for operation in queued {
                 operation.refuse(error.clone());
             }
-            continue;
+            return first_sequence;
         }
         let mut batch = Batch {
-            connection: &connection,
-            shared: &shared,
+            connection,
+            shared,
             weights: shared.weights,
             wants_events,
             changes: Vec::new(),
@@ -277,11 +380,12 @@ pub fn run(
         } = batch;
         let committed = match aborted {
             Some(error) => Err(error),
-            None => execute_cached(&connection, "COMMIT").map_err(StoreError::from),
+            None => execute_cached(connection, "COMMIT").map_err(StoreError::from),
         };
         if committed.is_err() && !connection.is_autocommit() {
-            let _ = execute_cached(&connection, "ROLLBACK");
+            let _ = execute_cached(connection, "ROLLBACK");
         }
+        let mut next_sequence = first_sequence;
         if let Err(error) = &committed {
             tracing::error!(%error, operations = answers.len(), "commit failed; its operations are refused and nothing of them was kept");
         } else {
@@ -297,9 +401,10 @@ pub fn run(
             {
                 observer(&transitions);
             }
-            let first_sequence = next_sequence;
             next_sequence += changes.len() as u64;
-            if !changes.is_empty() {
+            if !changes.is_empty()
+                && let Some(publications) = self.publications.lock().as_ref()
+            {
                 let _ = publications.send(Publication {
                     first_sequence,
                     changes,
@@ -309,9 +414,8 @@ pub fn run(
         for answer in answers {
             answer.send(&committed);
         }
+        next_sequence
     }
-    // Leave a compact WAL behind for the next start.
-    let _ = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
 }
 
 /// The publisher thread: turns committed changes into events, off the
