@@ -73,7 +73,7 @@ fn schemas() -> Value {
         "diskPercent": {"type": "number"}, "ioWaitPercent": {"type": "number"}}});
     json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string", "description": "INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, UNAVAILABLE, ..."},
+            "code": {"type": "string", "description": "INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, UNAVAILABLE, ..."},
             "message": {"type": "string"},
             "field": {"type": "string", "description": "The offending field, for INVALID_ARGUMENT"}}},
         "TaskStatus": {"type": "string", "enum": ["PENDING", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "WAITING"]},
@@ -105,7 +105,7 @@ fn schemas() -> Value {
             "tasks": {"type": "array", "items": reference("Task")}}},
         "Attempt": {"type": "object", "properties": {
             "number": {"type": "integer"}, "startedAt": timestamp, "finishedAt": timestamp,
-            "outcome": {"type": "string", "enum": ["OUTCOME_UNSPECIFIED", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "INTERRUPTED"]},
+            "outcome": {"type": "string", "enum": ["OUTCOME_UNSPECIFIED", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "INTERRUPTED", "LEASE_EXPIRED"]},
             "error": {"type": "string"}, "worker": {"type": "string"},
             "startedUnder": machine, "finishedUnder": machine}},
         "Task": {"type": "object", "properties": {
@@ -120,7 +120,8 @@ fn schemas() -> Value {
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
             "idempotencyKey": {"type": "string"},
             "attempts": {"type": "array", "items": reference("Attempt")},
-            "retryPolicy": reference("RetryPolicy"), "statusReason": {"type": "string"}, "updatedAt": timestamp}},
+            "retryPolicy": reference("RetryPolicy"), "statusReason": {"type": "string"}, "updatedAt": timestamp,
+            "revision": uint64}},
         "ListTasksResponse": {"type": "object", "properties": {
             "tasks": {"type": "array", "items": reference("Task")}, "nextPageToken": {"type": "string"}}},
         "TaskStats": {"type": "object", "properties": {
@@ -162,6 +163,8 @@ pub fn spec() -> Value {
         "Bad input: malformed JSON, a wrong type, an unknown enum name, an oversized body, or a value out of range; `field` names it",
     );
     let not_found = error("No task with this id");
+    let key_reused =
+        error("The idempotency key was already used by a different request (type, params or dependencies)");
     let unavailable = error("The server is shutting down or its store is unavailable");
     let event_stream = json!({"description": "Server-Sent Events; each `data` is a TaskEvent in proto3 JSON",
                               "content": {"text/event-stream": {"schema": {"type": "string"}}}});
@@ -173,8 +176,8 @@ pub fn spec() -> Value {
             "/api/v1/tasks": {
                 "post": {"summary": "Create a new background task", "operationId": "submitTask",
                     "requestBody": {"required": true, "content": json_content(reference("SubmitTaskRequest"))},
-                    "responses": {"200": ok("The accepted task, durable (or the original task for a repeated idempotency key)", reference("Task")),
-                                  "400": bad_request, "503": unavailable}},
+                    "responses": {"200": ok("The accepted task, durable (or the original task for a repeated request with its idempotency key)", reference("Task")),
+                                  "400": bad_request, "409": key_reused.clone(), "503": unavailable}},
                 "get": {"summary": "List background tasks with optional filtering", "operationId": "listTasks",
                     "parameters": filter_parameters(true),
                     "responses": {"200": ok("One page of tasks, newest first", reference("ListTasksResponse")),
@@ -183,7 +186,7 @@ pub fn spec() -> Value {
                 "post": {"summary": "Create several tasks atomically (a DAG via batchRef)", "operationId": "submitTasks",
                     "requestBody": {"required": true, "content": json_content(reference("SubmitTasksRequest"))},
                     "responses": {"200": ok("The accepted tasks, in request order", reference("SubmitTasksResponse")),
-                                  "400": bad_request, "503": unavailable}}},
+                                  "400": bad_request, "409": key_reused, "503": unavailable}}},
             "/api/v1/tasks/stats": {
                 "get": {"summary": "Get task statistics", "operationId": "getTaskStats",
                     "responses": {"200": ok("Counts by status and type, and the scheduler's state", reference("TaskStats"))}}},

@@ -194,19 +194,23 @@ impl Knowledge {
                 .cloned()
                 .collect();
             for lease in earlier {
-                let renewed = self
-                    .store
-                    .renew(RenewRequest {
-                        leases: vec![lease.reference()],
-                        lease_duration: LEASE,
-                        now: self.now,
-                    })
-                    .await
-                    .expect("renew answered");
-                assert!(renewed[0].is_err(), "task {id} held by two leases");
+                assert!(self.renew(&lease).await.is_err(), "task {id} held by two leases");
             }
             self.leases.push(claimed.lease);
         }
+    }
+
+    async fn renew(&self, lease: &Lease) -> Result<Timestamp, crate::model::LeaseLost> {
+        let mut renewed = self
+            .store
+            .renew(RenewRequest {
+                leases: vec![lease.reference()],
+                lease_duration: LEASE,
+                now: self.now,
+            })
+            .await
+            .expect("renew answered");
+        renewed.remove(0)
     }
 
     async fn finish(&mut self, lease: Lease, end: End) {
@@ -277,14 +281,7 @@ impl Knowledge {
             Operation::Claim { limit } => self.claim(limit).await,
             Operation::Renew { lease } => {
                 if let Some(lease) = self.lease(lease) {
-                    self.store
-                        .renew(RenewRequest {
-                            leases: vec![lease.reference()],
-                            lease_duration: LEASE,
-                            now: self.now,
-                        })
-                        .await
-                        .expect("renew answered");
+                    let _ = self.renew(&lease).await;
                 }
             }
             Operation::Finish { lease, end } => {

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
@@ -275,13 +275,7 @@ impl Writer {
         let Some(connection) = gate.connection.take() else {
             return;
         };
-        let batch = self.take_batch(&mut gate.queue);
-        let first_sequence = gate.next_sequence;
-        drop(gate);
-        let next_sequence = self.commit(&connection, batch, first_sequence);
-        let mut gate = self.gate.lock();
-        gate.next_sequence = next_sequence;
-        gate.connection = Some(connection);
+        let gate = self.commit_queued(gate, connection);
         if !gate.queue.is_empty() {
             // What queued up meanwhile is the writer thread's.
             self.queued.notify_one();
@@ -314,14 +308,21 @@ impl Writer {
                 self.publications.lock().take();
                 return;
             }
-            let batch = self.take_batch(&mut gate.queue);
-            let first_sequence = gate.next_sequence;
-            drop(gate);
-            let next_sequence = self.commit(&connection, batch, first_sequence);
-            let mut gate = self.gate.lock();
-            gate.next_sequence = next_sequence;
-            gate.connection = Some(connection);
+            drop(self.commit_queued(gate, connection));
         }
+    }
+
+    /// Commits a batch of what `gate` queues with `connection` (taken from
+    /// it), then gives the connection back; returns the gate, locked.
+    fn commit_queued<'g>(&'g self, mut gate: MutexGuard<'g, Gate>, connection: Connection) -> MutexGuard<'g, Gate> {
+        let batch = self.take_batch(&mut gate.queue);
+        let first_sequence = gate.next_sequence;
+        drop(gate);
+        let next_sequence = self.commit(&connection, batch, first_sequence);
+        let mut gate = self.gate.lock();
+        gate.next_sequence = next_sequence;
+        gate.connection = Some(connection);
+        gate
     }
 
     fn take_batch(&self, queue: &mut VecDeque<Box<dyn Operation>>) -> Vec<Box<dyn Operation>> {
