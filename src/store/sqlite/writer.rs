@@ -223,15 +223,19 @@ struct Gate {
     connection: Option<Connection>,
     queue: VecDeque<Box<dyn Operation>>,
     next_sequence: u64,
+    /// Operations in the last commit: one means requests come one at a
+    /// time; more means they pile up while a commit syncs.
+    last_batch_len: usize,
     closed: bool,
 }
 
-/// The store's single writer. An operation that finds nobody committing is
-/// committed at once on the caller's own thread: a lone request pays no hop
-/// to another thread and back. Operations that arrive while a commit is
-/// under way queue up, and the writer thread commits them together when it
-/// is over (group commit); so under load the caller's thread blocks for at
-/// most one commit, and every later one is the writer thread's.
+/// The store's single writer. When requests come one at a time, an
+/// operation that finds nobody committing is committed at once on the
+/// caller's own thread: a lone request pays no hop to another thread and
+/// back. When they pile up (the last commit carried several), operations go
+/// to the writer thread, which commits whatever queued up meanwhile
+/// together (group commit), and the callers' threads, free of the fsync,
+/// serve other requests.
 pub struct Writer {
     gate: Mutex<Gate>,
     queued: Condvar,
@@ -253,6 +257,7 @@ impl Writer {
                 connection: Some(connection),
                 queue: VecDeque::new(),
                 next_sequence: 1,
+                last_batch_len: 0,
                 closed: false,
             }),
             queued: Condvar::new(),
@@ -262,8 +267,8 @@ impl Writer {
         })
     }
 
-    /// Queues `operation`; commits it (and whatever else waits) right here
-    /// when nobody else is committing.
+    /// Queues `operation`; commits it right here when nobody else is
+    /// committing and requests come one at a time.
     pub fn submit(&self, operation: Box<dyn Operation>) {
         let mut gate = self.gate.lock();
         if gate.closed {
@@ -272,6 +277,10 @@ impl Writer {
             return;
         }
         gate.queue.push_back(operation);
+        if gate.last_batch_len > 1 || gate.queue.len() > 1 {
+            self.queued.notify_one();
+            return;
+        }
         let Some(connection) = gate.connection.take() else {
             return;
         };
@@ -317,6 +326,7 @@ impl Writer {
     fn commit_queued<'g>(&'g self, mut gate: MutexGuard<'g, Gate>, connection: Connection) -> MutexGuard<'g, Gate> {
         let batch = self.take_batch(&mut gate.queue);
         let first_sequence = gate.next_sequence;
+        gate.last_batch_len = batch.len();
         drop(gate);
         let next_sequence = self.commit(&connection, batch, first_sequence);
         let mut gate = self.gate.lock();
