@@ -7,9 +7,10 @@
 //! machine's conditions. Knobs: BENCH_SECONDS (per rate phase, default 5),
 //! BENCH_E2E_TASKS (default 100000), BENCH_CONCURRENCY (in-flight unary
 //! calls, default 64), BENCH_QUEUED (tasks queued for the memory and
-//! restart phase, default 1000000; 0 skips it), BENCH_SYNCHRONOUS=normal
-//! (no fsync per commit), BENCH_ONLY=raw|single|get|e2e|lone|store|queued
-//! (one phase alone, for profiling).
+//! restart phase, default 1000000; 0 skips it; BENCH_TASKD_BIN runs it on
+//! another build), BENCH_SYNCHRONOUS=normal (no fsync per commit),
+//! BENCH_ONLY=raw|single|get|e2e|lone|store|queued (one phase alone, for
+//! profiling).
 //!
 //! The raw unary and single-submit phases alternate over several rounds and
 //! report medians; so do the one-at-a-time GetTask and SubmitTask calls. The
@@ -249,10 +250,12 @@ async fn run() {
             "  restart until serving again (s)",
             format!("{:.2}", queued.restart_seconds),
         );
-        row(
-            "  claim of one task among them p50 / p99 (us)",
-            format!("{:.0} / {:.0}", queued.claim_p50_micros, queued.claim_p99_micros),
-        );
+        if let Some((p50, p99)) = queued.claim_micros {
+            row(
+                "  claim of one task among them p50 / p99 (us)",
+                format!("{p50:.0} / {p99:.0}"),
+            );
+        }
     }
 
     println!();

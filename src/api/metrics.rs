@@ -12,7 +12,7 @@ use crate::api::rest::ApiError;
 use crate::api::rest::RestState;
 use crate::engine::EngineStats;
 use crate::engine::metrics::{Histogram, LATENCY_BUCKETS, OutcomeCounters};
-use crate::model::TaskStatus;
+use crate::model::{TaskPriority, TaskStatus};
 use crate::monitor::Resource;
 
 /// Escapes a label value: backslash, double quote and newline.
@@ -79,14 +79,19 @@ pub fn render(state: &RestState, stats: &EngineStats) -> String {
     ];
     for (name, help, read) in counters {
         header(&mut out, name, "counter", help);
-        for ((task_type, priority), outcome) in &metrics.outcomes {
-            let _ = writeln!(
-                out,
-                "{name}{{task_type=\"{}\",priority=\"{}\"}} {}",
-                label(task_type),
-                priority.as_str(),
-                read(outcome)
-            );
+        for (task_type, by_priority) in &metrics.outcomes {
+            for (priority, outcome) in TaskPriority::ALL.iter().zip(by_priority) {
+                if *outcome == OutcomeCounters::default() {
+                    continue;
+                }
+                let _ = writeln!(
+                    out,
+                    "{name}{{task_type=\"{}\",priority=\"{}\"}} {}",
+                    label(task_type),
+                    priority.as_str(),
+                    read(outcome)
+                );
+            }
         }
     }
 

@@ -36,7 +36,7 @@ impl Histogram {
 }
 
 /// Outcome counters of one task type and priority.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutcomeCounters {
     pub submitted: u64,
     pub completed: u64,
@@ -53,7 +53,8 @@ pub struct EngineMetrics {
     pub failed_attempts: u64,
     /// Retries scheduled.
     pub retries: u64,
-    pub outcomes: BTreeMap<(String, TaskPriority), OutcomeCounters>,
+    /// Per task type, per priority (indexed by `TaskPriority::ALL`).
+    pub outcomes: BTreeMap<String, [OutcomeCounters; 4]>,
     /// Time from runnable to started, per task type.
     pub queue_wait: BTreeMap<String, Histogram>,
     /// Duration of finished attempts, per task type.
@@ -62,7 +63,13 @@ pub struct EngineMetrics {
 
 impl EngineMetrics {
     pub fn outcome(&mut self, task_type: &str, priority: TaskPriority) -> &mut OutcomeCounters {
-        self.outcomes.entry((task_type.to_string(), priority)).or_default()
+        // Looked up before inserted: the type is known but for its first
+        // transition, and counting runs on every commit.
+        if !self.outcomes.contains_key(task_type) {
+            self.outcomes.insert(task_type.to_string(), Default::default());
+        }
+        let by_priority = self.outcomes.get_mut(task_type).expect("inserted above");
+        &mut by_priority[(priority.code() - 1) as usize]
     }
 
     pub fn observe_queue_wait(&mut self, task_type: &str, wait: Duration) {
