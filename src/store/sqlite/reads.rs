@@ -4,7 +4,7 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 
-use crate::model::{Task, TaskId};
+use crate::model::{Task, TaskId, TaskStatus};
 use crate::store::sqlite::row::parse_status;
 use crate::store::sqlite::row::{COLUMNS, query_tasks};
 use crate::store::{ListQuery, StatusCount, StoreResult};
@@ -49,6 +49,10 @@ pub fn list(connection: &Connection, query: &ListQuery) -> StoreResult<Vec<Task>
             .collect(),
         &mut values,
     );
+    if !filter.statuses.is_empty() && !filter.statuses.contains(&TaskStatus::Completed) {
+        // Lets SQLite use the index of statuses other than COMPLETED.
+        conditions.push(format!("status != {}", TaskStatus::Completed.code()));
+    }
     for (key, value) in &filter.labels {
         conditions.push("json_extract(labels, ?) = ?".to_string());
         values.push(format!("$.\"{}\"", key.replace('"', "\\\"")).into());

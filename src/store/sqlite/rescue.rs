@@ -16,7 +16,7 @@ pub fn apply(batch: &mut Batch<'_>, scope: RescueScope, now: Timestamp) -> Store
         RescueScope::Expired => {
             let mut statement = batch
                 .connection
-                .prepare_cached("SELECT id FROM tasks WHERE status = 3 AND lease_deadline <= ?1")?;
+                .prepare_cached("SELECT id FROM tasks WHERE status = 3 AND status != 4 AND lease_deadline <= ?1")?;
             statement
                 .query_map(params![now.as_micros()], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?
@@ -24,7 +24,7 @@ pub fn apply(batch: &mut Batch<'_>, scope: RescueScope, now: Timestamp) -> Store
         RescueScope::HeldBy(executor, _) => {
             let mut statement = batch
                 .connection
-                .prepare_cached("SELECT id FROM tasks WHERE status = 3 AND lease_owner = ?1")?;
+                .prepare_cached("SELECT id FROM tasks WHERE status = 3 AND status != 4 AND lease_owner = ?1")?;
             statement
                 .query_map(params![executor.as_str()], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?
