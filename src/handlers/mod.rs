@@ -9,9 +9,11 @@
 //!   Markdown.
 //!
 //! Each handler reads its params through one shared module, so a bad param
-//! fails the attempt with an error naming it (`params.format: ...`) rather
-//! than a panic. Files are written whole or not at all (see `files`) under
-//! the engine's data directory.
+//! fails the task with an error naming it (`params.format: ...`) rather than
+//! a panic, and is not retried. Files are written whole or not at all (see
+//! `files`) under the server's data directory. Handlers that read or manage
+//! tasks are given the engine when they are built, and use it like any
+//! client.
 
 pub mod diag;
 pub mod export;
@@ -29,7 +31,7 @@ use std::path::Path;
 use crate::engine::TaskManager;
 use crate::engine::handler::HandlerRegistry;
 
-/// Every task type [`register_builtins`] serves.
+/// Every task type [`builtins`] serves.
 pub const BUILTIN_TASK_TYPES: &[&str] = &[
     diag::ECHO,
     diag::SLEEP,

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::engine::core::Core;
 use crate::engine::executor::attempt::{self, Ran};
-use crate::engine::executor::progress::{ProgressSinkHandle, ProgressWriter};
+use crate::engine::executor::progress::ProgressWriter;
 use crate::engine::handler::{HandlerRegistry, TaskContext};
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{ExecutorId, Lease, LeaseRef, TaskId, Timestamp};
@@ -214,7 +214,7 @@ impl LocalExecutor {
             task.name,
             task.params,
             stop.clone(),
-            Arc::new(ProgressSinkHandle(writer)),
+            Arc::new(writer),
         );
         let executor = self.clone();
         self.attempts.spawn(async move {

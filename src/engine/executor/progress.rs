@@ -11,7 +11,10 @@ use crate::engine::handler::ProgressSink;
 use crate::model::{LeaseRef, Progress, Timestamp};
 use crate::store::{Store, StoreError};
 
-pub struct ProgressWriter {
+/// Writes the progress of one attempt; what its handler reports to.
+pub struct ProgressWriter(Arc<Pending>);
+
+struct Pending {
     store: Arc<dyn Store>,
     lease: LeaseRef,
     latest: Mutex<Option<Progress>>,
@@ -19,15 +22,26 @@ pub struct ProgressWriter {
 }
 
 impl ProgressWriter {
-    pub fn new(store: Arc<dyn Store>, lease: LeaseRef) -> Arc<Self> {
-        Arc::new(ProgressWriter {
+    pub fn new(store: Arc<dyn Store>, lease: LeaseRef) -> Self {
+        ProgressWriter(Arc::new(Pending {
             store,
             lease,
             latest: Mutex::new(None),
             writing: AtomicBool::new(false),
-        })
+        }))
     }
+}
 
+impl ProgressSink for ProgressWriter {
+    fn report(&self, progress: Progress) {
+        *self.0.latest.lock() = Some(progress);
+        if !self.0.writing.swap(true, Ordering::AcqRel) {
+            tokio::spawn(self.0.clone().write_latest());
+        }
+    }
+}
+
+impl Pending {
     /// Writes the latest report until none is left.
     async fn write_latest(self: Arc<Self>) {
         loop {
@@ -48,18 +62,6 @@ impl ProgressWriter {
                     }
                 }
             }
-        }
-    }
-}
-
-/// The sink handlers report to.
-pub struct ProgressSinkHandle(pub Arc<ProgressWriter>);
-
-impl ProgressSink for ProgressSinkHandle {
-    fn report(&self, progress: Progress) {
-        *self.0.latest.lock() = Some(progress);
-        if !self.0.writing.swap(true, Ordering::AcqRel) {
-            tokio::spawn(self.0.clone().write_latest());
         }
     }
 }

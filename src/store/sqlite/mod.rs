@@ -1,9 +1,10 @@
 //! The embedded default store: one SQLite file in WAL mode, owned by one
 //! process.
 //!
-//! Every operation goes through one writer thread ([`writer`]), which
-//! applies whatever queued up while the previous commit was syncing in one
-//! transaction: a thousand concurrent submits cost one fsync. Each
+//! Every operation goes through one writer (`writer.rs`): a lone one is
+//! committed on its caller's thread, and whatever queues up while a commit
+//! syncs is applied together in one transaction by the writer thread, so a
+//! thousand concurrent submits cost one fsync. Each
 //! operation is its own module, written in this database's SQL and deciding
 //! with the shared rules. Reads use a small pool of separate connections.
 //! Counts per type and status live in memory, changed only by committed
