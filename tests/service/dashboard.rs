@@ -87,6 +87,12 @@ impl Browser {
     }
 
     async fn command(&self, path: &str, body: Value) -> Value {
+        self.try_command(path, body)
+            .await
+            .unwrap_or_else(|error| panic!("webdriver {path}: {error}"))
+    }
+
+    async fn try_command(&self, path: &str, body: Value) -> Result<Value, Value> {
         let response: Value = self
             .http
             .post(format!("{}/{path}", self.session_url))
@@ -98,9 +104,9 @@ impl Browser {
             .await
             .expect("webdriver response");
         if response["value"]["error"].is_string() {
-            panic!("webdriver {path}: {}", response["value"]);
+            return Err(response["value"].clone());
         }
-        response["value"].clone()
+        Ok(response["value"].clone())
     }
 
     async fn open(&self, url: &str) {
@@ -136,8 +142,24 @@ impl Browser {
                setTimeout(check, 25);
              }})();"
         );
-        self.command("execute/async", json!({"script": script, "args": []}))
+        match self
+            .try_command("execute/async", json!({"script": script, "args": []}))
             .await
+        {
+            Ok(value) => value,
+            Err(error) => {
+                let seen = self
+                    .try_command(
+                        "execute/sync",
+                        json!({"script": format!("return {result};"), "args": []}),
+                    )
+                    .await;
+                panic!(
+                    "waited for `{condition}`; `{result}` is {seen:?}; webdriver: {}",
+                    error["error"]
+                )
+            }
+        }
     }
 
     async fn screenshot(&self) -> Vec<u8> {
