@@ -9,8 +9,8 @@
 //! calls, default 64), BENCH_QUEUED (tasks queued for the memory and
 //! restart phase, default 1000000; 0 skips it; BENCH_TASKD_BIN runs it on
 //! another build), BENCH_SYNCHRONOUS=normal (no fsync per commit),
-//! BENCH_ONLY=raw|single|get|e2e|lone|store|queued (one phase alone, for
-//! profiling).
+//! BENCH_ONLY=raw|single|get|e2e|lone|store|queued, or several separated by
+//! commas (`raw,single` gives the ratio alone), for profiling.
 //!
 //! The raw unary and single-submit phases alternate over several rounds and
 //! report medians; so do the one-at-a-time GetTask and SubmitTask calls. The
@@ -81,7 +81,9 @@ impl Settings {
     }
 
     fn runs(&self, phase: &str) -> bool {
-        self.only.as_deref().is_none_or(|only| only == phase)
+        self.only
+            .as_deref()
+            .is_none_or(|only| only.split(',').any(|listed| listed.trim() == phase))
     }
 }
 
