@@ -319,6 +319,7 @@ fn attempt_to_proto(attempt: &Attempt) -> proto::Attempt {
         AttemptOutcome::Cancelled => Outcome::Cancelled,
         AttemptOutcome::Interrupted => Outcome::Interrupted,
         AttemptOutcome::LeaseExpired => Outcome::LeaseExpired,
+        AttemptOutcome::Released => Outcome::Released,
     };
     proto::Attempt {
         number: attempt.number,

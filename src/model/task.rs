@@ -156,6 +156,9 @@ pub enum AttemptOutcome {
     Interrupted,
     /// The executor stopped renewing its lease before the deadline.
     LeaseExpired,
+    /// The executor handed the task back unfinished (it was draining); the
+    /// task went back to the queue without using a retry.
+    Released,
 }
 
 impl AttemptOutcome {
@@ -169,6 +172,7 @@ impl AttemptOutcome {
             AttemptOutcome::Cancelled => "CANCELLED",
             AttemptOutcome::Interrupted => "INTERRUPTED",
             AttemptOutcome::LeaseExpired => "LEASE_EXPIRED",
+            AttemptOutcome::Released => "RELEASED",
         }
     }
 
@@ -176,7 +180,7 @@ impl AttemptOutcome {
     pub fn is_failure(self) -> bool {
         !matches!(
             self,
-            AttemptOutcome::Running | AttemptOutcome::Succeeded | AttemptOutcome::Cancelled
+            AttemptOutcome::Running | AttemptOutcome::Succeeded | AttemptOutcome::Cancelled | AttemptOutcome::Released
         )
     }
 }

@@ -43,6 +43,11 @@ pub fn completed_progress() -> crate::model::Progress {
     }
 }
 
+/// Why a task handed back by its executor is ready again.
+pub fn released_reason(attempt: u32, why: &str) -> String {
+    format!("attempt {attempt} handed back unfinished ({why}); ready to run again")
+}
+
 /// Why a RUNNING task is where it is.
 pub fn running_reason(attempt: u32) -> String {
     format!("attempt {attempt} running")
@@ -66,6 +71,11 @@ pub enum AttemptEnd {
     Interrupted {
         why: String,
     },
+    /// The executor handed the task back unfinished; `why` says why. The
+    /// task is ready again at once and keeps its retries: nothing failed.
+    Released {
+        why: String,
+    },
 }
 
 impl AttemptEnd {
@@ -76,6 +86,7 @@ impl AttemptEnd {
             AttemptEnd::TimedOut => AttemptOutcome::TimedOut,
             AttemptEnd::LeaseExpired => AttemptOutcome::LeaseExpired,
             AttemptEnd::Interrupted { .. } => AttemptOutcome::Interrupted,
+            AttemptEnd::Released { .. } => AttemptOutcome::Released,
         }
     }
 }
@@ -122,6 +133,19 @@ pub fn end_attempt(facts: &AttemptFacts, end: AttemptEnd, now: Timestamp, unit: 
                 retry: None,
                 completed_at: Some(now),
                 reason: completed_reason(facts.attempt),
+            };
+        }
+        AttemptEnd::Released { why } => {
+            let placement = place_ready(None, now);
+            return Verdict {
+                status: placement.status(),
+                outcome,
+                error: None,
+                result: None,
+                retry_count: facts.retry_count,
+                retry: Some(placement),
+                completed_at: None,
+                reason: released_reason(facts.attempt, &why),
             };
         }
         AttemptEnd::Failed { error, retryable } => (error, retryable),
@@ -253,5 +277,22 @@ mod tests {
         assert_eq!(early, Timestamp(4_000_000));
         let late = lease_deadline(Timestamp(9_000_000), Duration::from_secs(3), started, timeout);
         assert_eq!(late, Timestamp(10_000_000));
+    }
+
+    #[test]
+    fn a_handed_back_task_is_ready_at_once_and_keeps_its_retries() {
+        let verdict = end_attempt(
+            &facts(3, 3),
+            AttemptEnd::Released {
+                why: "worker draining".into(),
+            },
+            Timestamp(5),
+            0.5,
+        );
+        assert_eq!(verdict.status, TaskStatus::Pending);
+        assert_eq!(verdict.outcome, AttemptOutcome::Released);
+        assert_eq!(verdict.retry_count, 3, "no retry used, even the last");
+        assert_eq!(verdict.error, None);
+        assert!(verdict.reason.contains("worker draining"), "{}", verdict.reason);
     }
 }

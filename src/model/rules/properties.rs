@@ -58,6 +58,7 @@ fn end() -> impl Strategy<Value = AttemptEnd> {
         Just(AttemptEnd::TimedOut),
         Just(AttemptEnd::LeaseExpired),
         Just(AttemptEnd::Interrupted { why: "gone".into() }),
+        Just(AttemptEnd::Released { why: "draining".into() }),
     ]
 }
 
@@ -71,14 +72,22 @@ proptest! {
     ) {
         let now = Timestamp(facts.started_at.0 + later);
         let succeeded = matches!(end, AttemptEnd::Succeeded(_));
+        let released = matches!(end, AttemptEnd::Released { .. });
         let retryable = !matches!(end, AttemptEnd::Failed { retryable: false, .. });
         let verdict = end_attempt(&facts, end, now, unit);
         prop_assert!(may_follow(TaskStatus::Running, verdict.status));
         prop_assert_eq!(verdict.status == TaskStatus::Completed, succeeded);
         prop_assert!(verdict.retry_count <= facts.max_retries);
-        let retried = matches!(verdict.status, TaskStatus::Scheduled | TaskStatus::Pending);
-        prop_assert_eq!(retried, !succeeded && retryable && facts.retry_count < facts.max_retries);
-        prop_assert_eq!(verdict.retry_count, facts.retry_count + u32::from(retried));
+        let again = matches!(verdict.status, TaskStatus::Scheduled | TaskStatus::Pending);
+        if released {
+            // Handed back: ready again at once, no retry used.
+            prop_assert_eq!(verdict.status, TaskStatus::Pending);
+            prop_assert_eq!(verdict.retry_count, facts.retry_count);
+            prop_assert!(verdict.error.is_none());
+            return Ok(());
+        }
+        prop_assert_eq!(again, !succeeded && retryable && facts.retry_count < facts.max_retries);
+        prop_assert_eq!(verdict.retry_count, facts.retry_count + u32::from(again));
         prop_assert_eq!(verdict.completed_at.is_some(), verdict.status.is_terminal());
         prop_assert_eq!(verdict.error.is_some(), !succeeded);
         if let Some(due) = verdict.retry.as_ref().and_then(Placement::due) {

@@ -210,3 +210,27 @@ pub async fn an_executor_that_is_gone_loses_every_lease_it_held(store: Arc<dyn S
     }
     assert_eq!(stored(&store, staying.task.id).await.status, TaskStatus::Running);
 }
+
+pub async fn a_handed_back_task_is_ready_at_once_and_keeps_its_retries(store: Arc<dyn Store>) {
+    let mut request = draft("a");
+    request.max_retries = 0;
+    let task = submit_one(&store, request, at(0.0)).await;
+    let first = claim(&store, "x", &["a"], 1, at(0.0)).await.remove(0);
+    let released = AttemptEnd::Released {
+        why: "worker draining".into(),
+    };
+    let finished = finish(&store, &first.lease, released, at(2.0)).await.unwrap();
+    assert_eq!(finished.status, TaskStatus::Pending);
+    let back = stored(&store, task.id).await;
+    assert_eq!(back.retry_count, 0, "handing back uses no retry");
+    assert_eq!(back.attempts[0].outcome, AttemptOutcome::Released);
+    assert_eq!(back.attempts[0].error, None);
+    assert!(back.status_reason.contains("worker draining"), "{}", back.status_reason);
+
+    let refused = finish(&store, &first.lease, success(), at(3.0)).await.unwrap_err();
+    assert!(lost(LeaseLost::Superseded)(&refused), "{refused}");
+    let second = claim(&store, "y", &["a"], 1, at(3.0)).await.remove(0);
+    assert_eq!(second.lease.attempt, 2, "claimable again at once, by anyone");
+    finish(&store, &second.lease, success(), at(4.0)).await.unwrap();
+    assert_eq!(stored(&store, task.id).await.status, TaskStatus::Completed);
+}

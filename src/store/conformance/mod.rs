@@ -200,6 +200,7 @@ macro_rules! store_conformance_tests {
             leases::cancelling_a_running_task_revokes_its_lease,
             leases::progress_is_recorded_only_under_a_live_lease,
             leases::an_executor_that_is_gone_loses_every_lease_it_held,
+            leases::a_handed_back_task_is_ready_at_once_and_keeps_its_retries,
             dependencies::a_finish_releases_and_cancels_dependents_in_the_same_step,
             dependencies::a_cascade_reaches_every_level_below,
             dependencies::members_of_a_batch_depend_on_each_other,
@@ -226,6 +227,7 @@ macro_rules! store_conformance_tests {
                 Just(End::Success),
                 Just(End::RetryableFailure),
                 Just(End::PermanentFailure),
+                Just(End::HandBack),
             ];
             let operation = prop_oneof![
                 4 => (

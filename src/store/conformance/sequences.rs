@@ -65,6 +65,8 @@ pub enum End {
     Success,
     RetryableFailure,
     PermanentFailure,
+    /// The executor hands the task back unfinished.
+    HandBack,
 }
 
 const TYPE: &str = "sequence";
@@ -224,6 +226,7 @@ impl Knowledge {
                 error: "broken".into(),
                 retryable: false,
             },
+            End::HandBack => AttemptEnd::Released { why: "draining".into() },
         };
         let answer = self
             .store
