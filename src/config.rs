@@ -70,6 +70,10 @@ impl ServerConfig {
         if self.engine.max_concurrent_tasks == 0 {
             return Err("engine.max_concurrent_tasks must be at least 1".into());
         }
+        for (index, task_type) in self.engine.known_task_types.iter().enumerate() {
+            crate::engine::validate::validate_task_type(task_type)
+                .map_err(|message| format!("engine.known_task_types[{index}]: {message}"))?;
+        }
         let monitor = &self.monitor;
         let thresholds = &monitor.thresholds;
         for (name, value) in [

@@ -16,6 +16,10 @@ pub struct EngineConfig {
     pub max_concurrent_tasks: usize,
     /// Optional per-task-type limits on RUNNING tasks, within the global one.
     pub type_concurrency_limits: BTreeMap<String, usize>,
+    /// Task types accepted at submit besides the design note's, the
+    /// built-in handlers' and those workers declared: types whose workers
+    /// have not connected yet.
+    pub known_task_types: Vec<String>,
     /// Head start each priority gets in the claim order; see `SchedulingWeights`.
     pub priority_boost: SchedulingWeights,
     /// Retries a task gets when its submit does not say.
@@ -47,6 +51,7 @@ impl Default for EngineConfig {
         EngineConfig {
             max_concurrent_tasks: 10,
             type_concurrency_limits: BTreeMap::new(),
+            known_task_types: Vec::new(),
             priority_boost: SchedulingWeights::default(),
             default_max_retries: 3,
             default_timeout: Duration::from_secs(3600),

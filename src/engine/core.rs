@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::catalog::TaskTypeCatalog;
 use crate::engine::config::EngineConfig;
 use crate::engine::error::EngineResult;
 use crate::engine::limits::ConcurrencyLimits;
@@ -25,6 +26,8 @@ pub struct Core {
     pub config: Arc<EngineConfig>,
     pub limits: ConcurrencyLimits,
     pub metrics: Mutex<EngineMetrics>,
+    /// The task types a submit may use.
+    pub catalog: TaskTypeCatalog,
     /// Task types some executor of this node serves.
     served: RwLock<BTreeSet<String>>,
     /// Bumped whenever tasks may have become claimable; every executor
@@ -48,6 +51,7 @@ impl Core {
             config: Arc::new(config),
             limits,
             metrics: Mutex::new(EngineMetrics::default()),
+            catalog: TaskTypeCatalog::default(),
             served: RwLock::new(BTreeSet::new()),
             work: watch::Sender::new(0),
             next_due: Mutex::new(None),

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::engine::catalog::TaskTypeCatalog;
 use crate::engine::config::EngineConfig;
 use crate::engine::error::{EngineError, EngineResult};
 use crate::engine::validate::validate_new_task;
@@ -61,11 +62,18 @@ fn prefix(list_field: &str, position: usize) -> String {
 pub fn draft(
     requests: Vec<NewTask>,
     config: &EngineConfig,
+    catalog: &TaskTypeCatalog,
     list_field: &'static str,
     now: Timestamp,
 ) -> EngineResult<(SubmitBatch, FieldNames)> {
     for (position, request) in requests.iter().enumerate() {
         validate_new_task(request, &config.limits, now, &prefix(list_field, position))?;
+        if !catalog.knows(&request.task_type) {
+            return Err(EngineError::invalid(
+                field_name(list_field, position, "task_type"),
+                catalog.refusal(&request.task_type),
+            ));
+        }
         if list_field.is_empty() && request.batch_ref.is_some() {
             return Err(EngineError::invalid("batch_ref", "only allowed in SubmitTasks"));
         }
@@ -225,6 +233,23 @@ mod tests {
     use super::*;
     use crate::model::{NewDependency, TaskStatus};
 
+    fn known() -> TaskTypeCatalog {
+        TaskTypeCatalog::new(["diag.echo".to_string(), "a".to_string()])
+    }
+
+    #[test]
+    fn an_unknown_type_is_refused_naming_the_members_field() {
+        let requests = vec![NewTask::new("diag.echo"), NewTask::new("diag.ecko")];
+        let error = draft(requests, &EngineConfig::default(), &known(), "tasks", Timestamp::now())
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.starts_with("tasks[1].task_type: unknown task type \"diag.ecko\" (did you mean \"diag.echo\"?)"),
+            "{error}"
+        );
+    }
+
     fn member(reference: &str, after: &[&str]) -> NewTask {
         NewTask {
             batch_ref: Some(reference.to_string()),
@@ -247,7 +272,7 @@ mod tests {
             member("c", &["a"]),
             member("a", &[]),
         ];
-        let (batch, _) = draft(requests, &EngineConfig::default(), "tasks", Timestamp::now()).expect("valid");
+        let (batch, _) = draft(requests, &EngineConfig::default(), &known(), "tasks", Timestamp::now()).expect("valid");
         let positions: Vec<usize> = batch.drafts.iter().map(|draft| draft.position).collect();
         assert_eq!(positions, vec![3, 1, 2, 0]);
         assert_eq!(
@@ -260,7 +285,7 @@ mod tests {
     #[test]
     fn a_cycle_is_refused_naming_its_members() {
         let requests = vec![member("a", &["b"]), member("b", &["a"])];
-        let error = draft(requests, &EngineConfig::default(), "tasks", Timestamp::now())
+        let error = draft(requests, &EngineConfig::default(), &known(), "tasks", Timestamp::now())
             .err()
             .map(|error| error.to_string());
         assert_eq!(
@@ -274,9 +299,15 @@ mod tests {
         let mut first = NewTask::new("diag.echo");
         first.idempotency_key = Some("k".into());
         let second = first.clone();
-        let error = draft(vec![first, second], &EngineConfig::default(), "tasks", Timestamp::now())
-            .err()
-            .map(|error| error.to_string());
+        let error = draft(
+            vec![first, second],
+            &EngineConfig::default(),
+            &known(),
+            "tasks",
+            Timestamp::now(),
+        )
+        .err()
+        .map(|error| error.to_string());
         assert_eq!(
             error.as_deref(),
             Some("tasks[1].idempotency_key: repeats the key of tasks[0]")
@@ -285,7 +316,14 @@ mod tests {
 
     #[test]
     fn store_refusals_name_the_clients_field() {
-        let (_, names) = draft(vec![NewTask::new("a")], &EngineConfig::default(), "", Timestamp::now()).expect("valid");
+        let (_, names) = draft(
+            vec![NewTask::new("a")],
+            &EngineConfig::default(),
+            &known(),
+            "",
+            Timestamp::now(),
+        )
+        .expect("valid");
         let error = names.refusal(StoreError::IdempotencyConflict {
             position: 0,
             key: "k".into(),

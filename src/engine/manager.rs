@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 
+use crate::engine::catalog::SEED_TASK_TYPES;
 use crate::engine::config::EngineConfig;
 use crate::engine::core::Core;
 use crate::engine::drafts;
@@ -52,6 +53,9 @@ impl TaskManager {
                 core.observe(transitions);
             }
         }));
+        core.catalog.add(SEED_TASK_TYPES.iter().map(|name| name.to_string()));
+        core.catalog.add(core.config.known_task_types.iter().cloned());
+        core.catalog.add(core.store.declared_task_types().await?);
         let rescued = core
             .store
             .rescue(
@@ -74,6 +78,7 @@ impl TaskManager {
 
     /// Starts the in-process executor with `registry`'s handlers. Once.
     pub fn run_local_executor(&self, registry: HandlerRegistry) {
+        self.core.catalog.add(registry.task_types().map(str::to_string));
         let executor = LocalExecutor::start(self.core.clone(), registry);
         if self.local.set(executor).is_err() {
             tracing::warn!("the in-process executor was already running");
@@ -116,7 +121,13 @@ impl TaskManager {
             return Err(EngineError::ShuttingDown);
         }
         let count = requests.len();
-        let (batch, names) = drafts::draft(requests, &self.core.config, list_field, Timestamp::now())?;
+        let (batch, names) = drafts::draft(
+            requests,
+            &self.core.config,
+            &self.core.catalog,
+            list_field,
+            Timestamp::now(),
+        )?;
         let positions: Vec<usize> = batch.drafts.iter().map(|draft| draft.position).collect();
         let submitted = self
             .core

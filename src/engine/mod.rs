@@ -4,6 +4,7 @@
 //! in-process one ([`executor::LocalExecutor`]) runs the built-in and
 //! embedded handlers. Nothing in here knows about gRPC, HTTP or SQL.
 
+pub mod catalog;
 pub mod config;
 mod core;
 mod drafts;

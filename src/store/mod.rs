@@ -104,6 +104,14 @@ pub trait Store: Send + Sync + 'static {
     /// Tasks by type and status.
     async fn counts(&self) -> StoreResult<Vec<StatusCount>>;
 
+    /// Remembers `task_types` as known (a worker declared them), for every
+    /// node and every later start. Declaring a known type again changes
+    /// nothing.
+    async fn declare_task_types(&self, task_types: Vec<String>, now: Timestamp) -> StoreResult<()>;
+
+    /// Every task type declared so far, sorted.
+    async fn declared_task_types(&self) -> StoreResult<Vec<String>>;
+
     /// Backend housekeeping (statistics, compaction); says what it did.
     async fn optimize(&self) -> StoreResult<String>;
 

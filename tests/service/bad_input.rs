@@ -71,6 +71,16 @@ async fn bad_requests_get_the_right_code_and_name_the_field_and_the_server_goes_
             Expect::Invalid("task_type"),
         ),
         (
+            "a task type nothing knows (a typo)",
+            Call::Submit(NewTask::new("report_generaton").into_request()),
+            Expect::Invalid("task_type"),
+        ),
+        (
+            "a batch whose second member has an unknown type",
+            Call::SubmitBatch(vec![echo().into_request(), NewTask::new("thumbnails").into_request()]),
+            Expect::Invalid("tasks[1].task_type"),
+        ),
+        (
             "an unknown priority value",
             Call::Submit(SubmitTaskRequest {
                 priority: 99,
@@ -193,4 +203,22 @@ async fn bad_requests_get_the_right_code_and_name_the_field_and_the_server_goes_
     let task = server.wait(&task.id).await;
     assert_eq!(task.status(), TaskStatus::Completed);
     assert_eq!(task.name, "after the bad input");
+}
+
+#[tokio::test]
+async fn an_unknown_task_type_is_refused_with_the_type_it_probably_meant() {
+    let server = TestServer::start().await;
+    let status = server
+        .client
+        .submit(NewTask::new("report_generaton"))
+        .await
+        .expect_err("a typo is refused");
+    assert_eq!(status.code(), Some(Code::InvalidArgument));
+    let message = status.to_string();
+    assert!(message.contains("did you mean \"report_generation\"?"), "{message}");
+    assert!(message.contains("known types:"), "{message}");
+    // The design note's types are known before any worker connects, and wait
+    // for one.
+    let waiting = server.client.submit(NewTask::new("document_processing")).await.unwrap();
+    assert_eq!(waiting.status(), TaskStatus::Pending);
 }

@@ -116,6 +116,9 @@ async fn a_database_of_the_single_process_design_opens_and_its_work_goes_on() {
     running.params = json!({"duration_ms": 60_000});
     running.attempts = json!([attempt("RUNNING", false)]);
     let failed = Row::new("diag.fail", 5);
+    // A type of the application's own, accepted by the design that did not
+    // check types.
+    let legacy = Row::new("legacy.thumbnails", 1);
     let mut scheduled = Row::new("diag.echo", 2);
     scheduled.run_at = Some(micros_ago(Duration::ZERO) + 3_600_000_000);
     let waits_on_running = Row::new("diag.echo", 7).after(&running, "COMPLETED");
@@ -130,6 +133,7 @@ async fn a_database_of_the_single_process_design_opens_and_its_work_goes_on() {
             &pending,
             &running,
             &failed,
+            &legacy,
             &scheduled,
             &waits_on_running,
             &waits_on_done,
@@ -152,6 +156,12 @@ async fn a_database_of_the_single_process_design_opens_and_its_work_goes_on() {
         .await
         .unwrap();
     assert_eq!(repeated.id, done.id, "keys of schema 1 still make submits idempotent");
+    let same_type = client.submit(NewTask::new("legacy.thumbnails")).await.unwrap();
+    assert_eq!(
+        same_type.status(),
+        TaskStatus::Pending,
+        "types that stored tasks have stay known"
+    );
 
     assert_eq!(server.wait(&pending.id).await.status(), TaskStatus::Completed);
     assert_eq!(server.wait(&waits_on_done.id).await.status(), TaskStatus::Completed);

@@ -188,6 +188,7 @@ macro_rules! store_conformance_tests {
             submits::list_filters_and_pages_newest_first,
             submits::counts_follow_every_transition,
             submits::purge_deletes_only_old_finished_tasks,
+            submits::declared_task_types_are_remembered_once_each,
             claims::claims_follow_priority_and_age_together,
             claims::claims_take_only_requested_types_within_each_cap,
             claims::a_claim_promotes_due_tasks_first,

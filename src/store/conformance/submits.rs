@@ -275,3 +275,20 @@ pub async fn purge_deletes_only_old_finished_tasks(store: Arc<dyn Store>) {
     assert!(!store.optimize().await.unwrap().is_empty());
     let _ = (json!(null), Duration::ZERO);
 }
+
+pub async fn declared_task_types_are_remembered_once_each(store: Arc<dyn Store>) {
+    assert_eq!(store.declared_task_types().await.unwrap(), Vec::<String>::new());
+    store
+        .declare_task_types(vec!["b.type".into(), "a.type".into()], at(0.0))
+        .await
+        .unwrap();
+    store
+        .declare_task_types(vec!["a.type".into(), "c.type".into()], at(1.0))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.declared_task_types().await.unwrap(),
+        vec!["a.type".to_string(), "b.type".to_string(), "c.type".to_string()],
+        "sorted, each once"
+    );
+}

@@ -26,6 +26,7 @@ mod rescue;
 mod row;
 mod schema;
 mod submit;
+mod task_types;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -245,6 +246,17 @@ impl Store for SqliteStore {
 
     async fn counts(&self) -> StoreResult<Vec<StatusCount>> {
         Ok(self.shared.counts.lock().rows())
+    }
+
+    async fn declare_task_types(&self, task_types: Vec<String>, now: Timestamp) -> StoreResult<()> {
+        self.write(task_types.len(), move |writer| {
+            task_types::declare(writer.connection, &task_types, now)
+        })
+        .await
+    }
+
+    async fn declared_task_types(&self) -> StoreResult<Vec<String>> {
+        self.read(task_types::declared).await
     }
 
     async fn optimize(&self) -> StoreResult<String> {

@@ -156,6 +156,17 @@ const MIGRATIONS: &[Migration] = &[
             WHERE id IN (SELECT depends_on FROM task_dependencies);",
         then: Some(place_tasks_of_version_1),
     },
+    // 3: task types are known before a task may use them. Types that
+    // stored tasks already have were accepted before, and stay known.
+    Migration {
+        sql: "CREATE TABLE task_types (
+            name TEXT PRIMARY KEY NOT NULL,
+            declared_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        INSERT INTO task_types (name, declared_at)
+            SELECT task_type, MIN(created_at) FROM tasks GROUP BY task_type;",
+        then: None,
+    },
 ];
 
 /// Brings a database to the newest schema.
