@@ -14,12 +14,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::catalog::TaskTypeCatalog;
 use crate::engine::config::EngineConfig;
+use crate::engine::dispatch::Dispatch;
 use crate::engine::error::EngineResult;
 use crate::engine::limits::ConcurrencyLimits;
 use crate::engine::metrics::EngineMetrics;
 use crate::model::rules::placement::unserved_reason;
 use crate::model::{Task, TaskEvent, TaskStatus, Timestamp};
-use crate::store::{RescueScope, Rescued, Store, Transition};
+use crate::store::{RescueScope, Rescued, StatusCount, Store, Transition};
 
 pub struct Core {
     pub store: Arc<dyn Store>,
@@ -28,6 +29,8 @@ pub struct Core {
     pub metrics: Mutex<EngineMetrics>,
     /// The task types a submit may use.
     pub catalog: TaskTypeCatalog,
+    /// What each executor may claim now.
+    pub dispatch: Dispatch,
     /// Task types some executor of this node serves.
     served: RwLock<BTreeSet<String>>,
     /// Bumped whenever tasks may have become claimable; every executor
@@ -44,7 +47,8 @@ pub struct Core {
 }
 
 impl Core {
-    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Self {
+    /// A core over `store`, whose tasks are counted in `counts`.
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig, counts: &[StatusCount]) -> Self {
         let limits = ConcurrencyLimits::new(config.max_concurrent_tasks, config.type_concurrency_limits.clone());
         Core {
             store,
@@ -52,6 +56,7 @@ impl Core {
             limits,
             metrics: Mutex::new(EngineMetrics::default()),
             catalog: TaskTypeCatalog::default(),
+            dispatch: Dispatch::new(counts),
             served: RwLock::new(BTreeSet::new()),
             work: watch::Sender::new(0),
             next_due: Mutex::new(None),
@@ -113,14 +118,7 @@ impl Core {
             return;
         }
         self.metrics.lock().observe(transitions);
-        // A task nothing here serves wakes no one: claiming it is pointless.
-        let claimable = {
-            let served = self.served.read();
-            transitions
-                .iter()
-                .any(|transition| transition.to == TaskStatus::Pending && served.contains(&transition.task_type))
-        };
-        if claimable {
+        if self.dispatch.observe(transitions) {
             self.work_may_be_ready();
         }
         let earliest = transitions.iter().filter_map(|transition| transition.due).min();
@@ -133,7 +131,15 @@ impl Core {
         }
     }
 
-    /// Tells every executor to claim again.
+    /// An attempt of `task_type` that ran on this node ended; executors
+    /// waiting for room look again if work waits.
+    pub fn attempt_ended(&self, task_type: &str) {
+        if self.dispatch.ended(task_type) {
+            self.work_may_be_ready();
+        }
+    }
+
+    /// Tells every executor to look for work again.
     pub fn work_may_be_ready(&self) {
         self.work
             .send_modify(|generation| *generation = generation.wrapping_add(1));

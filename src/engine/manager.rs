@@ -46,7 +46,8 @@ impl TaskManager {
     /// same rescue as for any executor that is gone), then the stager and
     /// the rescuer start.
     pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> EngineResult<Self> {
-        let core = Arc::new(Core::new(store, config));
+        let counts = store.counts().await?;
+        let core = Arc::new(Core::new(store, config, &counts));
         let observing = Arc::downgrade(&core);
         core.store.on_commit(Arc::new(move |transitions| {
             if let Some(core) = observing.upgrade() {
@@ -255,7 +256,7 @@ impl TaskManager {
             max_concurrent_tasks: self.core.limits.max(),
             effective_concurrency_limit: limit,
             concurrency_limit_reason: reason,
-            running: self.local.get().map_or(0, |local| local.running_count()),
+            running: self.core.dispatch.running(),
         }
     }
 

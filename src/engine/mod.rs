@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod config;
 mod core;
+mod dispatch;
 mod drafts;
 pub mod error;
 pub mod executor;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -34,7 +33,6 @@ pub struct LocalExecutor {
     core: Arc<Core>,
     registry: Arc<HandlerRegistry>,
     running: Mutex<HashMap<TaskId, Running>>,
-    slot_freed: Notify,
     attempts: TaskTracker,
     /// Fires when no more tasks should be claimed.
     no_more_claims: CancellationToken,
@@ -53,7 +51,6 @@ impl LocalExecutor {
             core,
             registry: Arc::new(registry),
             running: Mutex::new(HashMap::new()),
-            slot_freed: Notify::new(),
             attempts: TaskTracker::new(),
             no_more_claims: CancellationToken::new(),
         });
@@ -72,11 +69,6 @@ impl LocalExecutor {
             tracing::info!(task_id = %lease.task_id, "stopping the handler of a cancelled task");
             running.stop.cancel();
         }
-    }
-
-    /// Attempts running now.
-    pub fn running_count(&self) -> usize {
-        self.running.lock().len()
     }
 
     /// Stops claiming, lets running attempts finish for up to `drain`, then
@@ -99,55 +91,20 @@ impl LocalExecutor {
         }
     }
 
-    /// The claim that fits the free slots now, if any does.
-    fn next_claim(&self) -> Option<ClaimRequest> {
-        let (limit, _) = self.core.limits.current();
-        let running = self.running.lock();
-        let free = limit.saturating_sub(running.len());
-        if free == 0 {
-            return None;
-        }
-        let mut by_type: HashMap<&str, usize> = HashMap::new();
-        for attempt in running.values() {
-            *by_type.entry(attempt.task_type.as_str()).or_default() += 1;
-        }
-        let task_types: Vec<(String, usize)> = self
-            .registry
-            .task_types()
-            .filter_map(|task_type| {
-                let room = match self.core.limits.type_limit(task_type) {
-                    Some(type_limit) => type_limit.saturating_sub(by_type.get(task_type).copied().unwrap_or(0)),
-                    None => free,
-                };
-                (room > 0).then(|| (task_type.to_string(), room.min(free)))
-            })
-            .collect();
-        if task_types.is_empty() {
-            return None;
-        }
-        Some(ClaimRequest {
-            executor: self.id.clone(),
-            task_types,
-            limit: free,
-            lease_duration: self.core.config.lease_duration,
-            machine: self.core.limits.machine(),
-            now: Timestamp::now(),
-        })
-    }
-
     async fn claim_loop(self: Arc<Self>) {
+        let task_types: Vec<String> = self.registry.task_types().map(str::to_string).collect();
         let mut work = self.core.watch_work();
         let mut retry_delay = Duration::from_millis(10);
         loop {
+            // Changes from here on wake the wait below.
+            work.borrow_and_update();
             if self.no_more_claims.is_cancelled() {
                 return;
             }
-            let Some(request) = self.next_claim() else {
-                // Full: wait for a free slot, or for the limit to rise
-                // (which also signals work).
-                work.borrow_and_update();
+            // The in-process executor has no room of its own: the node's
+            // limits are its only bound.
+            let Some(plan) = self.core.dispatch.plan(&self.core.limits, &task_types, usize::MAX) else {
                 tokio::select! {
-                    _ = self.slot_freed.notified() => {}
                     changed = work.changed() => {
                         if changed.is_err() {
                             return;
@@ -157,30 +114,30 @@ impl LocalExecutor {
                 }
                 continue;
             };
-            // Changes from here on wake the next wait.
-            work.borrow_and_update();
-            let wanted = request.limit;
+            let request = ClaimRequest {
+                executor: self.id.clone(),
+                task_types: plan.task_types.clone(),
+                limit: plan.limit,
+                lease_duration: self.core.config.lease_duration,
+                machine: self.core.limits.machine(),
+                now: Timestamp::now(),
+            };
             match self.core.store.claim(request).await {
                 Ok(claimed) => {
                     retry_delay = Duration::from_millis(10);
-                    let got = claimed.tasks.len();
+                    let look_again = self
+                        .core
+                        .dispatch
+                        .settle(plan, claimed.tasks.iter().map(|task| task.task.task_type.as_str()));
+                    if look_again {
+                        self.core.work_may_be_ready();
+                    }
                     for task in claimed.tasks {
                         self.start_attempt(task);
                     }
-                    if got == wanted {
-                        continue;
-                    }
-                    tokio::select! {
-                        changed = work.changed() => {
-                            if changed.is_err() {
-                                return;
-                            }
-                        }
-                        _ = self.slot_freed.notified() => {}
-                        _ = self.no_more_claims.cancelled() => return,
-                    }
                 }
                 Err(error) => {
+                    let _ = self.core.dispatch.settle(plan, []);
                     tracing::warn!(%error, "claim failed; trying again");
                     tokio::select! {
                         _ = tokio::time::sleep(retry_delay) => {}
@@ -258,8 +215,10 @@ impl LocalExecutor {
         if let Some(end) = end {
             self.report(&lease, end).await;
         }
-        self.running.lock().remove(&lease.task_id);
-        self.slot_freed.notify_one();
+        let ended = self.running.lock().remove(&lease.task_id);
+        if let Some(attempt) = ended {
+            self.core.attempt_ended(&attempt.task_type);
+        }
     }
 
     /// Reports an attempt's end, trying again while the store is
