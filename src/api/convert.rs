@@ -394,6 +394,7 @@ pub fn stats_to_proto(stats: &EngineStats) -> proto::TaskStats {
                 counts: Some(counts_to_proto(&by_type.counts)),
                 handler_available: by_type.handler_available,
                 concurrency_limit: by_type.concurrency_limit as u32,
+                workers: by_type.workers as u32,
             })
             .collect(),
         max_concurrent_tasks: stats.max_concurrent_tasks as u32,

@@ -126,6 +126,12 @@ pub struct Limits {
     /// Furthest in the future a run_at may be.
     #[serde(with = "humantime_serde")]
     pub max_schedule_ahead: Duration,
+    /// Largest result a worker may report, in bytes of compact JSON.
+    pub max_result_bytes: usize,
+    /// Most task types one worker may serve.
+    pub max_worker_task_types: usize,
+    /// Most tasks one worker may hold at once.
+    pub max_worker_capacity: usize,
 }
 
 impl Default for Limits {
@@ -141,6 +147,9 @@ impl Default for Limits {
             max_retries: 100,
             max_timeout: Duration::from_secs(7 * 24 * 3600),
             max_schedule_ahead: Duration::from_secs(366 * 24 * 3600),
+            max_result_bytes: 1024 * 1024,
+            max_worker_task_types: 64,
+            max_worker_capacity: 1000,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::{Notify, watch};
@@ -18,8 +18,9 @@ use crate::engine::dispatch::Dispatch;
 use crate::engine::error::EngineResult;
 use crate::engine::limits::ConcurrencyLimits;
 use crate::engine::metrics::EngineMetrics;
+use crate::engine::workers::WorkerRegistry;
 use crate::model::rules::placement::unserved_reason;
-use crate::model::{Task, TaskEvent, TaskStatus, Timestamp};
+use crate::model::{AttemptOutcome, Task, TaskEvent, TaskStatus, Timestamp};
 use crate::store::{RescueScope, Rescued, StatusCount, Store, Transition};
 
 pub struct Core {
@@ -31,8 +32,10 @@ pub struct Core {
     pub catalog: TaskTypeCatalog,
     /// What each executor may claim now.
     pub dispatch: Dispatch,
-    /// Task types some executor of this node serves.
-    served: RwLock<BTreeSet<String>>,
+    /// Task types some executor of this node serves, with how many do.
+    served: RwLock<BTreeMap<String, usize>>,
+    /// The workers connected to this node.
+    pub workers: WorkerRegistry,
     /// Bumped whenever tasks may have become claimable; every executor
     /// watches it, so none misses a change made while it was claiming.
     work: watch::Sender<u64>,
@@ -57,7 +60,8 @@ impl Core {
             metrics: Mutex::new(EngineMetrics::default()),
             catalog: TaskTypeCatalog::default(),
             dispatch: Dispatch::new(counts),
-            served: RwLock::new(BTreeSet::new()),
+            served: RwLock::new(BTreeMap::new()),
+            workers: WorkerRegistry::default(),
             work: watch::Sender::new(0),
             next_due: Mutex::new(None),
             due_changed: Notify::new(),
@@ -78,15 +82,31 @@ impl Core {
 
     /// Records that an executor of this node serves `task_types`.
     pub fn add_served(&self, task_types: impl IntoIterator<Item = String>) {
-        self.served.write().extend(task_types);
+        let mut served = self.served.write();
+        for task_type in task_types {
+            *served.entry(task_type).or_default() += 1;
+        }
+    }
+
+    /// Records that an executor that served `task_types` is gone.
+    pub fn remove_served(&self, task_types: &[String]) {
+        let mut served = self.served.write();
+        for task_type in task_types {
+            if let Some(count) = served.get_mut(task_type) {
+                *count -= 1;
+                if *count == 0 {
+                    served.remove(task_type);
+                }
+            }
+        }
     }
 
     pub fn serves(&self, task_type: &str) -> bool {
-        self.served.read().contains(task_type)
+        self.served.read().contains_key(task_type)
     }
 
     pub fn served_types(&self) -> Vec<String> {
-        self.served.read().iter().cloned().collect()
+        self.served.read().keys().cloned().collect()
     }
 
     /// Says in `status_reason` why a PENDING task that nothing here serves
@@ -160,9 +180,17 @@ impl Core {
         *self.next_due.lock() = due;
     }
 
-    /// Takes back the leases whose deadline has passed by `now`.
+    /// Takes back the leases whose deadline has passed by `now`; workers
+    /// here that held them are told to stop.
     pub async fn rescue_expired(&self, now: Timestamp) -> EngineResult<Rescued> {
         let rescued = self.store.rescue(RescueScope::Expired, now).await?;
+        for (task_id, outcome) in &rescued.tasks {
+            let reason = match outcome {
+                AttemptOutcome::TimedOut => "the attempt ran out of time",
+                _ => "the lease expired",
+            };
+            self.workers.taken_back(*task_id, reason);
+        }
         Ok(rescued)
     }
 }

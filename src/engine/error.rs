@@ -42,6 +42,9 @@ pub enum EngineError {
     #[error("lease on task {task_id} lost: {reason}")]
     LeaseLost { task_id: TaskId, reason: LeaseLost },
 
+    #[error("worker_id: a worker named {worker_id:?} is connected already")]
+    WorkerConnected { worker_id: String },
+
     #[error("the server is shutting down")]
     ShuttingDown,
 
@@ -65,7 +68,7 @@ impl EngineError {
             EngineError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
             EngineError::TaskNotFound(_) => ErrorCode::NotFound,
             EngineError::AlreadyFinished { .. } | EngineError::LeaseLost { .. } => ErrorCode::FailedPrecondition,
-            EngineError::IdempotencyConflict { .. } => ErrorCode::AlreadyExists,
+            EngineError::IdempotencyConflict { .. } | EngineError::WorkerConnected { .. } => ErrorCode::AlreadyExists,
             EngineError::ShuttingDown | EngineError::Unavailable(_) => ErrorCode::Unavailable,
             EngineError::DataLoss(_) => ErrorCode::DataLoss,
         }

@@ -13,14 +13,20 @@ use crate::engine::core::Core;
 use crate::engine::drafts;
 use crate::engine::error::{EngineError, EngineResult};
 use crate::engine::executor::LocalExecutor;
+use crate::engine::executor::remote::{Session, ToWorker, WorkerConnection, close_session};
 use crate::engine::handler::HandlerRegistry;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::stats::{self, EngineStats, Scheduling, StatusCounts, TypeStats};
 use crate::engine::timers;
+use crate::engine::validate::{validate_attempt_end, validate_progress, validate_worker_hello};
 use crate::engine::watch as watch_streams;
+use crate::engine::workers::{WorkerHello, WorkerInfo};
+use crate::model::rules::attempts::AttemptEnd;
 use crate::model::rules::cancel::DEFAULT_CANCEL_REASON;
 use crate::model::{ExecutorId, NewTask, Task, TaskEvent, TaskFilter, TaskId, TaskStatus, Timestamp};
-use crate::store::{ListQuery, Purged, RescueScope, Store};
+use crate::model::{LeaseLost, LeaseRef, Progress};
+use crate::store::{AttemptReport, ListQuery, Purged, RenewRequest, RescueScope, Store};
+use tokio::sync::mpsc;
 
 /// Why the in-process executor's leases are taken back at start and stop.
 const INTERRUPTED_BY_STOP: &str = "taskd stopped while this attempt ran";
@@ -199,13 +205,98 @@ impl TaskManager {
             reason
         };
         let cancelled = self.core.store.cancel(id, reason, Timestamp::now()).await?;
-        if let Some((executor, lease)) = &cancelled.revoked
-            && let Some(local) = self.local.get()
-            && local.id() == executor
-        {
-            local.revoke(lease);
+        if let Some((executor, lease)) = &cancelled.revoked {
+            match self.local.get() {
+                Some(local) if local.id() == executor => local.revoke(lease),
+                _ => self.core.workers.revoke(executor, lease, &cancelled.task.status_reason),
+            }
         }
         Ok(cancelled.task)
+    }
+
+    /// Connects a worker: declares its task types (known from now on, here
+    /// and on every later start), and starts handing it tasks. The worker's
+    /// session lives as long as the returned connection; what the engine
+    /// has to tell the worker comes out of the receiver.
+    pub async fn connect_worker(
+        &self,
+        hello: WorkerHello,
+    ) -> EngineResult<(WorkerConnection, mpsc::UnboundedReceiver<ToWorker>)> {
+        if !self.core.is_accepting() {
+            return Err(EngineError::ShuttingDown);
+        }
+        let (id, task_types) = validate_worker_hello(&hello, &self.core.config.limits, "")?;
+        let new_types: Vec<String> = self.core.catalog.unknown_of(&task_types).into_iter().cloned().collect();
+        if !new_types.is_empty() {
+            self.core
+                .store
+                .declare_task_types(new_types.clone(), Timestamp::now())
+                .await?;
+            self.core.catalog.add(new_types);
+        }
+        let (session, instructions) = Session::new(
+            self.core.clone(),
+            id.clone(),
+            task_types.clone(),
+            hello.capacity,
+            hello.labels,
+        );
+        if self.core.workers.insert(session.clone()).is_err() {
+            return Err(EngineError::WorkerConnected {
+                worker_id: id.to_string(),
+            });
+        }
+        self.core.add_served(task_types.iter().cloned());
+        session.start();
+        tracing::info!(worker = %id, task_types = ?task_types, capacity = hello.capacity, "worker connected");
+        Ok((WorkerConnection::new(session, self.core.clone()), instructions))
+    }
+
+    /// Ends an attempt under its lease, from whoever holds it: the task's
+    /// status after it. Refused with [`EngineError::LeaseLost`] when the
+    /// lease no longer counts; nothing changes then.
+    pub async fn finish_attempt(&self, lease: LeaseRef, end: AttemptEnd) -> EngineResult<TaskStatus> {
+        validate_attempt_end(&end, &self.core.config.limits, "")?;
+        if let Some(session) = self.core.workers.holder_of(lease.task_id) {
+            return session.finish(lease, end).await;
+        }
+        let report = AttemptReport {
+            lease,
+            end,
+            machine: self.core.limits.machine(),
+            now: Timestamp::now(),
+        };
+        Ok(self.core.store.finish(report).await?.status)
+    }
+
+    /// Extends leases by the lease duration; each one lost says why.
+    pub async fn renew_leases(&self, leases: Vec<LeaseRef>) -> EngineResult<Vec<Result<Timestamp, LeaseLost>>> {
+        let request = RenewRequest {
+            leases,
+            lease_duration: self.core.config.lease_duration,
+            now: Timestamp::now(),
+        };
+        Ok(self.core.store.renew(request).await?)
+    }
+
+    /// Records a running attempt's progress under its lease.
+    pub async fn report_progress(&self, lease: LeaseRef, progress: Progress) -> EngineResult<()> {
+        validate_progress(&progress, "")?;
+        Ok(self
+            .core
+            .store
+            .record_progress(lease, progress, Timestamp::now())
+            .await?)
+    }
+
+    /// The workers connected to this node, sorted by id.
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        self.core.workers.list()
+    }
+
+    /// Every task type a submit may use, sorted.
+    pub fn known_task_types(&self) -> Vec<String> {
+        self.core.catalog.all()
     }
 
     /// Statistics: counts from the store, scheduling from this node.
@@ -213,6 +304,7 @@ impl TaskManager {
         let rows = self.core.store.counts().await?;
         let served = self.core.served_types();
         let by_type = stats::counts_by_type(rows, served.iter().map(String::as_str));
+        let workers = self.core.workers.workers_by_type();
         let mut totals: StatusCounts = [0; 7];
         let mut types = Vec::with_capacity(by_type.len());
         let mut unserved = Vec::new();
@@ -226,6 +318,7 @@ impl TaskManager {
             }
             types.push(TypeStats {
                 concurrency_limit: self.core.limits.type_limit(&task_type).unwrap_or(0),
+                workers: workers.get(&task_type).copied().unwrap_or(0),
                 task_type,
                 counts,
                 handler_available,
@@ -325,6 +418,11 @@ impl TaskManager {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "cannot take back running attempts; the next start will"),
             }
+        }
+        // Workers lose their connection with the server: what they hold is
+        // taken back now, while the store still takes writes.
+        for session in self.core.workers.sessions() {
+            close_session(self.core.clone(), session, "lost its server (taskd stopped)").await;
         }
         self.core.stopping.cancel();
         self.core.store.close().await;

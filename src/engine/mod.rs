@@ -19,6 +19,7 @@ pub mod stats;
 mod timers;
 pub mod validate;
 mod watch;
+pub mod workers;
 
 pub use config::{EngineConfig, Limits, SchedulingWeights};
 pub use error::{EngineError, EngineResult, ErrorCode};

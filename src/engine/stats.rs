@@ -15,7 +15,10 @@ pub type StatusCounts = [u64; 7];
 pub struct TypeStats {
     pub task_type: String,
     pub counts: StatusCounts,
+    /// Whether something here runs the type: a handler, or a worker.
     pub handler_available: bool,
+    /// Workers connected here that serve the type.
+    pub workers: usize,
     pub concurrency_limit: usize,
 }
 

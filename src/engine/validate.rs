@@ -1,18 +1,23 @@
 //! Checks a submitted task against the limits before anything is written.
 //! Every error names the field as the client spelled it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use crate::engine::config::Limits;
 use crate::engine::error::{EngineError, EngineResult};
-use crate::model::{DependencyTarget, NewTask, Timestamp};
+use crate::engine::workers::WorkerHello;
+use crate::model::rules::attempts::AttemptEnd;
+use crate::model::{DependencyTarget, ExecutorId, NewTask, Progress, Timestamp};
 
 const MAX_TASK_TYPE_CHARS: usize = 64;
 const MAX_LABEL_KEY_CHARS: usize = 63;
 const MAX_LABEL_VALUE_CHARS: usize = 256;
 const MAX_IDEMPOTENCY_KEY_CHARS: usize = 256;
 const MAX_BATCH_REF_CHARS: usize = 128;
+const MAX_WORKER_ID_CHARS: usize = 128;
+const MAX_ERROR_CHARS: usize = 16 * 1024;
+const MAX_PROGRESS_MESSAGE_CHARS: usize = 1024;
 
 /// Validates one task. `prefix` is prepended to field names, e.g. `tasks[3].`.
 pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix: &str) -> EngineResult<()> {
@@ -105,30 +110,7 @@ pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix
         ));
     }
 
-    if task.labels.len() > limits.max_labels {
-        return Err(EngineError::invalid(
-            field("labels"),
-            format!(
-                "{} labels, more than the limit of {}",
-                task.labels.len(),
-                limits.max_labels
-            ),
-        ));
-    }
-    for (key, value) in &task.labels {
-        if key.is_empty() || key.chars().count() > MAX_LABEL_KEY_CHARS {
-            return Err(EngineError::invalid(
-                field("labels"),
-                format!("key {key:?} must have 1 to {MAX_LABEL_KEY_CHARS} characters"),
-            ));
-        }
-        if value.chars().count() > MAX_LABEL_VALUE_CHARS {
-            return Err(EngineError::invalid(
-                field(&format!("labels[{key}]")),
-                format!("longer than {MAX_LABEL_VALUE_CHARS} characters"),
-            ));
-        }
-    }
+    validate_labels(&task.labels, limits, &field("labels"))?;
 
     if let Some(key) = &task.idempotency_key
         && key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS
@@ -181,6 +163,152 @@ pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix
         }
     }
 
+    Ok(())
+}
+
+/// Labels: how many, and how long their keys and values are. `field` names
+/// the labels field.
+pub fn validate_labels(labels: &BTreeMap<String, String>, limits: &Limits, field: &str) -> EngineResult<()> {
+    if labels.len() > limits.max_labels {
+        return Err(EngineError::invalid(
+            field,
+            format!("{} labels, more than the limit of {}", labels.len(), limits.max_labels),
+        ));
+    }
+    for (key, value) in labels {
+        if key.is_empty() || key.chars().count() > MAX_LABEL_KEY_CHARS {
+            return Err(EngineError::invalid(
+                field,
+                format!("key {key:?} must have 1 to {MAX_LABEL_KEY_CHARS} characters"),
+            ));
+        }
+        if value.chars().count() > MAX_LABEL_VALUE_CHARS {
+            return Err(EngineError::invalid(
+                format!("{field}[{key}]"),
+                format!("longer than {MAX_LABEL_VALUE_CHARS} characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A worker's introduction: the id it chose (or a fresh one), and its task
+/// types, each once, in order. `prefix` is prepended to field names.
+pub fn validate_worker_hello(
+    hello: &WorkerHello,
+    limits: &Limits,
+    prefix: &str,
+) -> EngineResult<(ExecutorId, Vec<String>)> {
+    let field = |name: &str| format!("{prefix}{name}");
+    let id = match hello.worker_id.as_deref() {
+        None | Some("") => ExecutorId::new(format!("worker-{:012x}", rand::random::<u64>() >> 16)),
+        Some(id) => {
+            validate_worker_id(id).map_err(|message| EngineError::invalid(field("worker_id"), message))?;
+            ExecutorId::new(id)
+        }
+    };
+    if hello.task_types.is_empty() {
+        return Err(EngineError::invalid(
+            field("task_types"),
+            "must name at least one task type the worker runs",
+        ));
+    }
+    if hello.task_types.len() > limits.max_worker_task_types {
+        return Err(EngineError::invalid(
+            field("task_types"),
+            format!(
+                "{} task types, more than the limit of {}",
+                hello.task_types.len(),
+                limits.max_worker_task_types
+            ),
+        ));
+    }
+    let mut task_types: Vec<String> = Vec::with_capacity(hello.task_types.len());
+    for (index, task_type) in hello.task_types.iter().enumerate() {
+        validate_task_type(task_type)
+            .map_err(|message| EngineError::invalid(field(&format!("task_types[{index}]")), message))?;
+        if !task_types.contains(task_type) {
+            task_types.push(task_type.clone());
+        }
+    }
+    if hello.capacity == 0 || hello.capacity > limits.max_worker_capacity {
+        return Err(EngineError::invalid(
+            field("capacity"),
+            format!("must be between 1 and {}", limits.max_worker_capacity),
+        ));
+    }
+    validate_labels(&hello.labels, limits, &field("labels"))?;
+    Ok((id, task_types))
+}
+
+/// A worker id: what operators read in lists and attempt histories.
+fn validate_worker_id(id: &str) -> Result<(), String> {
+    if id.chars().count() > MAX_WORKER_ID_CHARS {
+        return Err(format!("longer than {MAX_WORKER_ID_CHARS} characters"));
+    }
+    if id == ExecutorId::LOCAL {
+        return Err(format!("{id:?} is the name of taskd's own executor; choose another"));
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '@')))
+    {
+        return Err(format!(
+            "{id:?} contains {bad:?}; use letters, digits, '_', '.', '-', ':' and '@'"
+        ));
+    }
+    Ok(())
+}
+
+/// What a worker reports when an attempt ends: a result within the size
+/// limit, or an error message of bounded length. `prefix` is prepended to
+/// field names.
+pub fn validate_attempt_end(end: &AttemptEnd, limits: &Limits, prefix: &str) -> EngineResult<()> {
+    match end {
+        AttemptEnd::Succeeded(result) => {
+            let bytes = json_size(result);
+            if bytes > limits.max_result_bytes {
+                return Err(EngineError::invalid(
+                    format!("{prefix}result"),
+                    format!(
+                        "{bytes} bytes of JSON, more than the limit of {}",
+                        limits.max_result_bytes
+                    ),
+                ));
+            }
+        }
+        AttemptEnd::Failed { error, .. } => {
+            if error.chars().count() > MAX_ERROR_CHARS {
+                return Err(EngineError::invalid(
+                    format!("{prefix}error.message"),
+                    format!("longer than {MAX_ERROR_CHARS} characters"),
+                ));
+            }
+        }
+        AttemptEnd::Released { why } | AttemptEnd::Interrupted { why } => {
+            if why.chars().count() > MAX_ERROR_CHARS {
+                return Err(EngineError::invalid(
+                    format!("{prefix}reason"),
+                    format!("longer than {MAX_ERROR_CHARS} characters"),
+                ));
+            }
+        }
+        AttemptEnd::TimedOut | AttemptEnd::LeaseExpired => {}
+    }
+    Ok(())
+}
+
+/// Progress a worker reports: a message of bounded length.
+pub fn validate_progress(progress: &Progress, prefix: &str) -> EngineResult<()> {
+    if !progress.percent.is_finite() {
+        return Err(EngineError::invalid(format!("{prefix}percent"), "must be a number"));
+    }
+    if progress.message.chars().count() > MAX_PROGRESS_MESSAGE_CHARS {
+        return Err(EngineError::invalid(
+            format!("{prefix}message"),
+            format!("longer than {MAX_PROGRESS_MESSAGE_CHARS} characters"),
+        ));
+    }
     Ok(())
 }
 

@@ -128,7 +128,7 @@ fn schemas() -> Value {
             "counts": counts,
             "byType": {"type": "array", "items": {"type": "object", "properties": {
                 "taskType": {"type": "string"}, "counts": counts, "handlerAvailable": {"type": "boolean"},
-                "concurrencyLimit": {"type": "integer"}}}},
+                "concurrencyLimit": {"type": "integer"}, "workers": {"type": "integer"}}}},
             "maxConcurrentTasks": {"type": "integer"}, "effectiveConcurrencyLimit": {"type": "integer"},
             "concurrencyLimitReason": {"type": "string"},
             "unservedTaskTypes": {"type": "array", "items": {"type": "string"}},

@@ -5,5 +5,6 @@
 mod attempt;
 pub mod local;
 mod progress;
+pub mod remote;
 
 pub use local::LocalExecutor;

@@ -1,0 +1,117 @@
+//! The workers connected to this node: who they are, what they serve, what
+//! they hold. The registry routes what the engine learns about a lease (the
+//! task was cancelled, the lease was taken back) to the session of the
+//! worker holding it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::engine::executor::remote::Session;
+use crate::model::{ExecutorId, LeaseRef, TaskId, Timestamp};
+
+/// A worker as it introduced itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerHello {
+    /// The worker's own name for itself; a fresh one is made up when empty.
+    /// Unique among connected workers.
+    pub worker_id: Option<String>,
+    /// The task types it runs.
+    pub task_types: Vec<String>,
+    /// The most tasks it holds at once.
+    pub capacity: usize,
+    /// Free-form facts (host, pid, SDK) shown to operators.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A connected worker, as operators see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerInfo {
+    pub worker_id: String,
+    pub task_types: Vec<String>,
+    pub capacity: usize,
+    /// Tasks it holds now.
+    pub held: usize,
+    pub labels: BTreeMap<String, String>,
+    pub connected_at: Timestamp,
+    /// When it last said anything.
+    pub last_seen: Timestamp,
+    /// Whether it asked for no more tasks.
+    pub draining: bool,
+    /// Attempts it finished since it connected.
+    pub finished: u64,
+}
+
+#[derive(Default)]
+pub struct WorkerRegistry {
+    sessions: RwLock<HashMap<ExecutorId, Arc<Session>>>,
+}
+
+impl WorkerRegistry {
+    /// Adds `session`, unless a worker of the same id is connected.
+    pub fn insert(&self, session: Arc<Session>) -> Result<(), Arc<Session>> {
+        let mut sessions = self.sessions.write();
+        if sessions.contains_key(session.id()) {
+            return Err(session);
+        }
+        sessions.insert(session.id().clone(), session);
+        Ok(())
+    }
+
+    pub fn remove(&self, id: &ExecutorId) {
+        self.sessions.write().remove(id);
+    }
+
+    pub fn get(&self, id: &ExecutorId) -> Option<Arc<Session>> {
+        self.sessions.read().get(id).cloned()
+    }
+
+    /// The session holding `task_id`'s lease, if a worker here holds it.
+    pub fn holder_of(&self, task_id: TaskId) -> Option<Arc<Session>> {
+        self.sessions
+            .read()
+            .values()
+            .find(|session| session.holds(task_id))
+            .cloned()
+    }
+
+    /// Tells the worker holding `lease` (if one here does) that it no
+    /// longer counts and its handler should stop.
+    pub fn revoke(&self, holder: &ExecutorId, lease: &LeaseRef, reason: &str) {
+        if let Some(session) = self.get(holder) {
+            session.revoke(lease, reason);
+        }
+    }
+
+    /// [`WorkerRegistry::revoke`] for a task whose lease was taken back,
+    /// when only the task is known.
+    pub fn taken_back(&self, task_id: TaskId, reason: &str) {
+        if let Some(session) = self.holder_of(task_id) {
+            session.taken_back(task_id, reason);
+        }
+    }
+
+    /// Every connected session.
+    pub fn sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions.read().values().cloned().collect()
+    }
+
+    /// Every connected worker, sorted by id.
+    pub fn list(&self) -> Vec<WorkerInfo> {
+        let mut workers: Vec<WorkerInfo> = self.sessions.read().values().map(|session| session.info()).collect();
+        workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+        workers
+    }
+
+    /// How many connected workers serve each task type.
+    pub fn workers_by_type(&self) -> BTreeMap<String, usize> {
+        let mut by_type = BTreeMap::new();
+        for session in self.sessions.read().values() {
+            for task_type in session.task_types() {
+                *by_type.entry(task_type.clone()).or_default() += 1;
+            }
+        }
+        by_type
+    }
+}
