@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "proto/taskd/v1/task.proto",
     "proto/taskd/v1/task_service.proto",
     "proto/taskd/v1/system_service.proto",
+    "proto/taskd/v1/worker_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

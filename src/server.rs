@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -14,9 +15,11 @@ use tokio_util::sync::CancellationToken;
 use crate::api::proto;
 use crate::api::proto::system_service_server::SystemServiceServer;
 use crate::api::proto::task_service_server::TaskServiceServer;
+use crate::api::proto::worker_service_server::WorkerServiceServer;
 use crate::api::rest::{self, RestState};
 use crate::api::system_service::SystemServiceHandler;
 use crate::api::task_service::TaskServiceHandler;
+use crate::api::worker_service::WorkerServiceHandler;
 use crate::config::ServerConfig;
 use crate::engine::{EngineError, HandlerRegistry, TaskManager};
 use crate::monitor::system_source::SystemSource;
@@ -161,6 +164,9 @@ pub async fn start_with_source(
     health_reporter
         .set_serving::<SystemServiceServer<SystemServiceHandler>>()
         .await;
+    health_reporter
+        .set_serving::<WorkerServiceServer<WorkerServiceHandler>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -193,6 +199,7 @@ pub async fn start_with_source(
         manager.clone(),
         stopping.clone(),
     ));
+    let worker_service = WorkerServiceServer::new(WorkerServiceHandler::new(manager.clone(), stopping.clone()));
     let (stop_serving, stop_signal) = oneshot::channel::<()>();
     // One listener for gRPC (HTTP/2) and the REST bridge, dashboard and
     // metrics (HTTP/1.1 or HTTP/2): REST routes are the fallback of the
@@ -208,9 +215,14 @@ pub async fn start_with_source(
         .add_service(reflection_v1alpha)
         .add_service(task_service)
         .add_service(system_service)
+        .add_service(worker_service)
         .prepare();
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        // A worker whose machine vanished (no FIN, no RST) is noticed within
+        // about 30s, and its leases taken back, before they would expire.
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .accept_http1(true)
         .add_routes(routes);
     // tonic applies its TCP options only to sockets it accepts itself; ours

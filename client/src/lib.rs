@@ -19,6 +19,7 @@
 //! ```
 
 pub mod json;
+pub mod worker;
 
 /// Generated `taskd.v1` messages and the `TaskService` client stub.
 #[allow(clippy::all, missing_docs)]
@@ -47,8 +48,11 @@ pub enum ClientError {
     /// The server answered with an error status; `code()` tells which.
     #[error("{}: {}", .0.code(), .0.message())]
     Status(#[from] tonic::Status),
-    #[error("the watch stream ended before the task finished")]
+    #[error("the stream ended before it should have")]
     StreamEnded,
+    /// The server said something out of turn.
+    #[error("protocol: {0}")]
+    Protocol(String),
 }
 
 impl ClientError {
@@ -201,6 +205,7 @@ fn duration(value: Duration) -> pbjson_types::Duration {
 /// A connection to taskd. Cheap to clone; clones share the connection.
 #[derive(Clone, Debug)]
 pub struct Client {
+    channel: Channel,
     stub: TaskServiceClient<Channel>,
 }
 
@@ -216,8 +221,14 @@ impl Client {
 
     pub fn from_channel(channel: Channel) -> Self {
         Client {
-            stub: TaskServiceClient::new(channel),
+            stub: TaskServiceClient::new(channel.clone()),
+            channel,
         }
+    }
+
+    /// The connection, for the other services' stubs.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The generated stub, for anything this wrapper does not cover.
@@ -277,6 +288,27 @@ impl Client {
             .get_task_stats(proto::GetTaskStatsRequest {})
             .await?
             .into_inner())
+    }
+
+    /// The task types a submit may use, and what runs each.
+    pub async fn task_types(&self) -> ClientResult<Vec<proto::TaskTypeInfo>> {
+        Ok(self
+            .stub
+            .clone()
+            .list_task_types(proto::ListTaskTypesRequest {})
+            .await?
+            .into_inner()
+            .task_types)
+    }
+
+    /// The workers connected to the server.
+    pub async fn workers(&self) -> ClientResult<Vec<proto::Worker>> {
+        let mut stub = proto::worker_service_client::WorkerServiceClient::new(self.channel.clone());
+        Ok(stub
+            .list_workers(proto::ListWorkersRequest {})
+            .await?
+            .into_inner()
+            .workers)
     }
 
     /// The task's current state, then every change, ending after the last.

@@ -13,3 +13,5 @@ pub mod status;
 pub mod system_convert;
 pub mod system_service;
 pub mod task_service;
+pub mod worker_convert;
+pub mod worker_service;

@@ -140,7 +140,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(files, 3);
+        assert_eq!(files, 4);
         assert!(missing.is_empty(), "elements without a comment: {missing:?}");
     }
 }

@@ -11,6 +11,7 @@ use crate::api::convert;
 use crate::api::proto;
 use crate::api::proto::task_service_server::TaskService;
 use crate::api::status::to_status;
+use crate::api::worker_convert;
 use crate::engine::TaskManager;
 use crate::model::TaskEvent;
 
@@ -100,6 +101,15 @@ impl TaskService for TaskServiceHandler {
     ) -> Result<Response<proto::TaskStats>, Status> {
         let stats = self.manager.stats().await.map_err(to_status)?;
         Ok(Response::new(convert::stats_to_proto(&stats)))
+    }
+
+    async fn list_task_types(
+        &self,
+        _request: Request<proto::ListTaskTypesRequest>,
+    ) -> Result<Response<proto::ListTaskTypesResponse>, Status> {
+        Ok(Response::new(worker_convert::task_types_to_proto(
+            &self.manager.task_types(),
+        )))
     }
 
     type WatchTaskStream = EventStream;

@@ -20,7 +20,7 @@ use crate::engine::stats::{self, EngineStats, Scheduling, StatusCounts, TypeStat
 use crate::engine::timers;
 use crate::engine::validate::{validate_attempt_end, validate_progress, validate_worker_hello};
 use crate::engine::watch as watch_streams;
-use crate::engine::workers::{WorkerHello, WorkerInfo};
+use crate::engine::workers::{TaskTypeInfo, WorkerHello, WorkerInfo};
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::rules::cancel::DEFAULT_CANCEL_REASON;
 use crate::model::{ExecutorId, NewTask, Task, TaskEvent, TaskFilter, TaskId, TaskStatus, Timestamp};
@@ -294,9 +294,19 @@ impl TaskManager {
         self.core.workers.list()
     }
 
-    /// Every task type a submit may use, sorted.
-    pub fn known_task_types(&self) -> Vec<String> {
-        self.core.catalog.all()
+    /// Every task type a submit may use, sorted, with what runs it here.
+    pub fn task_types(&self) -> Vec<TaskTypeInfo> {
+        let workers = self.core.workers.workers_by_type();
+        self.core
+            .catalog
+            .all()
+            .into_iter()
+            .map(|task_type| TaskTypeInfo {
+                served: self.core.serves(&task_type),
+                workers: workers.get(&task_type).copied().unwrap_or(0),
+                task_type,
+            })
+            .collect()
     }
 
     /// Statistics: counts from the store, scheduling from this node.

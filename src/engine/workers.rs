@@ -43,6 +43,16 @@ pub struct WorkerInfo {
     pub finished: u64,
 }
 
+/// A task type a submit may use, and what runs it on this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskTypeInfo {
+    pub task_type: String,
+    /// Whether a handler or a connected worker runs it.
+    pub served: bool,
+    /// Connected workers that run it.
+    pub workers: usize,
+}
+
 #[derive(Default)]
 pub struct WorkerRegistry {
     sessions: RwLock<HashMap<ExecutorId, Arc<Session>>>,

@@ -24,3 +24,4 @@ mod retries;
 mod scheduling;
 mod store_sqlite;
 mod watching;
+mod workers;

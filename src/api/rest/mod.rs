@@ -24,6 +24,7 @@ pub use error::ApiError;
 use crate::api::convert;
 use crate::api::proto;
 use crate::api::system_convert::{alert_to_proto, current_load};
+use crate::api::worker_convert;
 use crate::engine::TaskManager;
 use crate::model::{TaskEvent, TaskFilter, Timestamp};
 use crate::monitor::ResourceMonitor;
@@ -51,6 +52,8 @@ pub fn router(state: RestState) -> Router {
         .route("/api/v1/tasks/{task_id}/attempts", get(task_attempts))
         .route("/api/v1/tasks/{task_id}/events", get(task_events))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/task-types", get(task_types))
+        .route("/api/v1/workers", get(workers))
         .route("/api/v1/system/load", get(system_load))
         .route("/api/v1/system/alerts", get(system_alerts))
         .route("/api/v1/system/events", get(system_events))
@@ -278,6 +281,21 @@ async fn events(State(state): State<RestState>, RawQuery(raw): RawQuery) -> Resu
     let query = parse_query(raw.as_deref(), false)?;
     let events = state.manager.watch_tasks(query.filter);
     Ok(event_stream(&state, events).into_response())
+}
+
+async fn task_types(State(state): State<RestState>) -> Json<proto::ListTaskTypesResponse> {
+    Json(worker_convert::task_types_to_proto(&state.manager.task_types()))
+}
+
+async fn workers(State(state): State<RestState>) -> Json<proto::ListWorkersResponse> {
+    Json(proto::ListWorkersResponse {
+        workers: state
+            .manager
+            .workers()
+            .iter()
+            .map(worker_convert::worker_to_proto)
+            .collect(),
+    })
 }
 
 async fn system_load(State(state): State<RestState>) -> Json<proto::SystemLoad> {

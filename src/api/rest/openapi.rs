@@ -153,6 +153,18 @@ fn schemas() -> Value {
         "Alerts": {"type": "object", "properties": {
             "active": {"type": "array", "items": reference("Alert")},
             "recent": {"type": "array", "items": reference("Alert")}}},
+        "TaskTypes": {"type": "object", "properties": {
+            "taskTypes": {"type": "array", "items": {"type": "object", "properties": {
+                "taskType": {"type": "string"}, "handlerAvailable": {"type": "boolean"},
+                "workers": {"type": "integer"}}}}}},
+        "Workers": {"type": "object", "properties": {
+            "workers": {"type": "array", "items": {"type": "object", "properties": {
+                "workerId": {"type": "string"},
+                "taskTypes": {"type": "array", "items": {"type": "string"}},
+                "capacity": {"type": "integer"}, "held": {"type": "integer"},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "connectedAt": timestamp, "lastSeen": timestamp, "draining": {"type": "boolean"},
+                "finished": uint64}}}}},
         "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
     })
 }
@@ -216,6 +228,12 @@ pub fn spec() -> Value {
             "/api/v1/system/load": {
                 "get": {"summary": "Resource usage, load and the concurrency limit in force", "operationId": "getSystemLoad",
                     "responses": {"200": ok("The latest sample and what the scheduler makes of it", reference("SystemLoad"))}}},
+            "/api/v1/task-types": {
+                "get": {"summary": "The task types a submit may use, and what runs each", "operationId": "listTaskTypes",
+                    "responses": {"200": ok("Known task types", reference("TaskTypes"))}}},
+            "/api/v1/workers": {
+                "get": {"summary": "The workers connected to this server", "operationId": "listWorkers",
+                    "responses": {"200": ok("Connected workers", reference("Workers"))}}},
             "/api/v1/system/alerts": {
                 "get": {"summary": "Active and recent resource alerts", "operationId": "listAlerts",
                     "responses": {"200": ok("Alerts", reference("Alerts"))}}},

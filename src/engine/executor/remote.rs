@@ -40,6 +40,9 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 pub enum ToWorker {
     /// Tasks leased to the worker, in scheduling order.
     Assigned(Vec<ClaimedTask>),
+    /// No task is assigned after this: the worker asked to drain, or the
+    /// server is stopping.
+    Drained,
     /// This lease no longer counts; the worker should stop its handler.
     /// Whatever it reports under the lease is refused.
     Revoked { lease: LeaseRef, reason: String },
@@ -145,10 +148,24 @@ impl Session {
     }
 
     /// Stops handing out tasks; what the worker holds it may still finish
-    /// or hand back.
+    /// or hand back. [`ToWorker::Drained`] follows the last assignment.
     pub fn drain(&self) {
         self.touch();
         self.draining.cancel();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
+    /// Resolves once the session is closed.
+    pub async fn closed(&self) {
+        self.closing.cancelled().await;
+    }
+
+    /// Whether the worker holds nothing.
+    pub fn is_idle(&self) -> bool {
+        self.held.lock().is_empty()
     }
 
     /// The lease stopped counting (its task was cancelled): the node's room
@@ -211,7 +228,15 @@ impl Session {
     /// Ends the attempt of `lease` with `end`: the task's status after it.
     /// A lease the store no longer honours is refused, and the worker's
     /// room for it is free either way.
-    pub async fn finish(self: &Arc<Self>, lease: LeaseRef, end: AttemptEnd) -> EngineResult<TaskStatus> {
+    ///
+    /// The finish counts as under way from this call, not from the first
+    /// poll: a session that closes meanwhile waits for it before it takes
+    /// the worker's leases back.
+    pub fn finish(
+        self: &Arc<Self>,
+        lease: LeaseRef,
+        end: AttemptEnd,
+    ) -> impl Future<Output = EngineResult<TaskStatus>> + Send + 'static {
         self.touch();
         let session = self.clone();
         let finishing = self.operations.track_future(async move {
@@ -232,7 +257,7 @@ impl Session {
             }
             answer
         });
-        Ok(finishing.await?.status)
+        async move { Ok(finishing.await?.status) }
     }
 
     /// Renews leases the worker holds; each one lost says why (and its
@@ -327,8 +352,16 @@ impl Session {
         true
     }
 
-    /// Claims for the worker while it has room, until it drains or closes.
+    /// Claims for the worker while it has room, until it drains or closes;
+    /// a drain is confirmed after the last assignment.
     async fn dispatch(self: Arc<Self>) {
+        self.assign().await;
+        if self.draining.is_cancelled() {
+            let _ = self.outbox.send(ToWorker::Drained);
+        }
+    }
+
+    async fn assign(self: &Arc<Self>) {
         let mut work = self.core.watch_work();
         let mut retry_delay = Duration::from_millis(10);
         loop {
