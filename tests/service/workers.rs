@@ -602,3 +602,43 @@ async fn task_types_and_workers_are_listed_over_rest() {
         .expect("the design note's types are known");
     assert_eq!(seed.get("handlerAvailable"), None, "false is left out in proto3 JSON");
 }
+
+#[tokio::test]
+async fn a_stopping_server_lets_its_workers_finish_what_they_hold() {
+    let mut server = TestServer::start().await;
+    let client = server.client.clone();
+    let release = Arc::new(Notify::new());
+    let gate = release.clone();
+    let (started, mut starts) = mpsc::unbounded_channel::<()>();
+    let worker = RunningWorker::start(Worker::new(&client).worker_id("steady").handle("report", move |_task| {
+        let (gate, started) = (gate.clone(), started.clone());
+        async move {
+            let _ = started.send(());
+            gate.notified().await;
+            Ok(json!("written"))
+        }
+    }));
+    connected(&client, "steady").await;
+    let task = client.submit(NewTask::new("report")).await.unwrap();
+    starts.recv().await.unwrap();
+
+    // Watch streams end as soon as the stop begins: that is the signal.
+    let mut watching = Box::pin(client.watch_all(Default::default()).await.unwrap());
+    let stopping = tokio::spawn({
+        let running = server.server.take().expect("running");
+        async move { running.stop().await }
+    });
+    while watching.next().await.is_some() {}
+    release.notify_one();
+    stopping.await.unwrap();
+
+    server.restart().await;
+    let after = server.client.get(&task.id).await.unwrap();
+    assert_eq!(
+        after.status(),
+        TaskStatus::Completed,
+        "finished during the stop, not interrupted: {:?}",
+        after.attempts
+    );
+    worker.kill();
+}
