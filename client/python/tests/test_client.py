@@ -1,0 +1,124 @@
+"""The typed client against a real taskd: submit, get, list, cancel, stats,
+watch, and a DAG in one call."""
+
+import datetime as dt
+
+import pytest
+
+import taskd
+from taskd import After, NewTask, TaskStatus
+
+
+def test_a_submitted_task_runs_and_its_result_reads_back(client):
+    task = client.submit("diag.echo", {"document_id": "123", "pages": 12, "ratio": 0.5}, name="echo me")
+    assert task.status in (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.COMPLETED)
+    assert task.params == {"document_id": "123", "pages": 12, "ratio": 0.5}, "whole numbers stay ints"
+    done = client.wait(task.id, timeout=30)
+    assert done.status is TaskStatus.COMPLETED
+    assert done.name == "echo me"
+    assert done.result == {"document_id": "123", "pages": 12, "ratio": 0.5}
+    assert [attempt.outcome for attempt in done.attempts] == [taskd.AttemptOutcome.SUCCEEDED]
+    assert client.get(task.id).revision == done.revision
+
+
+def test_an_unknown_task_type_is_refused_naming_the_field_and_the_likely_typo(client):
+    with pytest.raises(taskd.InvalidArgument) as refused:
+        client.submit("report_generaton")
+    assert refused.value.message.startswith("task_type: unknown task type")
+    assert 'did you mean "report_generation"?' in refused.value.message
+
+
+def test_a_dag_is_submitted_whole_and_runs_in_dependency_order(client):
+    tasks = client.submit_many(
+        [
+            NewTask("diag.echo", {"step": "index"}, ref="index", depends_on=["chunk-a", "chunk-b"]),
+            NewTask("diag.echo", {"step": "a"}, ref="chunk-a"),
+            NewTask("diag.echo", {"step": "b"}, ref="chunk-b"),
+        ]
+    )
+    index, chunk_a, chunk_b = tasks
+    assert index.status is TaskStatus.WAITING
+    assert sorted(index.dependencies) == sorted([chunk_a.id, chunk_b.id])
+    finished = client.wait(index.id, timeout=30)
+    assert finished.status is TaskStatus.COMPLETED
+    assert finished.started_at >= max(client.get(chunk_a.id).completed_at, client.get(chunk_b.id).completed_at)
+
+
+def test_a_batch_with_one_bad_member_creates_nothing(client):
+    before = client.stats().counts["total"]
+    with pytest.raises(taskd.InvalidArgument) as refused:
+        client.submit_many([NewTask("diag.echo"), NewTask("diag.echo", timeout=0)])
+    assert refused.value.message.startswith("tasks[1].timeout")
+    assert client.stats().counts["total"] == before
+
+
+def test_cancel_ends_a_scheduled_task_and_says_why(client):
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    task = client.submit("diag.echo", run_at=later)
+    assert task.status is TaskStatus.SCHEDULED
+    cancelled = client.cancel(task.id, "not needed")
+    assert cancelled.status is TaskStatus.CANCELLED
+    assert "not needed" in cancelled.status_reason
+    with pytest.raises(taskd.FailedPrecondition):
+        client.cancel(task.id)
+    with pytest.raises(taskd.NotFound):
+        client.get("01890a5d-ac96-774b-bcce-b302099a8057")
+
+
+def test_dependents_of_a_task_that_failed_are_cancelled_or_run_as_required(client):
+    failing = client.submit("diag.fail", {"message": "boom"}, max_retries=0)
+    on_success = client.submit("diag.echo", depends_on=[failing])
+    on_failure = client.submit("diag.echo", depends_on=[After(failing, TaskStatus.FAILED)])
+    assert client.wait(failing.id, timeout=30).error == "boom"
+    assert client.wait(on_success.id, timeout=30).status is TaskStatus.CANCELLED
+    assert client.wait(on_failure.id, timeout=30).status is TaskStatus.COMPLETED
+
+
+def test_lists_page_through_every_match_newest_first(client):
+    label = {"suite": "paging"}
+    submitted = [client.submit("diag.echo", labels=label).id for _ in range(7)]
+    page = client.list(task_type="diag.echo", labels=label, page_size=3)
+    assert len(page.tasks) == 3 and page.next_page_token
+    every = [task.id for task in client.iter_tasks(task_type="diag.echo", labels=label, page_size=3)]
+    assert every == list(reversed(submitted))
+
+
+def test_a_watch_reports_each_change_until_the_task_ends(client):
+    task = client.submit("diag.sleep", {"duration_ms": 50})
+    kinds, statuses = [], []
+    with client.watch(task.id) as events:
+        for event in events:
+            kinds.append(event.kind)
+            statuses.append(event.task.status)
+    assert kinds[0] is taskd.EventKind.SNAPSHOT
+    assert statuses[-1] is TaskStatus.COMPLETED
+    assert TaskStatus.RUNNING in statuses
+
+
+def test_stats_count_by_status_and_type(client):
+    task = client.submit("diag.echo")
+    client.wait(task.id, timeout=30)
+    stats = client.stats()
+    assert stats.counts["completed"] >= 1
+    assert stats.by_type["diag.echo"]["completed"] >= 1
+    assert stats.max_concurrent_tasks >= 1
+    known = {info.task_type: info for info in client.task_types()}
+    assert known["diag.echo"].handler_available
+    assert not known["document_processing"].handler_available, "known, but nothing serves it yet"
+
+
+def test_the_async_client_does_the_same_awaited(server):
+    import asyncio
+
+    async def scenario():
+        async with taskd.AsyncClient(server.address) as client:
+            task = await client.submit("diag.echo", {"n": 1})
+            done = await client.wait(task.id)
+            assert done.status is TaskStatus.COMPLETED
+            page = await client.list(task_type="diag.echo", page_size=1)
+            assert len(page.tasks) == 1
+            tasks = await asyncio.gather(*(client.submit_buffered("diag.echo", {"n": n}) for n in range(50)))
+            assert len({task.id for task in tasks}) == 50
+            assert [task.params["n"] for task in tasks] == list(range(50))
+
+    asyncio.run(scenario())
