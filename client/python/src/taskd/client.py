@@ -269,7 +269,7 @@ class Client:
             raise errors.Unavailable(f"the watch of task {task_id} ended before the task did")
         return last
 
-    def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 2) -> "BufferedSubmitter":
+    def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 1) -> "BufferedSubmitter":
         """A submitter that coalesces the submits of many threads into
         `SubmitTasks` calls; see `BufferedSubmitter`."""
         from taskd.submitter import BufferedSubmitter
@@ -278,7 +278,7 @@ class Client:
 
     # For the submitter: the raw batch call and the single one.
     def _submit_batch_proto(self, request: task_service_pb2.SubmitTasksRequest):
-        return self._tasks.SubmitTasks.future(request, timeout=self.timeout)
+        return self._tasks.SubmitTasks(request, timeout=self.timeout)
 
     def _submit_proto(self, request: task_service_pb2.SubmitTaskRequest):
         return self._tasks.SubmitTask(request, timeout=self.timeout)
