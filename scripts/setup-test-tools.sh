@@ -35,8 +35,9 @@ fi
 
 PYTHON_TEST_PACKAGES=(
   "grpcio==1.85.3" "grpcio-tools==1.85.1" "protobuf==7.35.1" "setuptools>=68" "pytest==8.4.2"
+  "pytest-timeout==2.4.0"
 )
-if ! .tools/sdk-venv/bin/python -c "import grpc_tools, pytest" 2>/dev/null; then
+if ! .tools/sdk-venv/bin/python -c "import grpc_tools, pytest, pytest_timeout" 2>/dev/null; then
   python3 -m venv .tools/sdk-venv
   .tools/sdk-venv/bin/pip install --quiet --disable-pip-version-check "${PYTHON_TEST_PACKAGES[@]}"
 fi

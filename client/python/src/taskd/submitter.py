@@ -251,7 +251,7 @@ class AsyncSubmitter:
 
     async def _send(self, batch) -> None:
         try:
-            request = task_service_pb2.SubmitTasksRequest(tasks=[slot.request for slot in batch])
+            request = task_service_pb2.SubmitTasksRequest(tasks=[request for request, _ in batch])
             try:
                 response = await self._client._submit_batch_proto(request)
             except grpc.RpcError as error:
@@ -268,5 +268,9 @@ class AsyncSubmitter:
                 return
             for (_, future), task in zip(batch, response.tasks):
                 future.set_result(Task(task))
+        except Exception as error:  # whatever went wrong, no caller waits forever
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
         finally:
             self._slots.release()
