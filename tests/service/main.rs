@@ -23,5 +23,6 @@ mod rest;
 mod retries;
 mod scheduling;
 mod store_sqlite;
+mod taskctl;
 mod watching;
 mod workers;
