@@ -271,6 +271,21 @@ async fn the_dashboard_shows_tasks_live_and_cancels_from_the_page() {
         )
         .await;
 
+    // A worker that connects shows up with the types it serves.
+    let worker = taskd_client::worker::Worker::new(&server.client)
+        .worker_id("page-worker")
+        .capacity(2)
+        .handle("thumbnails", |_run| async { Ok(serde_json::json!({})) });
+    let worker = tokio::spawn(worker.run_until(std::future::pending()));
+    let row = browser
+        .wait_for(
+            "document.querySelector('#workers tr[data-worker-id=\"page-worker\"]')",
+            "document.querySelector('#workers tr[data-worker-id=\"page-worker\"]').textContent",
+        )
+        .await;
+    let row = row.as_str().expect("row text");
+    assert!(row.contains("thumbnails") && row.contains("0 / 2"), "{row}");
+
     let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifact dir");
     std::fs::write(artifacts.join("dashboard.png"), browser.screenshot().await).expect("screenshot saved");
@@ -289,6 +304,7 @@ async fn the_dashboard_shows_tasks_live_and_cancels_from_the_page() {
         TaskStatus::Cancelled
     );
 
+    worker.abort();
     let errors = browser.console_errors().await;
     browser.quit().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
