@@ -36,8 +36,10 @@ fi
 PYTHON_TEST_PACKAGES=(
   "grpcio==1.85.3" "grpcio-tools==1.85.1" "protobuf==7.35.1" "setuptools>=68" "pytest==8.4.2"
   "pytest-timeout==2.4.0"
+  # client/python/examples/rag (its requirements.txt pins the same)
+  "numpy==2.4.6" "usearch==2.26.6" "pypdf==7.1.1"
 )
-if ! .tools/sdk-venv/bin/python -c "import grpc_tools, pytest, pytest_timeout" 2>/dev/null; then
+if ! .tools/sdk-venv/bin/python -c "import grpc_tools, pytest, pytest_timeout, numpy, usearch, pypdf" 2>/dev/null; then
   python3 -m venv .tools/sdk-venv
   .tools/sdk-venv/bin/pip install --quiet --disable-pip-version-check "${PYTHON_TEST_PACKAGES[@]}"
 fi
