@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# One-at-a-time SubmitTask and GetTask from a Python client (grpcio), against
-# the release binary on a fresh data dir, beside an fdatasync of the same
-# disk. Installs grpcio and grpcio-tools from PyPI into .tools/bench-venv.
+# From Python, against the release binary on a fresh data dir:
+# - one-at-a-time SubmitTask and GetTask over raw grpcio stubs, beside an
+#   fdatasync of the same disk (grpcio and grpcio-tools from PyPI into
+#   .tools/bench-venv);
+# - the SDK (client/python, installed into .tools/sdk-venv, which
+#   scripts/setup-test-tools.sh makes): one submit at a time, the buffered
+#   submitter with 32 threads, submit_many batches.
+# The Python worker's figures are in `cargo bench --bench throughput`.
 # TASKD_BIN runs another build (say, an older release) instead;
 # TASKD_BENCH_FLAGS adds flags (say, --synchronous normal).
 set -euo pipefail
@@ -30,6 +35,12 @@ for _ in $(seq 100); do grep -q "listening on" "$work/out" 2>/dev/null && break;
 address=$(sed -n 's/^taskd listening on //p' "$work/out")
 
 .tools/bench-venv/bin/python benches/python/lone_requests.py "$address" "$work/stubs"
+if [ ! -x .tools/sdk-venv/bin/python ]; then
+  scripts/setup-test-tools.sh >/dev/null
+fi
+.tools/sdk-venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
+  --force-reinstall ./client/python
+.tools/sdk-venv/bin/python benches/python/submitters.py "$address"
 python3 - "$work/data" <<'PY'
 import os, sys, time
 path = os.path.join(sys.argv[1], "fsync-probe")

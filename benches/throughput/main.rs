@@ -9,7 +9,7 @@
 //! calls, default 64), BENCH_QUEUED (tasks queued for the memory and
 //! restart phase, default 1000000; 0 skips it; BENCH_TASKD_BIN runs it on
 //! another build), BENCH_SYNCHRONOUS=normal (no fsync per commit),
-//! BENCH_ONLY=raw|single|get|e2e|lone|store|queued, or several separated by
+//! BENCH_ONLY=raw|single|get|e2e|workers|lone|store|queued, or several separated by
 //! commas (`raw,single` gives the ratio alone), for profiling.
 //!
 //! The raw unary and single-submit phases alternate over several rounds and
@@ -19,6 +19,7 @@
 
 mod measure;
 mod queued;
+mod remote;
 mod store_costs;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -50,6 +51,9 @@ const ECHO: &str = "diag.echo";
 const ROUNDS: usize = 5;
 
 fn main() {
+    if remote::run_as_worker_if_asked() {
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -198,6 +202,9 @@ async fn run() {
             format!("{e2e:.0}   ({} tasks, in-process executor)", settings.e2e_tasks),
         );
     }
+    if settings.runs("workers") {
+        remote_workers(&clients, &address, &settings, &mut row).await;
+    }
     if settings.runs("get") {
         let task = clients[0]
             .submit(NewTask::new(ECHO).params(json!({"n": 1})))
@@ -269,6 +276,83 @@ async fn run() {
     }
 }
 
+/// The no-op end to end through workers in other processes, beside the
+/// in-process executor measured again in the same phase, and the pickup
+/// latency of each.
+async fn remote_workers(clients: &[Client], address: &str, settings: &Settings, row: &mut impl FnMut(&str, String)) {
+    // In-process and Rust-worker rounds alternate, so both see the same
+    // machine; medians are reported.
+    let tasks = (settings.e2e_tasks / 2).max(1000);
+    let mut rust = remote::WorkerProcess::rust(address);
+    rust.connected(&clients[0]).await;
+    let (mut in_rounds, mut rust_rounds) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        in_rounds.push(end_to_end(clients, tasks).await);
+        rust_rounds.push(end_to_end_of(clients, remote::NOOP, tasks).await);
+    }
+    let (p50, p99) = remote::pickup_latency(&clients[0], 300).await;
+    drop(rust);
+    let (in_p50, in_p99) = echo_pickup_latency(&clients[0], 300).await;
+    let in_process = median(&mut in_rounds.clone());
+    let remote_rate = median(&mut rust_rounds.clone());
+    row(
+        "workers: in-process executor, end to end (tasks/s)",
+        format!(
+            "{in_process:.0}   ({tasks} tasks a round; rounds {}; pickup p50 / p99 {in_p50:.3} / {in_p99:.3} ms)",
+            rounded(&in_rounds)
+        ),
+    );
+    row(
+        "workers: Rust SDK worker process, end to end (tasks/s)",
+        format!(
+            "{remote_rate:.0}   ({:.0}% of in-process, target >= 70%; rounds {}; capacity {})",
+            100.0 * remote_rate / in_process,
+            rounded(&rust_rounds),
+            remote::CAPACITY
+        ),
+    );
+    row(
+        "  submit to handler start p50 / p99 (ms; target p50 < 2)",
+        format!("{p50:.3} / {p99:.3}"),
+    );
+
+    match remote::WorkerProcess::python(address) {
+        Some(mut python) => {
+            python.connected(&clients[0]).await;
+            let python_tasks = tasks.min(20_000);
+            let python_rate = end_to_end_of(clients, remote::NOOP, python_tasks).await;
+            let (p50, p99) = remote::pickup_latency(&clients[0], 300).await;
+            drop(python);
+            row(
+                "workers: Python SDK worker process, asyncio (tasks/s)",
+                format!(
+                    "{python_rate:.0}   ({python_tasks} tasks; {:.0}% of in-process; target >= 5000)",
+                    100.0 * python_rate / in_process
+                ),
+            );
+            row(
+                "  submit to handler start p50 / p99 (ms)",
+                format!("{p50:.3} / {p99:.3}"),
+            );
+        }
+        None => println!("(no .tools/sdk-venv: run scripts/setup-test-tools.sh for the Python worker figures)"),
+    }
+}
+
+/// Submit to start of the in-process echo handler, one task at a time (ms).
+async fn echo_pickup_latency(client: &Client, samples: usize) -> (f64, f64) {
+    let mut latencies = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let sent = SystemTime::now();
+        let task = client.submit(NewTask::new(ECHO)).await.expect("submit");
+        let done = client.wait(&task.id).await.expect("wait");
+        if let Some(start) = done.attempts.first().and_then(|attempt| attempt.started_at.as_ref()) {
+            latencies.push(millis(sent, start));
+        }
+    }
+    (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99))
+}
+
 /// Health checks: the cheapest unary call tonic serves.
 async fn raw_unary_rate(health: Vec<HealthClient<Channel>>, concurrency: usize, seconds: u64) -> f64 {
     rate(concurrency, seconds, move |worker| {
@@ -304,12 +388,21 @@ async fn wait_for_echo(
     client: &Client,
     done: impl Fn(&taskd_client::proto::StatusCounts) -> bool,
 ) -> taskd_client::proto::StatusCounts {
+    wait_for_type(client, ECHO, done).await
+}
+
+/// Polls the stats of `task_type` until `done` holds; returns them.
+async fn wait_for_type(
+    client: &Client,
+    task_type: &str,
+    done: impl Fn(&taskd_client::proto::StatusCounts) -> bool,
+) -> taskd_client::proto::StatusCounts {
     loop {
         let stats = client.stats().await.expect("stats");
         let counts = stats
             .by_type
             .into_iter()
-            .find(|by_type| by_type.task_type == ECHO)
+            .find(|by_type| by_type.task_type == task_type)
             .and_then(|by_type| by_type.counts)
             .unwrap_or_default();
         if done(&counts) {
@@ -322,7 +415,13 @@ async fn wait_for_echo(
 /// Batch submits of `total` echo tasks from four clients; tasks/s until
 /// every one is COMPLETED.
 async fn end_to_end(clients: &[Client], total: u64) -> f64 {
-    let completed_before = wait_for_echo(&clients[0], |_| true).await.completed;
+    end_to_end_of(clients, ECHO, total).await
+}
+
+/// Batch submits of `total` tasks of `task_type` from four clients; tasks/s
+/// until every one is COMPLETED.
+async fn end_to_end_of(clients: &[Client], task_type: &'static str, total: u64) -> f64 {
+    let completed_before = wait_for_type(&clients[0], task_type, |_| true).await.completed;
     let started = Instant::now();
     let mut senders = Vec::new();
     let per_sender = total / 4;
@@ -332,7 +431,7 @@ async fn end_to_end(clients: &[Client], total: u64) -> f64 {
             let mut sent = 0;
             while sent < per_sender {
                 let count = (per_sender - sent).min(1000);
-                let tasks = (0..count).map(|index| NewTask::new(ECHO).params(json!({"n": index})));
+                let tasks = (0..count).map(|index| NewTask::new(task_type).params(json!({"n": index})));
                 client.submit_batch(tasks).await.expect("batch submit");
                 sent += count;
             }
@@ -342,7 +441,7 @@ async fn end_to_end(clients: &[Client], total: u64) -> f64 {
         sender.await.expect("sender");
     }
     let expected = completed_before + per_sender * 4;
-    wait_for_echo(&clients[0], |counts| counts.completed >= expected).await;
+    wait_for_type(&clients[0], task_type, |counts| counts.completed >= expected).await;
     (per_sender * 4) as f64 / started.elapsed().as_secs_f64()
 }
 
