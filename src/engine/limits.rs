@@ -9,7 +9,9 @@ use parking_lot::Mutex;
 use crate::model::MachineState;
 
 /// The reason shown while nothing but the configuration limits starts.
-pub const UNTHROTTLED_REASON: &str = "max_concurrent_tasks";
+pub fn unthrottled_reason(max: usize) -> String {
+    format!("nothing limits: all {max} slots (max_concurrent_tasks)")
+}
 
 struct Current {
     limit: usize,
@@ -31,7 +33,7 @@ impl ConcurrencyLimits {
             per_type,
             current: Mutex::new(Current {
                 limit: max,
-                reason: UNTHROTTLED_REASON.to_string(),
+                reason: unthrottled_reason(max),
                 machine: None,
             }),
         }
@@ -71,7 +73,7 @@ impl ConcurrencyLimits {
         current.reason = if throttled {
             reason
         } else {
-            UNTHROTTLED_REASON.to_string()
+            unthrottled_reason(self.max)
         };
         current.machine = reading.map(|(cpu_percent, memory_percent, io_wait_percent)| MachineState {
             cpu_percent,
@@ -97,6 +99,6 @@ mod tests {
         assert!(!limits.apply_load(0, "extreme".into(), None));
         assert_eq!(limits.current().0, 1, "never below one");
         assert!(limits.apply_load(50, "idle".into(), None));
-        assert_eq!(limits.current(), (8, UNTHROTTLED_REASON.to_string()));
+        assert_eq!(limits.current(), (8, unthrottled_reason(8)));
     }
 }

@@ -24,5 +24,6 @@ pub mod workers;
 pub use config::{EngineConfig, Limits, SchedulingWeights};
 pub use error::{EngineError, EngineResult, ErrorCode};
 pub use handler::{HandlerError, HandlerRegistry, HandlerResult, TaskContext, TaskHandler};
+pub use limits::unthrottled_reason;
 pub use manager::{TaskManager, TaskPage};
 pub use stats::{EngineStats, Scheduling, StatusCounts, TypeStats};

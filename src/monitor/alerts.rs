@@ -1,9 +1,13 @@
-//! Alerts: raised when a resource crosses its threshold, cleared once it is
-//! back below the threshold by the hysteresis margin, never repeated while
-//! active. A bounded history keeps the recent ones.
+//! Alerts: raised once a resource has stayed above its threshold for the
+//! hold time, cleared once it has stayed below the threshold minus the
+//! hysteresis margin for as long (Prometheus' `for:`), never repeated while
+//! active. A busy machine's load crosses a threshold back and forth every
+//! few seconds; only a sustained state is worth an operator's attention.
+//! A bounded history keeps the recent ones.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::time::Duration;
 
 use crate::model::Timestamp;
 use crate::monitor::config::Thresholds;
@@ -90,12 +94,24 @@ pub enum AlertChange {
     Cleared(Alert),
 }
 
-/// Active alerts and the recent history.
+/// A resource over its threshold, not yet for long enough to alert.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    since: Timestamp,
+    peak: f64,
+}
+
+/// Active alerts, the ones pending either way, and the recent history.
 pub struct AlertBook {
     /// Newest last; active alerts are in here too.
     history: VecDeque<Alert>,
     capacity: usize,
     next_id: u64,
+    /// Resources above their threshold with no alert yet: since when.
+    rising: HashMap<Resource, Pending>,
+    /// Resources with an active alert that are back below the clearing
+    /// level: since when.
+    falling: HashMap<Resource, Timestamp>,
 }
 
 impl AlertBook {
@@ -104,45 +120,68 @@ impl AlertBook {
             history: VecDeque::new(),
             capacity: capacity.max(1),
             next_id: 1,
+            rising: HashMap::new(),
+            falling: HashMap::new(),
         }
     }
 
-    fn active_mut(&mut self, resource: Resource) -> Option<&mut Alert> {
-        self.history
-            .iter_mut()
-            .rev()
-            .find(|alert| alert.resource == resource && alert.is_active())
-    }
-
-    /// Applies a sample; returns the alerts it raised or cleared.
-    pub fn observe(&mut self, sample: &ResourceSample, thresholds: &Thresholds, hysteresis: f64) -> Vec<AlertChange> {
+    /// Applies a sample; returns the alerts it raised or cleared. A state
+    /// counts once it has lasted `hold` (zero: at once).
+    pub fn observe(
+        &mut self,
+        sample: &ResourceSample,
+        thresholds: &Thresholds,
+        hysteresis: f64,
+        hold: Duration,
+    ) -> Vec<AlertChange> {
+        let hold_micros = i64::try_from(hold.as_micros()).unwrap_or(i64::MAX);
+        let lasted = |since: Timestamp| sample.time.0.saturating_sub(since.0) >= hold_micros;
         let mut changes = Vec::new();
         for resource in Resource::ALL {
             let Some(value) = resource.value(sample) else { continue };
             let threshold = resource.threshold(thresholds);
-            match self.active_mut(resource) {
-                Some(alert) => {
-                    alert.peak = alert.peak.max(value);
-                    if value < threshold - hysteresis {
-                        alert.ended_at = Some(sample.time);
-                        changes.push(AlertChange::Cleared(alert.clone()));
-                    }
+            if let Some(alert) = self
+                .history
+                .iter_mut()
+                .rev()
+                .find(|alert| alert.resource == resource && alert.is_active())
+            {
+                alert.peak = alert.peak.max(value);
+                if value >= threshold - hysteresis {
+                    self.falling.remove(&resource);
+                    continue;
                 }
-                None if value > threshold => {
-                    let alert = Alert {
-                        id: self.next_id,
-                        resource,
-                        value,
-                        peak: value,
-                        threshold,
-                        started_at: sample.time,
-                        ended_at: None,
-                    };
-                    self.next_id += 1;
-                    changes.push(AlertChange::Raised(alert.clone()));
-                    self.history.push_back(alert);
+                let since = *self.falling.entry(resource).or_insert(sample.time);
+                if lasted(since) {
+                    self.falling.remove(&resource);
+                    alert.ended_at = Some(since);
+                    changes.push(AlertChange::Cleared(alert.clone()));
                 }
-                None => {}
+                continue;
+            }
+            if value <= threshold {
+                self.rising.remove(&resource);
+                continue;
+            }
+            let pending = self.rising.entry(resource).or_insert(Pending {
+                since: sample.time,
+                peak: value,
+            });
+            pending.peak = pending.peak.max(value);
+            if lasted(pending.since) {
+                let alert = Alert {
+                    id: self.next_id,
+                    resource,
+                    value,
+                    peak: pending.peak,
+                    threshold,
+                    started_at: pending.since,
+                    ended_at: None,
+                };
+                self.rising.remove(&resource);
+                self.next_id += 1;
+                changes.push(AlertChange::Raised(alert.clone()));
+                self.history.push_back(alert);
             }
         }
         self.trim();
@@ -186,7 +225,71 @@ mod tests {
     }
 
     fn observe(book: &mut AlertBook, percent: f64, second: i64) -> Vec<AlertChange> {
-        book.observe(&cpu_at(percent, second), &Thresholds::default(), 5.0)
+        book.observe(&cpu_at(percent, second), &Thresholds::default(), 5.0, Duration::ZERO)
+    }
+
+    fn observe_held(book: &mut AlertBook, percent: f64, second: i64) -> Vec<AlertChange> {
+        book.observe(
+            &cpu_at(percent, second),
+            &Thresholds::default(),
+            5.0,
+            Duration::from_secs(30),
+        )
+    }
+
+    #[test]
+    fn a_spike_shorter_than_the_hold_raises_nothing() {
+        let mut book = AlertBook::new(10);
+        for second in 0..29 {
+            assert!(observe_held(&mut book, 95.0, second).is_empty());
+        }
+        assert!(observe_held(&mut book, 60.0, 29).is_empty());
+        assert!(observe_held(&mut book, 95.0, 30).is_empty(), "the hold starts again");
+        assert!(book.recent(10).is_empty());
+    }
+
+    #[test]
+    fn a_sustained_excess_raises_one_alert_dated_from_when_it_began() {
+        let mut book = AlertBook::new(10);
+        observe_held(&mut book, 70.0, 0);
+        for second in 1..31 {
+            assert!(observe_held(&mut book, 85.0 + (second % 3) as f64, second).is_empty());
+        }
+        let raised = observe_held(&mut book, 90.0, 31);
+        let [AlertChange::Raised(alert)] = &raised[..] else {
+            panic!("one alert raised: {raised:?}")
+        };
+        assert_eq!(alert.started_at, Timestamp(1_000_000));
+        assert_eq!(alert.peak, 90.0);
+        assert!(observe_held(&mut book, 95.0, 32).is_empty());
+    }
+
+    #[test]
+    fn a_flapping_resource_stays_one_incident_until_it_is_calm_for_the_hold() {
+        let mut book = AlertBook::new(10);
+        for second in 0..=30 {
+            observe_held(&mut book, 95.0, second);
+        }
+        assert_eq!(book.active().len(), 1);
+        // Dipping below the clearing level for less than the hold, again
+        // and again, neither clears nor raises anything new.
+        for second in 31..200 {
+            let value = if second % 10 < 5 { 60.0 } else { 90.0 };
+            assert!(observe_held(&mut book, value, second).is_empty(), "second {second}");
+        }
+        // Back within the hysteresis margin does not count as calm either.
+        for second in 200..240 {
+            assert!(observe_held(&mut book, 78.0, second).is_empty());
+        }
+        for second in 240..270 {
+            assert!(observe_held(&mut book, 50.0, second).is_empty());
+        }
+        let cleared = observe_held(&mut book, 50.0, 270);
+        assert!(
+            matches!(&cleared[..], [AlertChange::Cleared(alert)] if alert.ended_at == Some(Timestamp(240_000_000))),
+            "{cleared:?}"
+        );
+        assert_eq!(book.recent(10).len(), 1, "one incident");
     }
 
     #[test]

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Usage levels above which a resource counts as overloaded, in percent.
 /// Defaults are the seed's: CPU 80, memory 80, disk 90, I/O wait 30.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
     pub cpu_percent: f64,
@@ -27,7 +27,7 @@ impl Default for Thresholds {
 }
 
 /// How the monitor samples and reacts.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitorConfig {
     /// Whether to sample at all; when off the concurrency limit is always
@@ -40,6 +40,10 @@ pub struct MonitorConfig {
     /// An alert clears once its resource is this many points below the
     /// threshold, so a value hovering at the threshold does not flap.
     pub hysteresis_percent: f64,
+    /// How long a resource must stay above its threshold before an alert
+    /// is raised, and below the clearing level before it clears.
+    #[serde(with = "humantime_serde")]
+    pub alert_for: Duration,
     /// Weight of the newest reading in the smoothed pressure, in (0, 1]:
     /// 0.5 means one spike moves the pool halfway, two in a row nearly all
     /// the way.
@@ -61,6 +65,7 @@ impl Default for MonitorConfig {
             interval: Duration::from_secs(1),
             thresholds: Thresholds::default(),
             hysteresis_percent: 5.0,
+            alert_for: Duration::from_secs(30),
             smoothing: 0.5,
             full_speed_below: 0.75,
             alert_history: 1000,

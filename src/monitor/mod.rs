@@ -3,12 +3,14 @@
 //! alerts. Transport-free, like the engine it advises.
 //!
 //! - [`sample`]: one reading and the `SampleSource` trait (injectable).
-//! - [`system_source`]: the real machine, through `sysinfo` and /proc/stat.
+//! - [`system_source`]: the real machine, through `sysinfo`, statvfs and /proc/stat.
+//! - [`cgroup`]: the memory limit of the process's cgroup, in a container.
 //! - [`pressure`]: load and recommended concurrency from a reading.
-//! - [`alerts`]: threshold crossings with hysteresis, and their history.
+//! - [`alerts`]: threshold crossings held for a while, with hysteresis, and their history.
 //! - [`resource_monitor`]: the running monitor that ties them to the scheduler.
 
 pub mod alerts;
+pub mod cgroup;
 pub mod config;
 pub mod pressure;
 pub mod resource_monitor;

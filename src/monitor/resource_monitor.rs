@@ -2,7 +2,7 @@
 //! pressure and the alerts, tells the scheduler how many tasks may run, and
 //! publishes readings and alert changes to watchers.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +41,11 @@ pub enum MonitorEvent {
 
 struct MonitorState {
     latest: Option<ResourceSample>,
-    /// Exponentially smoothed pressure of the worst resource.
+    /// Exponentially smoothed pressure of each resource: the one that
+    /// limits is the one whose smoothed pressure is highest, which is not
+    /// always the one worst in the latest reading.
+    smoothed_by: HashMap<Resource, f64>,
+    /// The highest of them.
     smoothed: Option<f64>,
     worst: Option<Resource>,
     alerts: AlertBook,
@@ -62,6 +66,7 @@ impl ResourceMonitor {
         ResourceMonitor {
             state: Arc::new(Mutex::new(MonitorState {
                 latest: None,
+                smoothed_by: HashMap::new(),
                 smoothed: None,
                 worst: None,
                 alerts: AlertBook::new(config.alert_history),
@@ -82,15 +87,20 @@ impl ResourceMonitor {
         let config = &self.config;
         let changes = {
             let mut state = self.state.lock();
-            let worst = pressures(&sample, &config.thresholds).into_iter().next();
-            let raw = worst.map_or(0.0, |pressure| pressure.value);
             let weight = config.smoothing.clamp(0.01, 1.0);
-            let smoothed = match state.smoothed {
-                Some(previous) => previous + weight * (raw - previous),
-                None => raw,
-            };
-            state.smoothed = Some(smoothed);
-            state.worst = worst.map(|pressure| pressure.resource);
+            for pressure in pressures(&sample, &config.thresholds) {
+                let smoothed = match state.smoothed_by.get(&pressure.resource) {
+                    Some(previous) => previous + weight * (pressure.value - previous),
+                    None => pressure.value,
+                };
+                state.smoothed_by.insert(pressure.resource, smoothed);
+            }
+            let worst = Resource::ALL
+                .into_iter()
+                .filter_map(|resource| state.smoothed_by.get(&resource).map(|value| (resource, *value)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            state.smoothed = Some(worst.map_or(0.0, |(_, value)| value));
+            state.worst = worst.map(|(resource, _)| resource);
             state.latest = Some(sample);
             state.history.push_back(sample);
             while state.history.len() > config.sample_history.max(1) {
@@ -98,7 +108,7 @@ impl ResourceMonitor {
             }
             state
                 .alerts
-                .observe(&sample, &config.thresholds, config.hysteresis_percent)
+                .observe(&sample, &config.thresholds, config.hysteresis_percent, config.alert_for)
         };
         let _ = self.events.send(MonitorEvent::Sampled(sample));
         for change in &changes {
@@ -132,14 +142,20 @@ impl ResourceMonitor {
         let state = self.state.lock();
         let pressure = state.smoothed.unwrap_or(0.0);
         let recommended = recommended_concurrency(max_concurrency, pressure, self.config.full_speed_below);
-        let reason = match (state.worst, state.latest) {
-            (Some(resource), Some(sample)) if recommended < max_concurrency.max(1) => {
-                let value = resource.value(&sample).unwrap_or(0.0);
+        let max = max_concurrency.max(1);
+        let reason = match state.worst {
+            Some(resource) if recommended < max => {
+                // The smoothed usage is what set the limit; the latest
+                // reading alone may already be lower (or higher).
                 let threshold = resource.threshold(&self.config.thresholds);
-                let relation = if value > threshold { ">" } else { "<=" };
-                format!("{resource} {value:.0}% {relation} {threshold:.0}% (smoothed pressure {pressure:.2})")
+                let usage = pressure * threshold;
+                if usage > threshold {
+                    format!("{resource} {usage:.0}% > {threshold:.0}%: {recommended} of {max} slots")
+                } else {
+                    format!("{resource} {usage:.0}%, near its {threshold:.0}% threshold: {recommended} of {max} slots")
+                }
             }
-            _ => "max_concurrent_tasks".to_string(),
+            _ => crate::engine::unthrottled_reason(max),
         };
         LoadReport {
             sample: state.latest,
@@ -257,7 +273,40 @@ mod tests {
         }
         assert_eq!(monitor.get_system_load(), 1.0);
         assert_eq!(monitor.get_recommended_concurrency(10), 2);
-        assert!(monitor.report(10).reason.starts_with("cpu 95% > 80%"));
+        assert_eq!(monitor.report(10).reason, "cpu 95% > 80%: 2 of 10 slots");
         assert_eq!(monitor.history().len(), 11);
+    }
+
+    #[test]
+    fn the_reason_names_the_resource_that_limits_and_says_when_nothing_does() {
+        let monitor = ResourceMonitor::new(MonitorConfig::default());
+        assert_eq!(
+            monitor.report(10).reason,
+            "nothing limits: all 10 slots (max_concurrent_tasks)"
+        );
+        // A CPU spike, then a calmer CPU beside a disk at 75% of 90%: the
+        // smoothed CPU still limits, and the reason says so, not the disk
+        // that is worse in the latest reading.
+        monitor.observe(ResourceSample {
+            disk_percent: 75.0,
+            ..cpu(100.0)
+        });
+        monitor.observe(ResourceSample {
+            disk_percent: 75.0,
+            ..cpu(40.0)
+        });
+        let report = monitor.report(10);
+        assert_eq!(report.worst_resource, Some(Resource::Cpu));
+        assert_eq!(report.reason, "cpu 70%, near its 80% threshold: 7 of 10 slots");
+        for _ in 0..10 {
+            monitor.observe(ResourceSample {
+                disk_percent: 50.0,
+                ..cpu(40.0)
+            });
+        }
+        assert_eq!(
+            monitor.report(10).reason,
+            "nothing limits: all 10 slots (max_concurrent_tasks)"
+        );
     }
 }

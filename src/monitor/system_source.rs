@@ -16,25 +16,22 @@
 
 use std::path::{Path, PathBuf};
 
-use sysinfo::{DiskRefreshKind, Disks, MemoryRefreshKind, System};
+use sysinfo::{MemoryRefreshKind, System};
 
 use crate::model::Timestamp;
 use crate::monitor::sample::{ResourceSample, SampleSource};
 
 /// Samples the machine this process runs on.
 ///
-/// Keeps its `sysinfo` handles between calls: CPU usage is computed by
-/// `sysinfo` relative to the previous refresh of the same `System`, and the
-/// disk list is read once rather than rebuilt from the mount table every time.
+/// Keeps its `sysinfo` handle between calls: CPU usage is computed by
+/// `sysinfo` relative to the previous refresh of the same `System`.
 pub struct SystemSource {
     data_dir: PathBuf,
     /// `None` only if `sysinfo` cannot initialise on this platform; CPU and
     /// memory then read as 0.
     system: Option<System>,
-    /// The mounted filesystems, listed once at construction.
-    disks: Option<Disks>,
-    /// Index in `disks` of the filesystem holding `data_dir`, if any matched.
-    data_disk: Option<usize>,
+    /// This process's memory cgroup, when it has one (found once).
+    cgroup: Option<crate::monitor::cgroup::CgroupFiles>,
     #[cfg(target_os = "linux")]
     io_wait: proc_stat::IoWaitTracker,
 }
@@ -45,8 +42,7 @@ impl SystemSource {
     ///
     /// The data dir is canonicalized so that symlinks resolve to the
     /// filesystem that really holds it; if it does not exist yet, its nearest
-    /// existing ancestor is resolved instead. The filesystem is chosen once,
-    /// here: a mount appearing later over the data dir is not noticed.
+    /// existing ancestor is measured instead.
     ///
     /// Takes a first CPU and I/O-wait reading so that the first `sample()`
     /// reports the usage since now rather than since boot. `sysinfo` ignores
@@ -61,19 +57,10 @@ impl SystemSource {
             system
         });
 
-        // Only sizes are needed: skipping the disk kind and I/O counters
-        // avoids reading sysfs and /proc/diskstats for every mount.
-        let disks = Disks::new_with_refreshed_list_specifics(storage_only()).ok();
-        let data_disk = disks.as_ref().and_then(|disks| {
-            let mount_points: Vec<&Path> = disks.iter().map(|disk| disk.mount_point()).collect();
-            containing_mount(&data_dir, &mount_points)
-        });
-
         Self {
             data_dir,
             system,
-            disks,
-            data_disk,
+            cgroup: crate::monitor::cgroup::CgroupFiles::of_this_process(),
             #[cfg(target_os = "linux")]
             io_wait: proc_stat::IoWaitTracker::primed(),
         }
@@ -96,22 +83,41 @@ impl SystemSource {
         // without saturating and its meaning differs by platform, so compute
         // "in use by programs" directly: everything not available for reuse.
         let total = system.total_memory();
-        let memory = share(total.saturating_sub(system.available_memory()), total);
-        (cpu, memory)
+        let machine = (total.saturating_sub(system.available_memory()), total);
+        // In a container, the cgroup's limit is the one that matters when it
+        // is below the machine's memory.
+        let (used, limit) = match self.cgroup.as_ref().and_then(|cgroup| cgroup.read()) {
+            Some(cgroup) if cgroup.limit < total => (cgroup.used, cgroup.limit),
+            _ => machine,
+        };
+        (cpu, share(used, limit))
     }
 
+    /// Disk use as `df` shows it for the data dir's filesystem (tmpfs
+    /// included): used / (used + available to unprivileged users), so the
+    /// blocks reserved for root count as neither.
+    #[cfg(unix)]
     fn disk(&mut self) -> f64 {
-        let (Some(disks), Some(index)) = (self.disks.as_mut(), self.data_disk) else {
-            return 0.0;
-        };
-        let Some(disk) = disks.get_mut(index) else {
-            return 0.0;
-        };
-        // One statvfs on the chosen mount; the rest of the list is left alone.
-        // If it fails, sysinfo keeps the previous figures.
-        disk.refresh_specifics(storage_only());
-        let total = disk.total_space();
-        share(total.saturating_sub(disk.available_space()), total)
+        let existing = self
+            .data_dir
+            .ancestors()
+            .find(|dir| dir.exists())
+            .unwrap_or(Path::new("/"));
+        match rustix::fs::statvfs(existing) {
+            Ok(stats) => {
+                let used = stats.f_blocks.saturating_sub(stats.f_bfree);
+                share(used, used.saturating_add(stats.f_bavail))
+            }
+            Err(error) => {
+                tracing::debug!(%error, dir = %existing.display(), "statvfs of the data dir failed");
+                0.0
+            }
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn disk(&mut self) -> f64 {
+        0.0
     }
 
     #[cfg(target_os = "linux")]
@@ -140,10 +146,6 @@ impl SampleSource for SystemSource {
     }
 }
 
-fn storage_only() -> DiskRefreshKind {
-    DiskRefreshKind::nothing().with_storage()
-}
-
 /// `path` made absolute with symlinks resolved, as far as it exists.
 ///
 /// A data dir that does not exist yet still lives on the filesystem of its
@@ -160,18 +162,6 @@ fn resolve(path: &Path) -> PathBuf {
         }
     }
     absolute
-}
-
-/// Index of the mount point that holds `path`: the longest one that is a
-/// prefix of it, compared by whole components so `/data` does not claim
-/// `/data2`.
-fn containing_mount(path: &Path, mount_points: &[&Path]) -> Option<usize> {
-    mount_points
-        .iter()
-        .enumerate()
-        .filter(|(_, mount)| path.starts_with(mount))
-        .max_by_key(|(_, mount)| mount.components().count())
-        .map(|(index, _)| index)
 }
 
 /// `part` as a percentage of `whole`; 0 when `whole` is 0.
@@ -367,26 +357,33 @@ mod tests {
     }
 
     #[test]
-    fn the_longest_whole_component_mount_prefix_holds_the_path() {
-        let mounts = [
-            Path::new("/"),
-            Path::new("/data"),
-            Path::new("/data/taskd"),
-            Path::new("/dat"),
-        ];
-        assert_eq!(containing_mount(Path::new("/data/taskd/db"), &mounts), Some(2));
-        assert_eq!(containing_mount(Path::new("/data2/taskd"), &mounts), Some(0));
-        assert_eq!(containing_mount(Path::new("/data"), &mounts), Some(1));
-        assert_eq!(containing_mount(Path::new("/data"), &[]), None);
-    }
-
-    #[test]
     fn a_missing_data_dir_resolves_through_its_existing_ancestor() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("not/yet/created");
         let resolved = resolve(&missing);
         assert!(resolved.is_absolute());
         assert_eq!(resolved, dir.path().canonicalize().unwrap().join("not/yet/created"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn disk_use_reads_as_df_does_on_the_data_dirs_own_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut source = SystemSource::new(&dir.path().join("not/created/yet"));
+        let df = std::process::Command::new("df")
+            .args(["--output=pcent"])
+            .arg(dir.path())
+            .output()
+            .expect("df runs");
+        let text = String::from_utf8_lossy(&df.stdout);
+        let df_percent: f64 = text
+            .lines()
+            .nth(1)
+            .and_then(|line| line.trim().trim_end_matches('%').parse().ok())
+            .expect("df prints a percentage");
+        // df rounds up; the disk may also change a little in between.
+        let ours = source.disk();
+        assert!((ours - df_percent).abs() <= 2.0, "ours {ours:.1}% vs df {df_percent}%");
     }
 
     #[test]

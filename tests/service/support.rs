@@ -116,6 +116,9 @@ impl TestServer {
         if source.is_some() {
             config.monitor.enabled = true;
             config.monitor.interval = Duration::from_millis(20);
+            // Scripted samples drive alerts at once; the hold itself is
+            // specified in the monitor's own tests.
+            config.monitor.alert_for = Duration::ZERO;
         }
         adjust(&mut config);
         let gate = Gate::new();
