@@ -5,14 +5,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineConfig;
 use crate::monitor::MonitorConfig;
 use crate::store::SqliteStoreConfig;
 
 /// Log line format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -23,7 +23,7 @@ pub enum LogFormat {
 }
 
 /// Everything `taskd serve` needs. Defaults work with no file at all.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// gRPC listen address.
@@ -54,6 +54,40 @@ impl Default for ServerConfig {
     }
 }
 
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Vec<(String, String)>) {
+    for (key, value) in table {
+        let key = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            // A section of settings, not a map-valued setting (those are
+            // empty by default and print as `{}`).
+            toml::Value::Table(inner) if !inner.is_empty() && !is_map_setting(&key) => flatten(&key, inner, out),
+            toml::Value::Table(inner) if inner.is_empty() => out.push((key, "{}".to_string())),
+            other => out.push((key, other.to_string())),
+        }
+    }
+}
+
+/// Settings whose value is a map of the user's own keys.
+fn is_map_setting(key: &str) -> bool {
+    key == "engine.type_concurrency_limits"
+}
+
+fn unknown_setting(key: &str, config: &ServerConfig) -> String {
+    let keys: Vec<String> = config.settings().into_iter().map(|(key, _)| key).collect();
+    let closest = keys
+        .iter()
+        .min_by_key(|candidate| crate::engine::catalog::edit_distance(candidate, key))
+        .filter(|candidate| crate::engine::catalog::edit_distance(candidate, key) <= 4);
+    match closest {
+        Some(closest) => format!("unknown setting {key:?} (did you mean {closest:?}?)"),
+        None => format!("unknown setting {key:?}; `taskd serve --help` lists them"),
+    }
+}
+
 /// A config file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -64,6 +98,44 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// Every setting as `(dotted key, value)` in TOML syntax, sorted by key:
+    /// what `taskd serve --help` and the README list.
+    pub fn settings(&self) -> Vec<(String, String)> {
+        let mut settings = Vec::new();
+        if let Ok(toml::Value::Table(table)) = toml::Value::try_from(self) {
+            flatten("", &table, &mut settings);
+        }
+        settings
+    }
+
+    /// Sets one setting by its dotted key, the value in TOML syntax (a bare
+    /// word reads as a string): `engine.lease_duration=10s`. Errors name the
+    /// key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let mut tree = toml::Value::try_from(&*self).map_err(|error| error.to_string())?;
+        let mut slot = &mut tree;
+        for part in key.split('.') {
+            slot = match slot {
+                toml::Value::Table(table) => table.get_mut(part),
+                _ => None,
+            }
+            .ok_or_else(|| unknown_setting(key, self))?;
+        }
+        if slot.is_table() && !value.trim_start().starts_with('{') {
+            return Err(format!(
+                "{key}: a section; set one of its keys, or give an inline table {{...}}"
+            ));
+        }
+        *slot = match toml::from_str::<toml::Table>(&format!("value = {value}")) {
+            Ok(mut parsed) => parsed.remove("value").unwrap_or(toml::Value::String(value.into())),
+            Err(_) => toml::Value::String(value.into()),
+        };
+        *self = tree
+            .try_into()
+            .map_err(|error: toml::de::Error| format!("{key}: {}", error.message()))?;
+        Ok(())
+    }
+
     /// Checks settings that parse but make no sense; the message names the
     /// setting.
     pub fn validate(&self) -> Result<(), String> {
@@ -107,6 +179,12 @@ impl ServerConfig {
                 monitor.hysteresis_percent
             ));
         }
+        if monitor.alert_for > Duration::from_secs(3600) {
+            return Err(format!(
+                "monitor.alert_for must be at most 1h, got {}",
+                humantime::format_duration(monitor.alert_for)
+            ));
+        }
         Ok(())
     }
 
@@ -121,5 +199,63 @@ impl ServerConfig {
             path: path.to_path_buf(),
             message: error.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_is_listed_once_by_its_dotted_key() {
+        let settings = ServerConfig::default().settings();
+        let keys: Vec<&str> = settings.iter().map(|(key, _)| key.as_str()).collect();
+        for expected in [
+            "shutdown_drain",
+            "engine.lease_duration",
+            "engine.priority_boost.high",
+            "engine.type_concurrency_limits",
+            "monitor.alert_for",
+            "monitor.thresholds.cpu_percent",
+            "store.synchronous",
+        ] {
+            assert_eq!(
+                keys.iter().filter(|key| **key == expected).count(),
+                1,
+                "{expected} in {keys:?}"
+            );
+        }
+        assert!(settings.contains(&("monitor.alert_for".to_string(), "\"30s\"".to_string())));
+    }
+
+    #[test]
+    fn a_setting_is_set_by_its_key_with_a_toml_or_bare_value() {
+        let mut config = ServerConfig::default();
+        config.set("engine.cancel_grace", "2s").unwrap();
+        config.set("monitor.thresholds.cpu_percent", "65").unwrap();
+        config
+            .set("engine.known_task_types", r#"["thumbnails", "ocr"]"#)
+            .unwrap();
+        config
+            .set("engine.type_concurrency_limits", "{ data_export = 2 }")
+            .unwrap();
+        config.set("store.synchronous", "normal").unwrap();
+        assert_eq!(config.engine.cancel_grace, Duration::from_secs(2));
+        assert_eq!(config.monitor.thresholds.cpu_percent, 65.0);
+        assert_eq!(config.engine.known_task_types, ["thumbnails", "ocr"]);
+        assert_eq!(config.engine.type_concurrency_limits.get("data_export"), Some(&2));
+        assert_eq!(config.store.synchronous, crate::store::Synchronous::Normal);
+    }
+
+    #[test]
+    fn a_bad_setting_names_its_key() {
+        let mut config = ServerConfig::default();
+        let typo = config.set("engine.lease_durations", "10s").unwrap_err();
+        assert!(typo.contains("did you mean \"engine.lease_duration\""), "{typo}");
+        let bad = config.set("engine.max_concurrent_tasks", "many").unwrap_err();
+        assert!(bad.starts_with("engine.max_concurrent_tasks:"), "{bad}");
+        let section = config.set("engine.limits", "3").unwrap_err();
+        assert!(section.contains("a section"), "{section}");
+        assert_eq!(config.engine.max_concurrent_tasks, 10, "nothing half-set");
     }
 }

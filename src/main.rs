@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use taskd::config::{LogFormat, ServerConfig};
@@ -71,6 +71,42 @@ struct ServeArgs {
     /// Time between resource samples, e.g. 500ms [default: 1s].
     #[arg(long, env = "TASKD_MONITOR_INTERVAL", value_parser = humantime::parse_duration)]
     monitor_interval: Option<std::time::Duration>,
+    /// How long a resource must stay above (or back below) its threshold
+    /// before an alert is raised (or cleared) [default: 30s].
+    #[arg(long, env = "TASKD_ALERT_FOR", value_parser = humantime::parse_duration)]
+    alert_for: Option<std::time::Duration>,
+    /// How long running tasks may finish on shutdown before they are
+    /// stopped and retried at the next start [default: 10s].
+    #[arg(long, env = "TASKD_SHUTDOWN_DRAIN", value_parser = humantime::parse_duration)]
+    shutdown_drain: Option<std::time::Duration>,
+    /// How long a lease lasts unless renewed: a crashed worker's task is
+    /// retried this long after its last renewal [default: 30s].
+    #[arg(long, env = "TASKD_LEASE_DURATION", value_parser = humantime::parse_duration)]
+    lease_duration: Option<std::time::Duration>,
+    /// Any setting by its config-file key, e.g. --set engine.cancel_grace=2s
+    /// (repeatable; applied after the file and the flags above). TASKD_SET
+    /// takes the same, separated by semicolons.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+}
+
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.trim().to_string())),
+        _ => Err("expected KEY=VALUE, e.g. engine.cancel_grace=2s".to_string()),
+    }
+}
+
+/// The list of every setting and its default, shown by `taskd serve --help`.
+fn settings_help() -> String {
+    let mut help = String::from(
+        "Every setting, as a config-file key with its default (set one with --set KEY=VALUE, \
+         or TASKD_SET=\"KEY=VALUE;KEY=VALUE\"):\n",
+    );
+    for (key, value) in ServerConfig::default().settings() {
+        help.push_str(&format!("  {key} = {value}\n"));
+    }
+    help
 }
 
 impl ServeArgs {
@@ -122,6 +158,26 @@ impl ServeArgs {
             anyhow::ensure!(!interval.is_zero(), "--monitor-interval must be positive");
             config.monitor.interval = interval;
         }
+        if let Some(hold) = self.alert_for {
+            config.monitor.alert_for = hold;
+        }
+        if let Some(drain) = self.shutdown_drain {
+            config.shutdown_drain = drain;
+        }
+        if let Some(lease) = self.lease_duration {
+            config.engine.lease_duration = lease;
+        }
+        let from_env = std::env::var("TASKD_SET").unwrap_or_default();
+        let env_settings = from_env
+            .split(';')
+            .filter(|item| !item.trim().is_empty())
+            .map(|item| parse_setting(item).map_err(|error| anyhow::anyhow!("TASKD_SET: {error}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for (key, value) in env_settings.iter().chain(&self.settings) {
+            config
+                .set(key, value)
+                .map_err(|error| anyhow::anyhow!("--set {error}"))?;
+        }
         config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
@@ -129,8 +185,11 @@ impl ServeArgs {
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("TASKD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour codes only for a person at a terminal: in a file, a pipe or
+    // a log collector they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -138,31 +197,34 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when
+/// this is called, not when it is first polled: a signal that arrives just
+/// after the server says it listens must still stop it gracefully.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = terminate.recv() => {}
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let command = Cli::command().mut_subcommand("serve", |serve| serve.after_long_help(settings_help()));
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|error| error.exit());
     match cli.command {
         Command::Serve(args) => {
             let config = args.into_config()?;
@@ -171,10 +233,11 @@ async fn main() -> anyhow::Result<()> {
             let mut server = taskd::server::start(config, HandlerRegistry::new())
                 .await
                 .context("taskd could not start")?;
+            let shutdown = shutdown_signal()?;
             // Scripts and tests read this line to find the port.
             println!("taskd listening on {}", server.local_addr());
             tokio::select! {
-                _ = shutdown_signal() => {
+                _ = shutdown => {
                     tracing::info!("shutdown requested");
                 }
                 result = server.wait() => {

@@ -84,7 +84,7 @@ impl TaskTypeCatalog {
 }
 
 /// Levenshtein distance over bytes (task types are ASCII).
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut previous: Vec<usize> = (0..=b.len()).collect();
     let mut current = vec![0; b.len() + 1];

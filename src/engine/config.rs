@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::RetryPolicy;
 pub use crate::model::SchedulingWeights;
 
 /// How the engine schedules and runs tasks.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "snake_case")]
 pub struct EngineConfig {
     /// Hard limit on RUNNING tasks.
@@ -66,7 +66,7 @@ impl Default for EngineConfig {
 }
 
 /// `RetryPolicy` as written in a config file.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetryPolicyConfig {
     #[serde(with = "humantime_serde")]
@@ -101,7 +101,7 @@ impl From<RetryPolicyConfig> for RetryPolicy {
 }
 
 /// Bounds on requests, so that no client can make the server do unbounded work.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest `params` object, in bytes of compact JSON.

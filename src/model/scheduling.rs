@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{TaskPriority, Timestamp};
 
@@ -11,7 +11,7 @@ use crate::model::{TaskPriority, Timestamp};
 /// first. A fresh HIGH task therefore runs before a NORMAL one that became
 /// ready less than `high - normal` earlier, but a task that has waited longer
 /// than that difference runs first: nothing starves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulingWeights {
     #[serde(with = "humantime_serde")]

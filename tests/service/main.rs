@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod builtins;
 mod cancellation;
+mod cli;
 mod crash;
 mod dashboard;
 mod dependencies;

@@ -1,9 +1,9 @@
 //! Settings of the SQLite store (`[store]` in the config file).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How hard a commit pushes data to disk (SQLite's `synchronous` in WAL mode).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Synchronous {
     /// fsync the WAL on every commit: an acknowledged submit survives a power
@@ -16,7 +16,7 @@ pub enum Synchronous {
 }
 
 /// Settings of the SQLite store.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SqliteStoreConfig {
     /// Durability of each commit; see [`Synchronous`].
