@@ -20,6 +20,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Well-known types come from pbjson-types, which carries their proto3 JSON
     // mapping; prost-build only skips its own prost-types default when told so.
     config.compile_well_known_types();
+    // `prost::Name` on every message: the REST bridge looks each up by its
+    // full name in the descriptor set to write it (src/api/rest/json.rs).
+    config.enable_type_names();
 
     tonic_prost_build::configure()
         .build_client(false)

@@ -61,10 +61,8 @@ async fn the_seeds_five_endpoints_create_list_get_cancel_and_count_tasks() {
 
     let (status, stats) = get(&format!("{api}/tasks/stats")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        stats["counts"]["pending"], "1",
-        "uint64 is a string in proto3 JSON: {stats}"
-    );
+    assert_eq!(stats["counts"]["pending"], 1, "counts are JSON numbers: {stats}");
+    assert_eq!(stats["counts"]["running"], 0, "and zeros are present: {stats}");
 
     let (status, cancelled) = post(&format!("{api}/tasks/{id}/cancel"), r#"{"reason":"not needed"}"#).await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
@@ -88,9 +86,15 @@ async fn a_task_reads_the_same_from_rest_as_from_grpc() {
         .await
         .unwrap();
     let done = server.wait(&task.id).await;
-    let from_grpc = serde_json::to_value(&done).unwrap();
+    // The same task, written the REST way (snake_case, every field).
+    let as_server_message =
+        <taskd::api::proto::Task as prost::Message>::decode(prost::Message::encode_to_vec(&done).as_slice()).unwrap();
+    let from_grpc = taskd::api::rest::json::to_value(&as_server_message);
     let (_, from_rest) = get(&format!("{}/api/v1/tasks/{}", base(&server), task.id)).await;
     assert_eq!(from_rest, from_grpc);
+    assert_eq!(from_rest["task_type"], "diag.echo");
+    assert_eq!(from_rest["params"], json!({"n": 1, "s": "x"}), "params read as written");
+    assert!(from_rest["created_at"].as_str().unwrap().ends_with('Z'), "{from_rest}");
     let (_, attempts) = get(&format!("{}/api/v1/tasks/{}/attempts", base(&server), task.id)).await;
     assert_eq!(attempts["attempts"], from_grpc["attempts"]);
 }

@@ -574,8 +574,8 @@ async fn task_types_and_workers_are_listed_over_rest() {
         .json()
         .await
         .unwrap();
-    assert_eq!(workers["workers"][0]["workerId"], "rest-visible");
-    assert_eq!(workers["workers"][0]["taskTypes"], json!(["embeddings"]));
+    assert_eq!(workers["workers"][0]["worker_id"], "rest-visible");
+    assert_eq!(workers["workers"][0]["task_types"], json!(["embeddings"]));
     let types: serde_json::Value = http
         .get(format!("{base}/api/v1/task-types"))
         .send()
@@ -584,23 +584,23 @@ async fn task_types_and_workers_are_listed_over_rest() {
         .json()
         .await
         .unwrap();
-    let embeddings = types["taskTypes"]
+    let embeddings = types["task_types"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|entry| entry["taskType"] == "embeddings")
+        .find(|entry| entry["task_type"] == "embeddings")
         .cloned()
         .expect("declared type listed");
-    assert_eq!(embeddings["handlerAvailable"], true);
+    assert_eq!(embeddings["handler_available"], true);
     assert_eq!(embeddings["workers"], 1);
-    let seed = types["taskTypes"]
+    let seed = types["task_types"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|entry| entry["taskType"] == "vector_store_update")
+        .find(|entry| entry["task_type"] == "vector_store_update")
         .cloned()
         .expect("the design note's types are known");
-    assert_eq!(seed.get("handlerAvailable"), None, "false is left out in proto3 JSON");
+    assert_eq!(seed["handler_available"], false, "every field is present");
 }
 
 #[tokio::test]

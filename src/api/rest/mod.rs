@@ -4,6 +4,7 @@
 //! reads the same from curl as from grpcurl.
 
 mod error;
+pub mod json;
 mod openapi;
 
 use std::convert::Infallible;
@@ -16,6 +17,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+
+use self::json::RestJson;
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
@@ -106,28 +109,28 @@ fn task_id(text: &str) -> Result<crate::model::TaskId, ApiError> {
     convert::task_id("task_id", text).map_err(ApiError::from)
 }
 
-async fn submit_task(State(state): State<RestState>, body: Body) -> Result<Json<proto::Task>, ApiError> {
+async fn submit_task(State(state): State<RestState>, body: Body) -> Result<RestJson<proto::Task>, ApiError> {
     let request: proto::SubmitTaskRequest = json_body(body).await?;
     let new_task = convert::new_task(request, "")?;
     let task = state.manager.submit(new_task).await?;
-    Ok(Json(convert::task_to_proto(&task)))
+    Ok(RestJson(convert::task_to_proto(&task)))
 }
 
 async fn submit_tasks(
     State(state): State<RestState>,
     body: Body,
-) -> Result<Json<proto::SubmitTasksResponse>, ApiError> {
+) -> Result<RestJson<proto::SubmitTasksResponse>, ApiError> {
     let request: proto::SubmitTasksRequest = json_body(body).await?;
     let new_tasks = convert::new_tasks(request.tasks)?;
     let tasks = state.manager.submit_batch(new_tasks).await?;
-    Ok(Json(proto::SubmitTasksResponse {
+    Ok(RestJson(proto::SubmitTasksResponse {
         tasks: tasks.iter().map(convert::task_to_proto).collect(),
     }))
 }
 
-async fn get_task(State(state): State<RestState>, Path(id): Path<String>) -> Result<Json<proto::Task>, ApiError> {
+async fn get_task(State(state): State<RestState>, Path(id): Path<String>) -> Result<RestJson<proto::Task>, ApiError> {
     let task = state.manager.get(task_id(&id)?).await?;
-    Ok(Json(convert::task_to_proto(&task)))
+    Ok(RestJson(convert::task_to_proto(&task)))
 }
 
 /// The attempt history of a task.
@@ -135,8 +138,10 @@ async fn task_attempts(
     State(state): State<RestState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let task = convert::task_to_proto(&state.manager.get(task_id(&id)?).await?);
-    Ok(Json(serde_json::json!({"taskId": task.id, "attempts": task.attempts})))
+    let task = json::to_value(&convert::task_to_proto(&state.manager.get(task_id(&id)?).await?));
+    Ok(Json(
+        serde_json::json!({"task_id": task["id"], "attempts": task["attempts"]}),
+    ))
 }
 
 /// Optional body of a cancel: `{"reason": "..."}`.
@@ -151,16 +156,16 @@ async fn cancel_task(
     State(state): State<RestState>,
     Path(id): Path<String>,
     body: Body,
-) -> Result<Json<proto::Task>, ApiError> {
+) -> Result<RestJson<proto::Task>, ApiError> {
     let id = task_id(&id)?;
     let body: Option<CancelBody> = optional_json_body(body).await?;
     let reason = body.map(|body| body.reason).unwrap_or_default();
     let task = state.manager.cancel(id, reason).await?;
-    Ok(Json(convert::task_to_proto(&task)))
+    Ok(RestJson(convert::task_to_proto(&task)))
 }
 
-async fn task_stats(State(state): State<RestState>) -> Result<Json<proto::TaskStats>, ApiError> {
-    Ok(Json(convert::stats_to_proto(&state.manager.stats().await?)))
+async fn task_stats(State(state): State<RestState>) -> Result<RestJson<proto::TaskStats>, ApiError> {
+    Ok(RestJson(convert::stats_to_proto(&state.manager.stats().await?)))
 }
 
 /// Query parameters of list and event-stream requests. Repeat a parameter
@@ -239,12 +244,12 @@ fn parse_query(raw: Option<&str>, allow_paging: bool) -> Result<ListQuery, ApiEr
 async fn list_tasks(
     State(state): State<RestState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<proto::ListTasksResponse>, ApiError> {
+) -> Result<RestJson<proto::ListTasksResponse>, ApiError> {
     let query = parse_query(raw.as_deref(), true)?;
     let page_size = convert::page_size(query.page_size)?;
     let before = convert::decode_page_token(&query.page_token)?;
     let page = state.manager.list(query.filter, page_size, before).await?;
-    Ok(Json(proto::ListTasksResponse {
+    Ok(RestJson(proto::ListTasksResponse {
         tasks: page.tasks.iter().map(convert::task_to_proto).collect(),
         next_page_token: page.next_before.map(convert::encode_page_token).unwrap_or_default(),
     }))
@@ -255,10 +260,7 @@ fn sse_event(event: &TaskEvent) -> Result<Event, Infallible> {
     let name = proto::task_event::Kind::try_from(message.kind)
         .map(|kind| kind.as_str_name())
         .unwrap_or("EVENT");
-    Ok(Event::default()
-        .event(name)
-        .json_data(&message)
-        .unwrap_or_else(|_| Event::default().event("ERROR")))
+    Ok(Event::default().event(name).data(json::to_string(&message)))
 }
 
 fn event_stream(
@@ -283,12 +285,12 @@ async fn events(State(state): State<RestState>, RawQuery(raw): RawQuery) -> Resu
     Ok(event_stream(&state, events).into_response())
 }
 
-async fn task_types(State(state): State<RestState>) -> Json<proto::ListTaskTypesResponse> {
-    Json(worker_convert::task_types_to_proto(&state.manager.task_types()))
+async fn task_types(State(state): State<RestState>) -> RestJson<proto::ListTaskTypesResponse> {
+    RestJson(worker_convert::task_types_to_proto(&state.manager.task_types()))
 }
 
-async fn workers(State(state): State<RestState>) -> Json<proto::ListWorkersResponse> {
-    Json(proto::ListWorkersResponse {
+async fn workers(State(state): State<RestState>) -> RestJson<proto::ListWorkersResponse> {
+    RestJson(proto::ListWorkersResponse {
         workers: state
             .manager
             .workers()
@@ -298,13 +300,13 @@ async fn workers(State(state): State<RestState>) -> Json<proto::ListWorkersRespo
     })
 }
 
-async fn system_load(State(state): State<RestState>) -> Json<proto::SystemLoad> {
-    Json(current_load(&state.monitor, &state.manager))
+async fn system_load(State(state): State<RestState>) -> RestJson<proto::SystemLoad> {
+    RestJson(current_load(&state.monitor, &state.manager))
 }
 
-async fn system_alerts(State(state): State<RestState>) -> Json<proto::ListAlertsResponse> {
+async fn system_alerts(State(state): State<RestState>) -> RestJson<proto::ListAlertsResponse> {
     let (active, recent) = state.monitor.alerts(100);
-    Json(proto::ListAlertsResponse {
+    RestJson(proto::ListAlertsResponse {
         active: active.iter().map(alert_to_proto).collect(),
         recent: recent.iter().map(alert_to_proto).collect(),
     })
@@ -323,19 +325,16 @@ async fn system_events(State(state): State<RestState>) -> Response {
             let event = match event {
                 Ok(MonitorEvent::Sampled(_)) => Event::default()
                     .event("SAMPLED")
-                    .json_data(current_load(&state.monitor, &state.manager))
-                    .ok(),
+                    .data(json::to_string(&current_load(&state.monitor, &state.manager))),
                 Ok(MonitorEvent::AlertRaised(alert)) => Event::default()
                     .event("ALERT_RAISED")
-                    .json_data(alert_to_proto(&alert))
-                    .ok(),
+                    .data(json::to_string(&alert_to_proto(&alert))),
                 Ok(MonitorEvent::AlertCleared(alert)) => Event::default()
                     .event("ALERT_CLEARED")
-                    .json_data(alert_to_proto(&alert))
-                    .ok(),
-                Err(_) => Some(Event::default().event("LAGGED").data("{}")),
+                    .data(json::to_string(&alert_to_proto(&alert))),
+                Err(_) => Event::default().event("LAGGED").data("{}"),
             };
-            event.map(Ok::<Event, Infallible>)
+            Some(Ok::<Event, Infallible>(event))
         }
     });
     let stopping = state.stopping.clone().cancelled_owned();

@@ -1,8 +1,9 @@
 //! The OpenAPI 3 document of the REST bridge, served at
-//! `/api/v1/openapi.json`. Schemas follow the proto3 JSON mapping of the
-//! messages the handlers return: lowerCamelCase names, enums as names, 64-bit
-//! integers as strings, timestamps as RFC 3339, durations as "1.5s", and
-//! default values omitted.
+//! `/api/v1/openapi.json`. Schemas follow what the bridge writes
+//! (`rest/json.rs`): the schema's snake_case field names, every field
+//! present, enums as names, integers as JSON numbers, timestamps in RFC
+//! 3339 UTC, durations as "1.5s". Requests may use these names or the
+//! proto3 JSON mapping's lowerCamelCase ones.
 
 use axum::Json;
 use serde_json::{Value, json};
@@ -60,17 +61,17 @@ fn filter_parameters(paging: bool) -> Value {
 fn schemas() -> Value {
     let timestamp = json!({"type": "string", "format": "date-time"});
     let duration = json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?s$"});
-    let uint64 = json!({"type": "string", "pattern": "^[0-9]+$"});
+    let uint64 = json!({"type": "integer", "minimum": 0});
     let counts = json!({"type": "object", "properties": {
         "pending": uint64, "scheduled": uint64, "running": uint64, "completed": uint64,
         "failed": uint64, "cancelled": uint64, "waiting": uint64, "total": uint64}});
     let machine = json!({"type": "object", "properties": {
-        "cpuPercent": {"type": "number"}, "memoryPercent": {"type": "number"},
-        "ioWaitPercent": {"type": "number"}, "effectiveConcurrencyLimit": {"type": "integer"},
+        "cpu_percent": {"type": "number"}, "memory_percent": {"type": "number"},
+        "io_wait_percent": {"type": "number"}, "effective_concurrency_limit": {"type": "integer"},
         "throttled": {"type": "boolean"}}});
     let usage = json!({"type": "object", "properties": {
-        "time": timestamp, "cpuPercent": {"type": "number"}, "memoryPercent": {"type": "number"},
-        "diskPercent": {"type": "number"}, "ioWaitPercent": {"type": "number"}}});
+        "time": timestamp, "cpu_percent": {"type": "number"}, "memory_percent": {"type": "number"},
+        "disk_percent": {"type": "number"}, "io_wait_percent": {"type": "number"}}});
     json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "string", "description": "INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, UNAVAILABLE, ..."},
@@ -79,91 +80,91 @@ fn schemas() -> Value {
         "TaskStatus": {"type": "string", "enum": ["PENDING", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "WAITING"]},
         "TaskPriority": {"type": "string", "enum": ["LOW", "NORMAL", "HIGH", "CRITICAL"]},
         "TaskDependency": {"type": "object", "properties": {
-            "taskId": {"type": "string"},
-            "requiredStatus": {"type": "string", "enum": ["TASK_STATUS_UNSPECIFIED", "COMPLETED", "FAILED", "CANCELLED", "PENDING", "SCHEDULED", "RUNNING", "WAITING"]},
-            "batchRef": {"type": "string"}}},
+            "task_id": {"type": "string"},
+            "required_status": {"type": "string", "enum": ["TASK_STATUS_UNSPECIFIED", "COMPLETED", "FAILED", "CANCELLED", "PENDING", "SCHEDULED", "RUNNING", "WAITING"]},
+            "batch_ref": {"type": "string"}}},
         "RetryPolicy": {"type": "object", "properties": {
-            "initialBackoff": duration, "multiplier": {"type": "number"},
-            "maxBackoff": duration, "jitter": {"type": "number"}}},
-        "SubmitTaskRequest": {"type": "object", "required": ["taskType"], "properties": {
+            "initial_backoff": duration, "multiplier": {"type": "number"},
+            "max_backoff": duration, "jitter": {"type": "number"}}},
+        "SubmitTaskRequest": {"type": "object", "required": ["task_type"], "properties": {
             "name": {"type": "string"},
-            "taskType": {"type": "string", "pattern": "^[a-z0-9_.-]{1,64}$",
+            "task_type": {"type": "string", "pattern": "^[a-z0-9_.-]{1,64}$",
                          "description": "lower-case letters, digits, '_', '.', '-'"},
             "params": {"type": "object"},
             "priority": {"type": "string", "enum": ["TASK_PRIORITY_UNSPECIFIED", "LOW", "NORMAL", "HIGH", "CRITICAL"]},
             "dependencies": {"type": "array", "items": reference("TaskDependency")},
-            "maxRetries": {"type": "integer", "minimum": 0},
+            "max_retries": {"type": "integer", "minimum": 0},
             "timeout": duration,
-            "runAt": timestamp,
+            "run_at": timestamp,
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-            "idempotencyKey": {"type": "string"},
-            "retryPolicy": reference("RetryPolicy"),
-            "batchRef": {"type": "string"}}},
+            "idempotency_key": {"type": "string"},
+            "retry_policy": reference("RetryPolicy"),
+            "batch_ref": {"type": "string"}}},
         "SubmitTasksRequest": {"type": "object", "properties": {
             "tasks": {"type": "array", "items": reference("SubmitTaskRequest")}}},
         "SubmitTasksResponse": {"type": "object", "properties": {
             "tasks": {"type": "array", "items": reference("Task")}}},
         "Attempt": {"type": "object", "properties": {
-            "number": {"type": "integer"}, "startedAt": timestamp, "finishedAt": timestamp,
-            "outcome": {"type": "string", "enum": ["OUTCOME_UNSPECIFIED", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "INTERRUPTED", "LEASE_EXPIRED"]},
+            "number": {"type": "integer"}, "started_at": timestamp, "finished_at": timestamp,
+            "outcome": {"type": "string", "enum": ["OUTCOME_UNSPECIFIED", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "INTERRUPTED", "LEASE_EXPIRED", "RELEASED"]},
             "error": {"type": "string"}, "worker": {"type": "string"},
-            "startedUnder": machine, "finishedUnder": machine}},
+            "started_under": machine, "finished_under": machine}},
         "Task": {"type": "object", "properties": {
-            "id": {"type": "string"}, "name": {"type": "string"}, "taskType": {"type": "string"},
+            "id": {"type": "string"}, "name": {"type": "string"}, "task_type": {"type": "string"},
             "params": {"type": "object"}, "priority": reference("TaskPriority"), "status": reference("TaskStatus"),
             "dependencies": {"type": "array", "items": reference("TaskDependency")},
-            "maxRetries": {"type": "integer"}, "retryCount": {"type": "integer"},
-            "timeout": duration, "runAt": timestamp, "createdAt": timestamp, "startedAt": timestamp,
-            "completedAt": timestamp,
+            "max_retries": {"type": "integer"}, "retry_count": {"type": "integer"},
+            "timeout": duration, "run_at": timestamp, "created_at": timestamp, "started_at": timestamp,
+            "completed_at": timestamp,
             "progress": {"type": "object", "properties": {"percent": {"type": "number"}, "message": {"type": "string"}}},
             "result": {}, "error": {"type": "string"},
             "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-            "idempotencyKey": {"type": "string"},
+            "idempotency_key": {"type": "string"},
             "attempts": {"type": "array", "items": reference("Attempt")},
-            "retryPolicy": reference("RetryPolicy"), "statusReason": {"type": "string"}, "updatedAt": timestamp,
+            "retry_policy": reference("RetryPolicy"), "status_reason": {"type": "string"}, "updated_at": timestamp,
             "revision": uint64}},
         "ListTasksResponse": {"type": "object", "properties": {
-            "tasks": {"type": "array", "items": reference("Task")}, "nextPageToken": {"type": "string"}}},
+            "tasks": {"type": "array", "items": reference("Task")}, "next_page_token": {"type": "string"}}},
         "TaskStats": {"type": "object", "properties": {
             "counts": counts,
-            "byType": {"type": "array", "items": {"type": "object", "properties": {
-                "taskType": {"type": "string"}, "counts": counts, "handlerAvailable": {"type": "boolean"},
-                "concurrencyLimit": {"type": "integer"}, "workers": {"type": "integer"}}}},
-            "maxConcurrentTasks": {"type": "integer"}, "effectiveConcurrencyLimit": {"type": "integer"},
-            "concurrencyLimitReason": {"type": "string"},
-            "unservedTaskTypes": {"type": "array", "items": {"type": "string"}},
-            "submittedSinceStart": uint64, "failedAttemptsSinceStart": uint64, "retriesSinceStart": uint64,
-            "successRate": {"type": "number"}, "uptime": duration}},
+            "by_type": {"type": "array", "items": {"type": "object", "properties": {
+                "task_type": {"type": "string"}, "counts": counts, "handler_available": {"type": "boolean"},
+                "concurrency_limit": {"type": "integer"}, "workers": {"type": "integer"}}}},
+            "max_concurrent_tasks": {"type": "integer"}, "effective_concurrency_limit": {"type": "integer"},
+            "concurrency_limit_reason": {"type": "string"},
+            "unserved_task_types": {"type": "array", "items": {"type": "string"}},
+            "submitted_since_start": uint64, "failed_attempts_since_start": uint64, "retries_since_start": uint64,
+            "success_rate": {"type": "number"}, "uptime": duration}},
         "Attempts": {"type": "object", "properties": {
-            "taskId": {"type": "string"}, "attempts": {"type": "array", "items": reference("Attempt")}}},
+            "task_id": {"type": "string"}, "attempts": {"type": "array", "items": reference("Attempt")}}},
         "SystemLoad": {"type": "object", "properties": {
             "usage": usage, "load": {"type": "number"}, "pressure": {"type": "number"},
-            "mostLoadedResource": {"type": "string"}, "maxConcurrentTasks": {"type": "integer"},
-            "recommendedConcurrency": {"type": "integer"}, "effectiveConcurrencyLimit": {"type": "integer"},
-            "concurrencyLimitReason": {"type": "string"}, "throttled": {"type": "boolean"},
-            "runningTasks": {"type": "integer"},
+            "most_loaded_resource": {"type": "string"}, "max_concurrent_tasks": {"type": "integer"},
+            "recommended_concurrency": {"type": "integer"}, "effective_concurrency_limit": {"type": "integer"},
+            "concurrency_limit_reason": {"type": "string"}, "throttled": {"type": "boolean"},
+            "running_tasks": {"type": "integer"},
             "thresholds": {"type": "object", "properties": {
-                "cpuPercent": {"type": "number"}, "memoryPercent": {"type": "number"},
-                "diskPercent": {"type": "number"}, "ioWaitPercent": {"type": "number"}}},
-            "monitoringEnabled": {"type": "boolean"}}},
+                "cpu_percent": {"type": "number"}, "memory_percent": {"type": "number"},
+                "disk_percent": {"type": "number"}, "io_wait_percent": {"type": "number"}}},
+            "monitoring_enabled": {"type": "boolean"}}},
         "Alert": {"type": "object", "properties": {
             "id": uint64, "resource": {"type": "string", "enum": ["RESOURCE_UNSPECIFIED", "CPU", "MEMORY", "DISK", "IO_WAIT"]},
             "value": {"type": "number"}, "peak": {"type": "number"}, "threshold": {"type": "number"},
-            "startedAt": timestamp, "endedAt": timestamp, "active": {"type": "boolean"}, "message": {"type": "string"}}},
+            "started_at": timestamp, "ended_at": timestamp, "active": {"type": "boolean"}, "message": {"type": "string"}}},
         "Alerts": {"type": "object", "properties": {
             "active": {"type": "array", "items": reference("Alert")},
             "recent": {"type": "array", "items": reference("Alert")}}},
         "TaskTypes": {"type": "object", "properties": {
-            "taskTypes": {"type": "array", "items": {"type": "object", "properties": {
-                "taskType": {"type": "string"}, "handlerAvailable": {"type": "boolean"},
+            "task_types": {"type": "array", "items": {"type": "object", "properties": {
+                "task_type": {"type": "string"}, "handler_available": {"type": "boolean"},
                 "workers": {"type": "integer"}}}}}},
         "Workers": {"type": "object", "properties": {
             "workers": {"type": "array", "items": {"type": "object", "properties": {
-                "workerId": {"type": "string"},
-                "taskTypes": {"type": "array", "items": {"type": "string"}},
+                "worker_id": {"type": "string"},
+                "task_types": {"type": "array", "items": {"type": "string"}},
                 "capacity": {"type": "integer"}, "held": {"type": "integer"},
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "connectedAt": timestamp, "lastSeen": timestamp, "draining": {"type": "boolean"},
+                "connected_at": timestamp, "last_seen": timestamp, "draining": {"type": "boolean"},
                 "finished": uint64}}}}},
         "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
     })
@@ -178,12 +179,12 @@ pub fn spec() -> Value {
     let key_reused =
         error("The idempotency key was already used by a different request (type, params or dependencies)");
     let unavailable = error("The server is shutting down or its store is unavailable");
-    let event_stream = json!({"description": "Server-Sent Events; each `data` is a TaskEvent in proto3 JSON",
+    let event_stream = json!({"description": "Server-Sent Events; each `data` is a TaskEvent in the same JSON as the other responses",
                               "content": {"text/event-stream": {"schema": {"type": "string"}}}});
     json!({
         "openapi": "3.0.3",
         "info": {"title": "taskd REST bridge", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "The Background Task System's endpoints over the same engine as the gRPC API (taskd.v1). Bodies follow the proto3 JSON mapping of the taskd.v1 messages."},
+                 "description": "The Background Task System's endpoints over the same engine as the gRPC API (taskd.v1). Bodies are the taskd.v1 messages in JSON with their snake_case field names (requests may also use the proto3 JSON mapping's lowerCamelCase names), every field present in responses, 64-bit integers as numbers, timestamps in RFC 3339 UTC."},
         "paths": {
             "/api/v1/tasks": {
                 "post": {"summary": "Create a new background task", "operationId": "submitTask",
@@ -195,7 +196,7 @@ pub fn spec() -> Value {
                     "responses": {"200": ok("One page of tasks, newest first", reference("ListTasksResponse")),
                                   "400": bad_request, "503": unavailable}}},
             "/api/v1/tasks/batch": {
-                "post": {"summary": "Create several tasks atomically (a DAG via batchRef)", "operationId": "submitTasks",
+                "post": {"summary": "Create several tasks atomically (a DAG via batch_ref)", "operationId": "submitTasks",
                     "requestBody": {"required": true, "content": json_content(reference("SubmitTasksRequest"))},
                     "responses": {"200": ok("The accepted tasks, in request order", reference("SubmitTasksResponse")),
                                   "400": bad_request, "409": key_reused, "503": unavailable}}},
