@@ -1,174 +1,240 @@
-//! Prometheus text exposition (format 0.0.4) at `/metrics`: task counts,
-//! outcome counters, latency histograms, the concurrency limit, resource
-//! gauges and active alerts.
+//! `/metrics` in the OpenMetrics text format, written by `prometheus-client`:
+//! task counts, outcome counters, latency histograms, the concurrency
+//! limit, resource gauges and active alerts.
+//!
+//! The engine counts on its own (from the store's durable transitions);
+//! each scrape takes a snapshot of it and encodes the snapshot through a
+//! `Collector`, so the numbers in one scrape are consistent with each other
+//! and nothing is counted twice.
 
-use std::fmt::Write as _;
+use std::fmt;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use crate::api::rest::ApiError;
 use crate::api::rest::RestState;
 use crate::engine::EngineStats;
-use crate::engine::metrics::{Histogram, LATENCY_BUCKETS, OutcomeCounters};
+use crate::engine::metrics::{EngineMetrics, Histogram, LATENCY_BUCKETS, OutcomeCounters};
 use crate::model::{TaskPriority, TaskStatus};
-use crate::monitor::Resource;
+use crate::monitor::{Alert, LoadReport, Resource};
 
-/// Escapes a label value: backslash, double quote and newline.
-fn label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+/// The content type of the OpenMetrics text format, which Prometheus asks
+/// for and reads.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What one scrape reports, taken at once.
+struct Snapshot {
+    stats: EngineStats,
+    metrics: EngineMetrics,
+    load: LoadReport,
+    active_alerts: Vec<Alert>,
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn histogram(out: &mut String, name: &str, task_type: &str, histogram: &Histogram) {
-    let task_type = label(task_type);
-    for (bound, count) in LATENCY_BUCKETS.iter().zip(histogram.buckets) {
-        let _ = writeln!(out, "{name}_bucket{{task_type=\"{task_type}\",le=\"{bound}\"}} {count}");
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot").finish_non_exhaustive()
     }
-    let _ = writeln!(
-        out,
-        "{name}_bucket{{task_type=\"{task_type}\",le=\"+Inf\"}} {}",
-        histogram.count
-    );
-    let _ = writeln!(out, "{name}_sum{{task_type=\"{task_type}\"}} {}", histogram.sum_seconds);
-    let _ = writeln!(out, "{name}_count{{task_type=\"{task_type}\"}} {}", histogram.count);
+}
+
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+impl Snapshot {
+    fn gauge<'a>(
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        series: impl IntoIterator<Item = (Labels<'a>, f64)>,
+    ) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (labels, value) in series {
+            if labels.is_empty() {
+                family.encode_gauge(&value)?;
+            } else {
+                family.encode_family(&labels)?.encode_gauge(&value)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn histograms<'a>(
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        by_type: impl IntoIterator<Item = (&'a String, &'a Histogram)>,
+    ) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+        for (task_type, histogram) in by_type {
+            // The engine keeps cumulative counts; the encoder wants each
+            // bucket's own, and accumulates them again as it writes.
+            let mut buckets = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
+            let mut below = 0;
+            for (bound, cumulative) in LATENCY_BUCKETS.iter().zip(histogram.buckets) {
+                buckets.push((*bound, cumulative - below));
+                below = cumulative;
+            }
+            buckets.push((f64::MAX, histogram.count - below));
+            let labels: Labels<'_> = vec![("task_type", task_type.as_str())];
+            family.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
+                histogram.sum_seconds,
+                histogram.count,
+                &buckets,
+                None,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        let stats = &self.stats;
+        Self::gauge(
+            &mut encoder,
+            "taskd_tasks",
+            "Stored tasks by type and status.",
+            stats.by_type.iter().flat_map(|by_type| {
+                TaskStatus::ALL.into_iter().map(move |status| {
+                    (
+                        vec![("task_type", by_type.task_type.as_str()), ("status", status.as_str())],
+                        by_type.counts[status.index()] as f64,
+                    )
+                })
+            }),
+        )?;
+
+        type Read = fn(&OutcomeCounters) -> u64;
+        // OpenMetrics names a counter's family without `_total` and its
+        // samples with it: these read taskd_tasks_submitted_total{...}.
+        let counters: [(&str, &str, Read); 5] = [
+            ("taskd_tasks_submitted", "Tasks accepted.", |c| c.submitted),
+            ("taskd_tasks_completed", "Tasks that completed.", |c| c.completed),
+            (
+                "taskd_tasks_failed",
+                "Tasks that failed after their last attempt.",
+                |c| c.failed,
+            ),
+            (
+                "taskd_tasks_cancelled",
+                "Tasks cancelled, by request or by a dependency.",
+                |c| c.cancelled,
+            ),
+            ("taskd_task_retries", "Retries scheduled after failed attempts.", |c| {
+                c.retried
+            }),
+        ];
+        for (name, help, read) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (task_type, by_priority) in &self.metrics.outcomes {
+                for (priority, outcome) in TaskPriority::ALL.iter().zip(by_priority) {
+                    if *outcome == OutcomeCounters::default() {
+                        continue;
+                    }
+                    let labels: Labels<'_> = vec![("task_type", task_type.as_str()), ("priority", priority.as_str())];
+                    family
+                        .encode_family(&labels)?
+                        .encode_counter::<NoLabelSet, _, u64>(&read(outcome), None)?;
+                }
+            }
+        }
+
+        Self::histograms(
+            &mut encoder,
+            "taskd_queue_wait_seconds",
+            "Time from runnable to started, per attempt.",
+            &self.metrics.queue_wait,
+        )?;
+        Self::histograms(
+            &mut encoder,
+            "taskd_run_time_seconds",
+            "Duration of finished attempts.",
+            &self.metrics.run_time,
+        )?;
+
+        Self::gauge(
+            &mut encoder,
+            "taskd_running_tasks",
+            "Tasks running now.",
+            [(vec![], stats.running as f64)],
+        )?;
+        Self::gauge(
+            &mut encoder,
+            "taskd_max_concurrent_tasks",
+            "Configured hard limit on running tasks.",
+            [(vec![], stats.max_concurrent_tasks as f64)],
+        )?;
+        Self::gauge(
+            &mut encoder,
+            "taskd_effective_concurrency_limit",
+            "Limit on running tasks in force now (lowered under load).",
+            [(vec![], stats.effective_concurrency_limit as f64)],
+        )?;
+        Self::gauge(
+            &mut encoder,
+            "taskd_system_load",
+            "Smoothed pressure of the most loaded resource, 0 to 1.",
+            [(vec![], self.load.load)],
+        )?;
+        let usage: Vec<(Labels<'_>, f64)> = self
+            .load
+            .sample
+            .iter()
+            .flat_map(|sample| {
+                Resource::ALL
+                    .into_iter()
+                    .filter_map(move |resource| Some((vec![("resource", resource.name())], resource.value(sample)?)))
+            })
+            .collect();
+        Self::gauge(
+            &mut encoder,
+            "taskd_resource_usage_percent",
+            "Latest resource sample, percent.",
+            usage,
+        )?;
+        Self::gauge(
+            &mut encoder,
+            "taskd_alerts_active",
+            "Active resource alerts.",
+            Resource::ALL.into_iter().map(|resource| {
+                let count = self
+                    .active_alerts
+                    .iter()
+                    .filter(|alert| alert.resource == resource)
+                    .count();
+                (vec![("resource", resource.name())], count as f64)
+            }),
+        )?;
+        Ok(())
+    }
 }
 
 /// Renders every metric.
-pub fn render(state: &RestState, stats: &EngineStats) -> String {
-    let metrics = state.manager.metrics();
+pub fn render(state: &RestState, stats: EngineStats) -> String {
+    let load = state.monitor.report(stats.max_concurrent_tasks);
+    let (active_alerts, _) = state.monitor.alerts(0);
+    let snapshot = Snapshot {
+        metrics: state.manager.metrics(),
+        stats,
+        load,
+        active_alerts,
+    };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(snapshot));
     let mut out = String::with_capacity(8 * 1024);
-
-    header(&mut out, "taskd_tasks", "gauge", "Stored tasks by type and status.");
-    for by_type in &stats.by_type {
-        for status in TaskStatus::ALL {
-            let _ = writeln!(
-                out,
-                "taskd_tasks{{task_type=\"{}\",status=\"{}\"}} {}",
-                label(&by_type.task_type),
-                status.as_str(),
-                by_type.counts[status.index()]
-            );
-        }
-    }
-
-    type Read = fn(&OutcomeCounters) -> u64;
-    let counters: [(&str, &str, Read); 5] = [
-        ("taskd_tasks_submitted_total", "Tasks accepted.", |c| c.submitted),
-        ("taskd_tasks_completed_total", "Tasks that completed.", |c| c.completed),
-        (
-            "taskd_tasks_failed_total",
-            "Tasks that failed after their last attempt.",
-            |c| c.failed,
-        ),
-        (
-            "taskd_tasks_cancelled_total",
-            "Tasks cancelled, by request or by a dependency.",
-            |c| c.cancelled,
-        ),
-        (
-            "taskd_task_retries_total",
-            "Retries scheduled after failed attempts.",
-            |c| c.retried,
-        ),
-    ];
-    for (name, help, read) in counters {
-        header(&mut out, name, "counter", help);
-        for (task_type, by_priority) in &metrics.outcomes {
-            for (priority, outcome) in TaskPriority::ALL.iter().zip(by_priority) {
-                if *outcome == OutcomeCounters::default() {
-                    continue;
-                }
-                let _ = writeln!(
-                    out,
-                    "{name}{{task_type=\"{}\",priority=\"{}\"}} {}",
-                    label(task_type),
-                    priority.as_str(),
-                    read(outcome)
-                );
-            }
-        }
-    }
-
-    header(
-        &mut out,
-        "taskd_queue_wait_seconds",
-        "histogram",
-        "Time from runnable to started, per attempt.",
-    );
-    for (task_type, wait) in &metrics.queue_wait {
-        histogram(&mut out, "taskd_queue_wait_seconds", task_type, wait);
-    }
-    header(
-        &mut out,
-        "taskd_run_time_seconds",
-        "histogram",
-        "Duration of finished attempts.",
-    );
-    for (task_type, run) in &metrics.run_time {
-        histogram(&mut out, "taskd_run_time_seconds", task_type, run);
-    }
-
-    header(&mut out, "taskd_running_tasks", "gauge", "Tasks running now.");
-    let _ = writeln!(out, "taskd_running_tasks {}", stats.running);
-    header(
-        &mut out,
-        "taskd_max_concurrent_tasks",
-        "gauge",
-        "Configured hard limit on running tasks.",
-    );
-    let _ = writeln!(out, "taskd_max_concurrent_tasks {}", stats.max_concurrent_tasks);
-    header(
-        &mut out,
-        "taskd_effective_concurrency_limit",
-        "gauge",
-        "Limit on running tasks in force now (lowered under load).",
-    );
-    let _ = writeln!(
-        out,
-        "taskd_effective_concurrency_limit {}",
-        stats.effective_concurrency_limit
-    );
-
-    let report = state.monitor.report(stats.max_concurrent_tasks);
-    header(
-        &mut out,
-        "taskd_system_load",
-        "gauge",
-        "Smoothed pressure of the most loaded resource, 0 to 1.",
-    );
-    let _ = writeln!(out, "taskd_system_load {}", report.load);
-    header(
-        &mut out,
-        "taskd_resource_usage_percent",
-        "gauge",
-        "Latest resource sample, percent.",
-    );
-    if let Some(sample) = report.sample {
-        for resource in Resource::ALL {
-            if let Some(value) = resource.value(&sample) {
-                let _ = writeln!(out, "taskd_resource_usage_percent{{resource=\"{resource}\"}} {value}");
-            }
-        }
-    }
-    let (active, _) = state.monitor.alerts(0);
-    header(&mut out, "taskd_alerts_active", "gauge", "Active resource alerts.");
-    for resource in Resource::ALL {
-        let count = active.iter().filter(|alert| alert.resource == resource).count();
-        let _ = writeln!(out, "taskd_alerts_active{{resource=\"{resource}\"}} {count}");
+    // Writing into a String cannot fail; the encoder's signature allows
+    // for other writers.
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut out, &registry) {
+        tracing::error!(%error, "metrics encoding failed");
     }
     out
 }
 
 pub async fn metrics(State(state): State<RestState>) -> Result<impl IntoResponse, ApiError> {
     let stats = state.manager.stats().await?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        render(&state, &stats),
-    ))
+    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&state, stats)))
 }

@@ -204,12 +204,23 @@ async fn health_readiness_and_the_openapi_document_are_served() {
 }
 
 /// Parses the Prometheus text format: `name{labels} value` per sample line.
+/// A series with its labels in name order: the exposition format leaves
+/// their order to the writer.
+fn normalized(series: &str) -> String {
+    let Some((name, labels)) = series.split_once('{') else {
+        return series.to_string();
+    };
+    let mut labels: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
+    labels.sort();
+    format!("{name}{{{}}}", labels.join(","))
+}
+
 fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
     let mut samples = BTreeMap::new();
     for line in text.lines() {
         if line.starts_with('#') || line.trim().is_empty() {
             assert!(
-                line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE "),
+                line.starts_with("# HELP ") || line.starts_with("# TYPE ") || line == "# EOF",
                 "{line}"
             );
             continue;
@@ -226,7 +237,7 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
             assert!(series.ends_with('}'), "unterminated labels in {line:?}");
         }
         assert!(
-            samples.insert(series.to_string(), value).is_none(),
+            samples.insert(normalized(series), value).is_none(),
             "duplicate series {series}"
         );
     }
@@ -256,10 +267,17 @@ async fn metrics_are_prometheus_text_with_counters_histograms_and_gauges() {
         response.headers()["content-type"]
             .to_str()
             .unwrap()
-            .starts_with("text/plain; version=0.0.4")
+            .starts_with("application/openmetrics-text; version=1.0.0")
     );
-    let samples = parse_exposition(&response.text().await.unwrap());
-    let at = |series: &str| *samples.get(series).unwrap_or_else(|| panic!("{series} missing"));
+    let text = response.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    assert!(text.contains("# TYPE taskd_tasks_submitted counter\n"), "{text}");
+    let samples = parse_exposition(&text);
+    let at = |series: &str| {
+        *samples
+            .get(&normalized(series))
+            .unwrap_or_else(|| panic!("{series} missing"))
+    };
     assert_eq!(
         at(r#"taskd_tasks_submitted_total{task_type="diag.echo",priority="NORMAL"}"#),
         3.0
@@ -285,12 +303,12 @@ async fn metrics_are_prometheus_text_with_counters_histograms_and_gauges() {
         3.0
     );
     let mut previous = 0.0;
-    for bound in ["0.001", "0.01", "0.1", "1", "10", "600"] {
+    for bound in ["0.001", "0.01", "0.1", "1.0", "10.0", "600.0"] {
         let count = at(&format!(
             r#"taskd_queue_wait_seconds_bucket{{task_type="diag.echo",le="{bound}"}}"#
         ));
         assert!(count >= previous, "buckets are cumulative");
         previous = count;
     }
-    assert!(samples.contains_key(r#"taskd_alerts_active{resource="cpu"}"#));
+    assert!(samples.contains_key(&normalized(r#"taskd_alerts_active{resource="cpu"}"#)));
 }
