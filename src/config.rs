@@ -179,6 +179,15 @@ impl ServerConfig {
                 monitor.hysteresis_percent
             ));
         }
+        if monitor.history_interval < Duration::from_millis(10) {
+            return Err("monitor.history_interval must be at least 10ms".into());
+        }
+        if monitor.history_points == 0 || monitor.history_points > 100_000 {
+            return Err(format!(
+                "monitor.history_points must be in [1, 100000], got {}",
+                monitor.history_points
+            ));
+        }
         if monitor.alert_for > Duration::from_secs(3600) {
             return Err(format!(
                 "monitor.alert_for must be at most 1h, got {}",

@@ -23,7 +23,7 @@ use crate::api::worker_service::WorkerServiceHandler;
 use crate::config::ServerConfig;
 use crate::engine::{EngineError, HandlerRegistry, TaskManager};
 use crate::monitor::system_source::SystemSource;
-use crate::monitor::{ResourceMonitor, SampleSource};
+use crate::monitor::{History, ResourceMonitor, SampleSource};
 use crate::store::{SqliteStore, Store, StoreError, StoreOptions};
 
 /// Why the server could not start or stopped with an error.
@@ -193,6 +193,10 @@ pub async fn start_with_source(
         };
         monitor.clone().spawn(source, manager.clone(), stopping.clone());
     }
+    let history = History::new(config.monitor.history_interval, config.monitor.history_points);
+    history
+        .clone()
+        .spawn(manager.clone(), monitor.clone(), stopping.clone());
     let task_service = TaskServiceServer::new(TaskServiceHandler::new(manager.clone(), stopping.clone()));
     let system_service = SystemServiceServer::new(SystemServiceHandler::new(
         monitor.clone(),
@@ -207,6 +211,7 @@ pub async fn start_with_source(
     let rest = rest::router(RestState {
         manager: manager.clone(),
         monitor: monitor.clone(),
+        history,
         stopping: stopping.clone(),
     });
     let routes = tonic::service::Routes::from(rest)

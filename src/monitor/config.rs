@@ -54,6 +54,11 @@ pub struct MonitorConfig {
     pub alert_history: usize,
     /// Samples kept for the recent-history view.
     pub sample_history: usize,
+    /// Time between points of the node's history (rates, queue, resources).
+    #[serde(with = "humantime_serde")]
+    pub history_interval: Duration,
+    /// Points of history kept: 720 at 5 s is the last hour.
+    pub history_points: usize,
     /// Submit a `system_maintenance` task when a disk alert is raised.
     pub maintenance_on_disk_alert: bool,
 }
@@ -70,6 +75,8 @@ impl Default for MonitorConfig {
             full_speed_below: 0.75,
             alert_history: 1000,
             sample_history: 300,
+            history_interval: Duration::from_secs(5),
+            history_points: 720,
             maintenance_on_disk_alert: true,
         }
     }

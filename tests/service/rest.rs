@@ -3,6 +3,7 @@
 //! named, Server-Sent Events, health, metrics and the OpenAPI document.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
@@ -311,4 +312,57 @@ async fn metrics_are_prometheus_text_with_counters_histograms_and_gauges() {
         previous = count;
     }
     assert!(samples.contains_key(&normalized(r#"taskd_alerts_active{resource="cpu"}"#)));
+}
+
+#[tokio::test]
+async fn the_history_shows_what_happened_before_anyone_looked() {
+    let server = TestServer::start_with(|config| config.monitor.history_interval = Duration::from_millis(50)).await;
+    let tasks: Vec<NewTask> = (0..20)
+        .map(|n| NewTask::new("diag.echo").params(json!({"n": n})))
+        .collect();
+    for task in server.client.submit_batch(tasks).await.unwrap() {
+        server.wait(&task.id).await;
+    }
+    // The page is opened only now; the rates of the past are there.
+    let url = format!("{}/api/v1/system/history", base(&server));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let history = loop {
+        let (status, history) = get(&url).await;
+        assert_eq!(status, StatusCode::OK);
+        let points = history["points"].as_array().unwrap();
+        let completed: u64 = points.iter().map(|point| point["completed"].as_u64().unwrap()).sum();
+        if completed >= 20 {
+            break history;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{completed} of 20 completions in {} points",
+            points.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(history["interval_seconds"], 0.05);
+    let points = history["points"].as_array().unwrap();
+    let busy = points
+        .iter()
+        .find(|point| point["completed"].as_u64() > Some(0))
+        .unwrap();
+    let rate = busy["completed"].as_f64().unwrap() / 0.05;
+    assert!(
+        (busy["completed_per_second"].as_f64().unwrap() / rate - 1.0).abs() < 0.5,
+        "a rate over the interval: {busy}"
+    );
+    let point = points.last().unwrap().clone();
+    assert!(point["time"].as_str().unwrap().ends_with('Z'), "{point}");
+    assert_eq!(point["effective_concurrency_limit"], 4);
+    let with_starts = history["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|point| point["queue_wait_p50_seconds"].is_number())
+        .expect("a point with starts has a queue wait");
+    assert!(
+        with_starts["queue_wait_p95_seconds"].as_f64().unwrap()
+            >= with_starts["queue_wait_p50_seconds"].as_f64().unwrap()
+    );
 }

@@ -30,7 +30,7 @@ use crate::api::system_convert::{alert_to_proto, current_load};
 use crate::api::worker_convert;
 use crate::engine::TaskManager;
 use crate::model::{TaskEvent, TaskFilter, Timestamp};
-use crate::monitor::ResourceMonitor;
+use crate::monitor::{History, HistoryPoint, ResourceMonitor};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -40,6 +40,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct RestState {
     pub manager: TaskManager,
     pub monitor: ResourceMonitor,
+    /// The node's recent history, for charts that start full.
+    pub history: History,
     /// Ends event streams when the server stops.
     pub stopping: CancellationToken,
 }
@@ -59,6 +61,7 @@ pub fn router(state: RestState) -> Router {
         .route("/api/v1/workers", get(workers))
         .route("/api/v1/system/load", get(system_load))
         .route("/api/v1/system/alerts", get(system_alerts))
+        .route("/api/v1/system/history", get(system_history))
         .route("/api/v1/system/events", get(system_events))
         .route("/", get(crate::api::dashboard::page))
         .route("/dashboard", get(crate::api::dashboard::page))
@@ -310,6 +313,44 @@ async fn system_alerts(State(state): State<RestState>) -> RestJson<proto::ListAl
         active: active.iter().map(alert_to_proto).collect(),
         recent: recent.iter().map(alert_to_proto).collect(),
     })
+}
+
+/// The node's history, oldest point first: task rates, queue wait, the
+/// queue, the limit in force and the machine, one point per interval.
+async fn system_history(State(state): State<RestState>) -> Json<serde_json::Value> {
+    let points: Vec<serde_json::Value> = state.history.points().iter().map(history_point).collect();
+    Json(serde_json::json!({
+        "interval_seconds": state.history.interval().as_secs_f64(),
+        "points": points,
+    }))
+}
+
+fn history_point(point: &HistoryPoint) -> serde_json::Value {
+    serde_json::json!({
+        "time": rfc3339(point.time),
+        "submitted": point.submitted,
+        "completed": point.completed,
+        "failed": point.failed,
+        "submitted_per_second": point.submitted_per_second,
+        "completed_per_second": point.completed_per_second,
+        "failed_per_second": point.failed_per_second,
+        "queue_wait_p50_seconds": point.queue_wait_p50_seconds,
+        "queue_wait_p95_seconds": point.queue_wait_p95_seconds,
+        "pending": point.pending,
+        "running": point.running,
+        "effective_concurrency_limit": point.effective_concurrency_limit,
+        "cpu_percent": point.cpu_percent,
+        "memory_percent": point.memory_percent,
+        "disk_percent": point.disk_percent,
+        "io_wait_percent": point.io_wait_percent,
+    })
+}
+
+/// A time as every REST response writes it: RFC 3339, UTC, `Z`.
+fn rfc3339(time: Timestamp) -> String {
+    let micros = u64::try_from(time.as_micros()).unwrap_or(0);
+    let system = std::time::UNIX_EPOCH + Duration::from_micros(micros);
+    humantime::format_rfc3339_micros(system).to_string()
 }
 
 /// Server-Sent Events of the machine: each sample (as the load it led to)

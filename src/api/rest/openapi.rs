@@ -72,6 +72,7 @@ fn schemas() -> Value {
     let usage = json!({"type": "object", "properties": {
         "time": timestamp, "cpu_percent": {"type": "number"}, "memory_percent": {"type": "number"},
         "disk_percent": {"type": "number"}, "io_wait_percent": {"type": "number"}}});
+    let history = history_schema(&timestamp);
     json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "string", "description": "INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, UNAVAILABLE, ..."},
@@ -166,8 +167,25 @@ fn schemas() -> Value {
                 "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                 "connected_at": timestamp, "last_seen": timestamp, "draining": {"type": "boolean"},
                 "finished": uint64}}}}},
+        "History": history,
         "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
     })
+}
+
+/// The node's history (`/api/v1/system/history`), apart: one macro
+/// holding every schema would pass the compiler's recursion limit.
+fn history_schema(timestamp: &Value) -> Value {
+    let number = json!({"type": "number"});
+    let maybe = json!({"type": "number", "nullable": true});
+    let count = json!({"type": "integer", "minimum": 0});
+    let point = json!({"type": "object", "properties": {
+        "time": timestamp, "submitted": count, "completed": count, "failed": count,
+        "submitted_per_second": number, "completed_per_second": number, "failed_per_second": number,
+        "queue_wait_p50_seconds": maybe, "queue_wait_p95_seconds": maybe,
+        "pending": count, "running": count, "effective_concurrency_limit": count,
+        "cpu_percent": maybe, "memory_percent": maybe, "disk_percent": maybe, "io_wait_percent": maybe}});
+    json!({"type": "object", "required": ["interval_seconds", "points"], "properties": {
+        "interval_seconds": number, "points": {"type": "array", "items": point}}})
 }
 
 /// The document itself.
@@ -235,6 +253,9 @@ pub fn spec() -> Value {
             "/api/v1/workers": {
                 "get": {"summary": "The workers connected to this server", "operationId": "listWorkers",
                     "responses": {"200": ok("Connected workers", reference("Workers"))}}},
+            "/api/v1/system/history": {
+                "get": {"summary": "The node's recent history: task rates, queue wait, queue, limit and machine, one point per interval", "operationId": "getSystemHistory",
+                    "responses": {"200": ok("Points, oldest first (the last hour by default)", reference("History"))}}},
             "/api/v1/system/alerts": {
                 "get": {"summary": "Active and recent resource alerts", "operationId": "listAlerts",
                     "responses": {"200": ok("Alerts", reference("Alerts"))}}},
