@@ -214,34 +214,63 @@ fn retry_policy(policy: &proto::RetryPolicy, prefix: &str) -> EngineResult<Parti
 
 // ----- filters and pages -----
 
-pub fn filter(
-    statuses: &[i32],
-    task_types: &[String],
-    priorities: &[i32],
-    labels: &std::collections::HashMap<String, String>,
-    created_after: Option<&pbjson_types::Timestamp>,
-    created_before: Option<&pbjson_types::Timestamp>,
-) -> EngineResult<TaskFilter> {
+/// Longest name search: a task name is at most 256 characters.
+const MAX_NAME_SEARCH_CHARS: usize = 256;
+
+/// The filter of a list request; a watch request's through
+/// [`watch_filter`].
+pub fn list_filter(request: &proto::ListTasksRequest) -> EngineResult<TaskFilter> {
+    let name_contains = request.name_contains.as_str();
+    let depends_on = request.depends_on.as_str();
     let mut filter = TaskFilter::default();
-    for (index, value) in statuses.iter().enumerate() {
+    if name_contains.chars().count() > MAX_NAME_SEARCH_CHARS {
+        return Err(EngineError::invalid(
+            "name_contains",
+            format!("at most {MAX_NAME_SEARCH_CHARS} characters"),
+        ));
+    }
+    filter.name_contains = Some(name_contains.to_string()).filter(|part| !part.is_empty());
+    if !depends_on.is_empty() {
+        filter.depends_on = Some(task_id("depends_on", depends_on)?);
+    }
+    for (index, value) in request.statuses.iter().enumerate() {
         if let Some(status) = status_from_proto(&format!("statuses[{index}]"), *value)? {
             filter.statuses.push(status);
         }
     }
-    for (index, value) in priorities.iter().enumerate() {
+    for (index, value) in request.priorities.iter().enumerate() {
         if let Some(priority) = priority_from_proto(&format!("priorities[{index}]"), *value)? {
             filter.priorities.push(priority);
         }
     }
-    filter.task_types = task_types.iter().filter(|value| !value.is_empty()).cloned().collect();
-    filter.labels = labels.clone().into_iter().collect();
-    filter.created_after = created_after
+    filter.task_types = request
+        .task_types
+        .iter()
+        .filter(|value| !value.is_empty())
+        .cloned()
+        .collect();
+    filter.labels = request.labels.clone().into_iter().collect();
+    filter.created_after = request
+        .created_after
+        .as_ref()
         .map(|value| timestamp_from_proto("created_after", value))
         .transpose()?;
-    filter.created_before = created_before
+    filter.created_before = request
+        .created_before
+        .as_ref()
         .map(|value| timestamp_from_proto("created_before", value))
         .transpose()?;
     Ok(filter)
+}
+
+/// The filter of a watch request.
+pub fn watch_filter(request: &proto::WatchTasksRequest) -> EngineResult<TaskFilter> {
+    list_filter(&proto::ListTasksRequest {
+        statuses: request.statuses.clone(),
+        task_types: request.task_types.clone(),
+        labels: request.labels.clone(),
+        ..Default::default()
+    })
 }
 
 pub fn page_size(value: i32) -> EngineResult<usize> {

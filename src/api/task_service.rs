@@ -70,15 +70,7 @@ impl TaskService for TaskServiceHandler {
         request: Request<proto::ListTasksRequest>,
     ) -> Result<Response<proto::ListTasksResponse>, Status> {
         let request = request.into_inner();
-        let filter = convert::filter(
-            &request.statuses,
-            &request.task_types,
-            &request.priorities,
-            &request.labels,
-            request.created_after.as_ref(),
-            request.created_before.as_ref(),
-        )
-        .map_err(to_status)?;
+        let filter = convert::list_filter(&request).map_err(to_status)?;
         let page_size = convert::page_size(request.page_size).map_err(to_status)?;
         let before = convert::decode_page_token(&request.page_token).map_err(to_status)?;
         let page = self.manager.list(filter, page_size, before).await.map_err(to_status)?;
@@ -124,8 +116,7 @@ impl TaskService for TaskServiceHandler {
 
     async fn watch_tasks(&self, request: Request<proto::WatchTasksRequest>) -> Result<Response<EventStream>, Status> {
         let request = request.into_inner();
-        let filter = convert::filter(&request.statuses, &request.task_types, &[], &request.labels, None, None)
-            .map_err(to_status)?;
+        let filter = convert::watch_filter(&request).map_err(to_status)?;
         Ok(Response::new(self.until_stopping(self.manager.watch_tasks(filter))))
     }
 }

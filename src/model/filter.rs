@@ -13,6 +13,10 @@ pub struct TaskFilter {
     pub labels: BTreeMap<String, String>,
     pub created_after: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
+    /// Only tasks whose name contains this, ignoring ASCII case.
+    pub name_contains: Option<String>,
+    /// Only tasks that depend on this task: its direct dependents.
+    pub depends_on: Option<crate::model::TaskId>,
 }
 
 impl TaskFilter {
@@ -26,5 +30,14 @@ impl TaskFilter {
                 .all(|(key, value)| task.labels.get(key) == Some(value))
             && self.created_after.is_none_or(|after| task.created_at >= after)
             && self.created_before.is_none_or(|before| task.created_at < before)
+            && self
+                .name_contains
+                .as_deref()
+                .is_none_or(|part| task.name.to_ascii_lowercase().contains(&part.to_ascii_lowercase()))
+            && self.depends_on.is_none_or(|upstream| {
+                task.dependencies
+                    .iter()
+                    .any(|dependency| dependency.task_id == upstream)
+            })
     }
 }

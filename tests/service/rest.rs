@@ -366,3 +366,44 @@ async fn the_history_shows_what_happened_before_anyone_looked() {
             >= with_starts["queue_wait_p50_seconds"].as_f64().unwrap()
     );
 }
+
+#[tokio::test]
+async fn lists_search_names_and_find_the_dependents_of_a_task() {
+    let server = TestServer::start().await;
+    let api = format!("{}/api/v1", base(&server));
+    let (status, batch) = post(
+        &format!("{api}/tasks/batch"),
+        r#"{"tasks":[{"batch_ref":"root","task_type":"document_processing","name":"Nightly import"},
+                     {"task_type":"vector_store_update","name":"index","dependencies":[{"batch_ref":"root"}]},
+                     {"task_type":"document_processing","name":"other"}]}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{batch}");
+    let root = batch["tasks"][0]["id"].as_str().unwrap().to_string();
+    let dependent = batch["tasks"][1]["id"].as_str().unwrap().to_string();
+
+    let (_, by_name) = get(&format!("{api}/tasks?name=NIGHTLY")).await;
+    let names: Vec<&str> = by_name["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| task["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Nightly import"]);
+
+    let (_, downstream) = get(&format!("{api}/tasks?depends_on={root}")).await;
+    let ids: Vec<&str> = downstream["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|task| task["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [dependent.as_str()]);
+
+    let (status, bad) = get(&format!("{api}/tasks?depends_on=nope")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad["field"], "depends_on");
+    let (status, long) = get(&format!("{api}/tasks?name={}", "x".repeat(300))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(long["field"], "name");
+}

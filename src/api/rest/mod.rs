@@ -188,6 +188,8 @@ fn parse_query(raw: Option<&str>, allow_paging: bool) -> Result<ListQuery, ApiEr
     let mut query = ListQuery::default();
     let mut created_after = None;
     let mut created_before = None;
+    let mut name_contains = String::new();
+    let mut depends_on = String::new();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
         let values = || value.split(',').map(str::trim).filter(|item| !item.is_empty());
         match key.as_ref() {
@@ -224,6 +226,8 @@ fn parse_query(raw: Option<&str>, allow_paging: bool) -> Result<ListQuery, ApiEr
                     created_before = Some(convert::timestamp_to_proto(time));
                 }
             }
+            "name" => name_contains = value.into_owned(),
+            "depends_on" => depends_on = value.into_owned(),
             "page_size" if allow_paging => {
                 query.page_size = value
                     .parse()
@@ -233,14 +237,24 @@ fn parse_query(raw: Option<&str>, allow_paging: bool) -> Result<ListQuery, ApiEr
             other => return Err(ApiError::invalid(other, "unknown query parameter")),
         }
     }
-    query.filter = convert::filter(
-        &statuses,
-        &task_types,
-        &priorities,
-        &labels,
-        created_after.as_ref(),
-        created_before.as_ref(),
-    )?;
+    let request = proto::ListTasksRequest {
+        statuses,
+        task_types,
+        priorities,
+        labels,
+        created_after,
+        created_before,
+        name_contains,
+        depends_on,
+        ..Default::default()
+    };
+    query.filter = convert::list_filter(&request).map_err(|error| match error {
+        // The query spells it `name`.
+        crate::engine::EngineError::InvalidArgument { field, message } if field == "name_contains" => {
+            ApiError::invalid("name", message)
+        }
+        other => other.into(),
+    })?;
     Ok(query)
 }
 

@@ -45,6 +45,10 @@ fn filter_parameters(paging: bool) -> Value {
                "description": "key:value; only tasks carrying every given label"}),
         json!({"name": "created_after", "in": "query", "schema": {"type": "string", "format": "date-time"}}),
         json!({"name": "created_before", "in": "query", "schema": {"type": "string", "format": "date-time"}}),
+        json!({"name": "name", "in": "query", "schema": {"type": "string", "maxLength": 256},
+               "description": "Only tasks whose name contains this, ignoring case"}),
+        json!({"name": "depends_on", "in": "query", "schema": {"type": "string", "format": "uuid"},
+               "description": "Only the direct dependents of this task"}),
     ];
     if paging {
         parameters.push(json!({"name": "page_size", "in": "query",

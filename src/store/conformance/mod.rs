@@ -186,6 +186,7 @@ macro_rules! store_conformance_tests {
             submits::a_key_reused_for_a_different_request_is_refused_naming_it,
             submits::one_hundred_concurrent_submits_of_one_key_make_one_task,
             submits::list_filters_and_pages_newest_first,
+            submits::list_finds_by_name_and_by_the_task_depended_on,
             submits::counts_follow_every_transition,
             submits::purge_deletes_only_old_finished_tasks,
             submits::declared_task_types_are_remembered_once_each,

@@ -193,6 +193,58 @@ pub async fn list_filters_and_pages_newest_first(store: Arc<dyn Store>) {
     assert!(store.list(&query(later, None, 100)).await.unwrap().is_empty());
 }
 
+pub async fn list_finds_by_name_and_by_the_task_depended_on(store: Arc<dyn Store>) {
+    let mut root = draft("data_export");
+    root.name = "Nightly Export".into();
+    let mut report = draft("report_generation");
+    report.name = "weekly report".into();
+    report.dependencies = vec![on_draft(0, TaskStatus::Completed)];
+    let mut other = draft("report_generation");
+    other.name = "export audit".into();
+    let tasks = submit(&store, vec![root, report, other], at(0.0)).await;
+    let found = |filter: TaskFilter| {
+        let store = store.clone();
+        async move {
+            let query = ListQuery {
+                filter,
+                before_id: None,
+                limit: 100,
+            };
+            store
+                .list(&query)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|task| task.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let export = TaskFilter {
+        name_contains: Some("EXPORT".into()),
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        found(export).await,
+        vec![tasks[2].id, tasks[0].id],
+        "any case, anywhere in the name"
+    );
+    let wildcard = TaskFilter {
+        name_contains: Some("%".into()),
+        ..TaskFilter::default()
+    };
+    assert!(found(wildcard).await.is_empty(), "what users type is not a pattern");
+    let dependents = TaskFilter {
+        depends_on: Some(tasks[0].id),
+        ..TaskFilter::default()
+    };
+    assert_eq!(found(dependents).await, vec![tasks[1].id]);
+    let none = TaskFilter {
+        depends_on: Some(tasks[2].id),
+        ..TaskFilter::default()
+    };
+    assert!(found(none).await.is_empty());
+}
+
 pub async fn counts_follow_every_transition(store: Arc<dyn Store>) {
     let tasks = submit(
         &store,

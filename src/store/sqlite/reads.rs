@@ -66,6 +66,15 @@ pub fn list(connection: &Connection, query: &ListQuery) -> StoreResult<Vec<Task>
         conditions.push("created_at < ?".to_string());
         values.push(before.as_micros().into());
     }
+    if let Some(part) = &filter.name_contains {
+        // instr on lower(): no LIKE wildcards to escape in what users type.
+        conditions.push("instr(lower(name), lower(?)) > 0".to_string());
+        values.push(part.clone().into());
+    }
+    if let Some(upstream) = filter.depends_on {
+        conditions.push("id IN (SELECT task_id FROM task_dependencies WHERE depends_on = ?)".to_string());
+        values.push(upstream.0.as_bytes().to_vec().into());
+    }
     if let Some(before_id) = query.before_id {
         conditions.push("id < ?".to_string());
         values.push(before_id.0.as_bytes().to_vec().into());
