@@ -1,24 +1,27 @@
-//! The dashboard in a real headless Chromium, driven over WebDriver
-//! (ChromeDriver from Debian's packages): the page loads without console
-//! errors, shows tasks changing status live, and a cancel from the page
-//! takes effect. A screenshot is saved as a test artifact.
+//! The dashboard in a real headless Chromium, driven over WebDriver with
+//! `fantoccini` (ChromeDriver from Debian's packages): every page, reached by
+//! navigating as a user does; the overview right from the first paint; a
+//! real DAG drawn and updating live; the explorer's filters, search and
+//! bulk cancel; a cancel from a task's page; workers; alerts. Screenshots of
+//! each page are left in `target/tmp/artifacts/`.
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine as _;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use taskd_client::{NewTask, TaskStatus};
 
 use crate::support::{ScriptedLoad, TestServer};
 
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long any one thing on the page may take to appear.
+const BOUND: Duration = Duration::from_secs(20);
 
-/// A minimal WebDriver client: just what this test needs.
 struct Browser {
-    http: reqwest::Client,
-    session_url: String,
+    client: Client,
     driver: Child,
+    driver_url: String,
     _profile: tempfile::TempDir,
 }
 
@@ -34,152 +37,128 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts (scripts/setup-test-tools.sh installs it)");
+        let driver_url = format!("http://127.0.0.1:{port}");
+        // ChromeDriver's only readiness signal is its status endpoint.
         let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        // ChromeDriver has no readiness signal but its status endpoint;
-        // poll it, bounded.
-        let mut ready = false;
-        for _ in 0..200 {
-            if let Ok(response) = http.get(format!("{base}/status")).send().await
+        let deadline = tokio::time::Instant::now() + BOUND;
+        loop {
+            if let Ok(response) = http.get(format!("{driver_url}/status")).send().await
                 && response.status().is_success()
             {
-                ready = true;
                 break;
             }
+            assert!(tokio::time::Instant::now() < deadline, "chromedriver did not come up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(ready, "chromedriver did not come up");
         let profile = tempfile::tempdir().expect("profile dir");
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let capabilities = json!({
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--disable-quic", "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync", "--window-size=1400,1100",
+                         "--disable-component-update", "--disable-sync", "--window-size=1400,1200",
                          format!("--user-data-dir={}", profile.path().display())]
             }
-        }}});
-        let session: Value = http
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .expect("session request")
-            .json()
-            .await
-            .expect("session response");
-        let id = session["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {session}"))
-            .to_string();
-        let browser = Browser {
-            http,
-            session_url: format!("{base}/session/{id}"),
-            driver,
-            _profile: profile,
+        });
+        let capabilities = match capabilities {
+            Value::Object(map) => map,
+            _ => unreachable!("an object literal"),
         };
-        browser
-            .command("timeouts", json!({"script": 20_000, "pageLoad": 20_000}))
-            .await;
-        browser
-    }
-
-    async fn command(&self, path: &str, body: Value) -> Value {
-        self.try_command(path, body)
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(capabilities)
+            .connect(&driver_url)
             .await
-            .unwrap_or_else(|error| panic!("webdriver {path}: {error}"))
-    }
-
-    async fn try_command(&self, path: &str, body: Value) -> Result<Value, Value> {
-        let response: Value = self
-            .http
-            .post(format!("{}/{path}", self.session_url))
-            .json(&body)
-            .send()
-            .await
-            .expect("webdriver request")
-            .json()
-            .await
-            .expect("webdriver response");
-        if response["value"]["error"].is_string() {
-            return Err(response["value"].clone());
+            .expect("a WebDriver session");
+        Browser {
+            client,
+            driver,
+            driver_url,
+            _profile: profile,
         }
-        Ok(response["value"].clone())
     }
 
     async fn open(&self, url: &str) {
-        self.command("url", json!({"url": url})).await;
+        self.client.goto(url).await.expect("navigates");
     }
 
-    async fn find(&self, css: &str) -> String {
-        let element = self
-            .command("element", json!({"using": "css selector", "value": css}))
-            .await;
-        element[ELEMENT_KEY].as_str().expect("element id").to_string()
+    /// Navigates inside the page, as a click on a link would.
+    async fn go(&self, hash: &str) {
+        self.client
+            .execute("location.hash = arguments[0];", vec![json!(hash)])
+            .await
+            .expect("hash set");
     }
 
     async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.command(&format!("element/{element}/click"), json!({})).await;
+        self.client
+            .wait()
+            .at_most(BOUND)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("{css}: {error}"))
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("click {css}: {error}"));
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        self.command(&format!("element/{element}/clear"), json!({})).await;
-        self.command(&format!("element/{element}/value"), json!({"text": text}))
-            .await;
+        let element = self.client.find(Locator::Css(css)).await.expect(css);
+        element.clear().await.expect("cleared");
+        element.send_keys(text).await.expect("typed");
     }
 
-    /// Waits in the page for a JavaScript condition to hold, and returns the
-    /// value of `result` then.
-    async fn wait_for(&self, condition: &str, result: &str) -> Value {
-        let script = format!(
-            "const done = arguments[arguments.length - 1];
-             (function check() {{
-               try {{ if ({condition}) {{ done({result}); return; }} }} catch (e) {{}}
-               setTimeout(check, 25);
-             }})();"
-        );
-        match self
-            .try_command("execute/async", json!({"script": script, "args": []}))
-            .await
-        {
-            Ok(value) => value,
-            Err(error) => {
-                let seen = self
-                    .try_command(
-                        "execute/sync",
-                        json!({"script": format!("return {result};"), "args": []}),
-                    )
-                    .await;
-                panic!(
-                    "waited for `{condition}`; `{result}` is {seen:?}; webdriver: {}",
-                    error["error"]
-                )
+    /// Polls a JavaScript expression until it is truthy; returns its value.
+    async fn until(&self, expression: &str) -> Value {
+        let script = format!("try {{ return ({expression}); }} catch (e) {{ return null; }}");
+        let deadline = tokio::time::Instant::now() + BOUND;
+        loop {
+            let value = self.client.execute(&script, vec![]).await.expect("script runs");
+            let truthy = match &value {
+                Value::Null => false,
+                Value::Bool(flag) => *flag,
+                Value::Number(number) => number.as_f64() != Some(0.0),
+                Value::String(text) => !text.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return value;
             }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited {BOUND:?} for `{expression}`"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    async fn screenshot(&self) -> Vec<u8> {
-        let response: Value = self
-            .http
-            .get(format!("{}/screenshot", self.session_url))
-            .send()
-            .await
-            .expect("screenshot request")
-            .json()
-            .await
-            .expect("screenshot response");
-        base64::engine::general_purpose::STANDARD
-            .decode(response["value"].as_str().expect("base64 png"))
-            .expect("png")
+    async fn text(&self, expression: &str) -> String {
+        self.until(expression).await.as_str().unwrap_or_default().to_string()
     }
 
+    async fn screenshot(&self, name: &str) {
+        let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+        std::fs::create_dir_all(&artifacts).expect("artifact dir");
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(artifacts.join(format!("{name}.png")), png).expect("screenshot saved");
+    }
+
+    /// SEVERE entries of the browser's console, through ChromeDriver's log
+    /// endpoint (not in the WebDriver standard, so not in fantoccini).
     async fn console_errors(&self) -> Vec<String> {
-        let entries = self.command("se/log", json!({"type": "browser"})).await;
-        entries
+        let session = self.client.session_id().await.expect("session").expect("a session id");
+        let response: Value = reqwest::Client::new()
+            .post(format!("{}/session/{session}/se/log", self.driver_url))
+            .json(&json!({"type": "browser"}))
+            .send()
+            .await
+            .expect("log request")
+            .json()
+            .await
+            .expect("log response");
+        response["value"]
             .as_array()
             .map(|entries| {
                 entries
@@ -192,120 +171,246 @@ impl Browser {
     }
 
     async fn quit(mut self) {
-        let _ = self.http.delete(&self.session_url).send().await;
+        let _ = self.client.close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_dashboard_shows_tasks_live_and_cancels_from_the_page() {
+async fn an_operator_reads_and_steers_taskd_from_the_dashboard() {
     let load = ScriptedLoad::new();
     let server = TestServer::start_scripted(
-        |config| config.monitor.interval = Duration::from_millis(100),
+        |config| {
+            config.monitor.interval = Duration::from_millis(100);
+            config.monitor.history_interval = Duration::from_millis(200);
+        },
         Some(load.clone()),
     )
     .await;
     let address = server.server.as_ref().expect("running").local_addr();
-    let browser = Browser::start().await;
-    browser.open(&format!("http://{address}/")).await;
-    browser
-        .wait_for("document.getElementById('connection').textContent === 'live'", "true")
-        .await;
+    let base = format!("http://{address}/");
+    let client = &server.client;
 
-    // A task submitted elsewhere shows up and reaches COMPLETED live.
-    let echo = server
-        .client
-        .submit(NewTask::new("diag.echo").name("from-grpc"))
+    // Work done before anyone looks.
+    let echo = client.submit(NewTask::new("diag.echo").name("before")).await.unwrap();
+    server.wait(&echo.id).await;
+
+    let browser = Browser::start().await;
+    browser.open(&base).await;
+    // Right from the first paint: counts, and the history's throughput.
+    assert_eq!(
+        browser
+            .text("document.querySelector('#count-COMPLETED b').textContent")
+            .await,
+        "1"
+    );
+    browser
+        .until("document.querySelector('#throughputChart path[data-series=\"completed\"]')")
+        .await;
+    let thresholds = browser
+        .until("document.querySelectorAll('#resourceChart line.threshold').length")
+        .await;
+    assert_eq!(thresholds, 4, "a dashed line per resource threshold");
+    assert_eq!(
+        browser
+            .text("document.getElementById('connection').textContent === 'live' && 'live'")
+            .await,
+        "live"
+    );
+    assert!(
+        browser
+            .text("document.getElementById('limitReason').textContent")
+            .await
+            .starts_with("nothing limits")
+    );
+    browser.screenshot("overview").await;
+
+    // A DAG: a gated root, two branches after it, a join after both.
+    let dag = client
+        .submit_batch([
+            NewTask::new("test.gate").name("root").batch_ref("root"),
+            NewTask::new("diag.echo")
+                .name("left")
+                .batch_ref("left")
+                .depends_on_ref("root"),
+            NewTask::new("diag.echo")
+                .name("right")
+                .batch_ref("right")
+                .depends_on_ref("root"),
+            NewTask::new("diag.echo")
+                .name("join")
+                .depends_on_ref("left")
+                .depends_on_ref("right"),
+        ])
         .await
         .unwrap();
-    let status = browser
-        .wait_for(
-            &format!(
-                "document.querySelector('#recentTasks tr[data-task-id=\"{}\"] .status')",
-                echo.id
-            ),
-            &format!(
-                "document.querySelector('#recentTasks tr[data-task-id=\"{}\"] .status').textContent",
-                echo.id
-            ),
-        )
-        .await;
-    assert_eq!(status, "COMPLETED");
-    let completed = browser
-        .wait_for(
-            "document.querySelector('#count-COMPLETED b').textContent === '1'",
-            "document.querySelector('#count-COMPLETED b').textContent",
-        )
-        .await;
-    assert_eq!(completed, "1", "counts follow live");
-
-    // Submit from the page: a gated task that runs until cancelled.
-    browser.type_into("#taskType", "test.gate").await;
-    browser.type_into("#taskName", "from-the-page").await;
-    browser.click("#submitButton").await;
-    let submitted = browser
-        .wait_for(
-            "document.getElementById('message').dataset.taskId",
-            "document.getElementById('message').dataset.taskId",
-        )
-        .await;
-    let task_id = submitted.as_str().expect("task id").to_string();
-    let running = browser
-        .wait_for(
-            "document.getElementById('detailStatus').textContent === 'RUNNING'",
-            "document.getElementById('detailStatus').textContent",
-        )
-        .await;
-    assert_eq!(running, "RUNNING");
+    server.wait_for_status(&dag[0].id, TaskStatus::Running).await;
+    // From the overview's running table to the task's own page.
     browser
-        .wait_for(
-            &format!("document.querySelector('#runningTasks tr[data-task-id=\"{task_id}\"]')"),
-            "true",
-        )
+        .click(&format!("#runningTasks tr[data-task-id=\"{}\"] a", dag[0].id))
         .await;
+    assert_eq!(
+        browser
+            .text("document.getElementById('detailStatus').textContent")
+            .await,
+        "RUNNING"
+    );
+    assert_eq!(
+        browser
+            .until("document.querySelectorAll('#dag g.node').length === 4 && 4")
+            .await,
+        4
+    );
+    assert_eq!(
+        browser
+            .until("document.querySelectorAll('#dag path.edge').length")
+            .await,
+        4
+    );
+    let join_status = format!(
+        "document.querySelector('#dag g.node[data-task-id=\"{}\"]').dataset.status",
+        dag[3].id
+    );
+    assert_eq!(browser.text(&join_status).await, "WAITING");
+    browser.screenshot("task-dag-running").await;
+    // The root finishes: the graph follows without a reload.
+    server.gate.open(1);
+    assert_eq!(
+        browser
+            .text(&format!("{join_status} === 'COMPLETED' && 'COMPLETED'"))
+            .await,
+        "COMPLETED"
+    );
+    assert_eq!(
+        browser
+            .text("document.getElementById('detailStatus').textContent === 'COMPLETED' && 'done'")
+            .await,
+        "done"
+    );
+    assert_eq!(
+        browser.until("document.querySelectorAll('#attempts tr').length").await,
+        1
+    );
+    browser.screenshot("task-dag-completed").await;
+    // The join's own page, reached by a click on its node.
     browser
-        .wait_for(
-            "document.getElementById('resourceNow').textContent.includes('cpu 10%')",
-            "true",
-        )
+        .click(&format!("#dag g.node[data-task-id=\"{}\"]", dag[3].id))
+        .await;
+    assert!(browser.text("location.hash").await.ends_with(&dag[3].id));
+    browser
+        .until("document.getElementById('taskTitle').textContent.startsWith('join')")
         .await;
 
-    // A worker that connects shows up with the types it serves.
-    let worker = taskd_client::worker::Worker::new(&server.client)
+    // The explorer: a label filter, a name search, then a bulk cancel.
+    for name in ["bulk one", "bulk two", "needle in bulk"] {
+        client
+            .submit(NewTask::new("document_processing").name(name).label("batch", "bulk"))
+            .await
+            .unwrap();
+    }
+    browser.click("nav a[data-page=\"tasks\"]").await;
+    browser.type_into("#filterLabel", "batch:bulk").await;
+    browser.click("#applyFilters").await;
+    assert_eq!(
+        browser
+            .until("document.querySelectorAll('#taskTable tr[data-task-id]').length === 3 && 3")
+            .await,
+        3
+    );
+    assert!(
+        browser.text("location.hash").await.contains("label=batch%3Abulk"),
+        "the filter is in the URL"
+    );
+    browser.type_into("#search", "NEEDLE").await;
+    browser.click("#applyFilters").await;
+    assert_eq!(
+        browser
+            .until("document.querySelectorAll('#taskTable tr[data-task-id]').length === 1 && 1")
+            .await,
+        1
+    );
+    browser.type_into("#search", "").await;
+    browser.click("#applyFilters").await;
+    browser
+        .until("document.querySelectorAll('#taskTable tr[data-task-id]').length === 3")
+        .await;
+    browser.screenshot("tasks").await;
+    browser.click("#bulkCancel").await;
+    let question = wait_for_alert(&browser).await;
+    assert!(question.contains("Cancel 3 unfinished task(s)"), "{question}");
+    browser.client.accept_alert().await.expect("confirmed");
+    assert_eq!(
+        browser
+            .text("document.getElementById('bulkMessage').textContent.startsWith('cancelled 3') && 'ok'")
+            .await,
+        "ok"
+    );
+    let bulk = client
+        .list_all(taskd_client::ListTasksRequest {
+            labels: taskd_client::labels([("batch", "bulk")]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        bulk.iter().all(|task| task.status() == TaskStatus::Cancelled),
+        "{bulk:?}"
+    );
+
+    // Cancel from a task's page.
+    let gated = client.submit(NewTask::new("test.gate").name("stuck")).await.unwrap();
+    server.wait_for_status(&gated.id, TaskStatus::Running).await;
+    browser.go(&format!("#/tasks/{}", gated.id)).await;
+    browser
+        .until("document.getElementById('detailStatus').textContent === 'RUNNING'")
+        .await;
+    browser.click("#cancelButton").await;
+    browser
+        .until("document.getElementById('detailStatus').textContent === 'CANCELLED'")
+        .await;
+    assert_eq!(client.get(&gated.id).await.unwrap().status(), TaskStatus::Cancelled);
+
+    // Workers.
+    let worker = taskd_client::worker::Worker::new(client)
         .worker_id("page-worker")
         .capacity(2)
-        .handle("thumbnails", |_run| async { Ok(serde_json::json!({})) });
+        .handle("thumbnails", |_run| async { Ok(json!({})) });
     let worker = tokio::spawn(worker.run_until(std::future::pending()));
+    browser.click("nav a[data-page=\"workers\"]").await;
     let row = browser
-        .wait_for(
-            "document.querySelector('#workers tr[data-worker-id=\"page-worker\"]')",
-            "document.querySelector('#workers tr[data-worker-id=\"page-worker\"]').textContent",
-        )
+        .text("document.querySelector('#workers tr[data-worker-id=\"page-worker\"]').textContent")
         .await;
-    let row = row.as_str().expect("row text");
     assert!(row.contains("thumbnails") && row.contains("0 / 2"), "{row}");
+    browser.screenshot("workers").await;
 
-    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
-    std::fs::create_dir_all(&artifacts).expect("artifact dir");
-    std::fs::write(artifacts.join("dashboard.png"), browser.screenshot().await).expect("screenshot saved");
-
-    // Cancel from the page takes effect.
-    browser.click("#cancelButton").await;
-    let cancelled = browser
-        .wait_for(
-            "document.getElementById('detailStatus').textContent === 'CANCELLED'",
-            "document.getElementById('detailStatus').textContent",
-        )
+    // Alerts: a CPU spike, shown active, then as one incident once over.
+    load.set_cpu(97.0);
+    browser.click("nav a[data-page=\"alerts\"]").await;
+    let active = browser
+        .text("document.querySelector('#activeAlerts td.error').textContent")
         .await;
-    assert_eq!(cancelled, "CANCELLED");
-    assert_eq!(
-        server.client.get(&task_id).await.unwrap().status(),
-        TaskStatus::Cancelled
-    );
+    assert_eq!(active, "cpu");
+    browser.screenshot("alerts").await;
+    load.set_cpu(10.0);
+    browser
+        .until("document.querySelector('#alertHistory tr td') && document.querySelector('#alertHistory tr').textContent.includes('cpu') && !document.querySelector('#activeAlerts td.error')")
+        .await;
 
     worker.abort();
     let errors = browser.console_errors().await;
     browser.quit().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+/// The text of the confirmation dialog, once it is open.
+async fn wait_for_alert(browser: &Browser) -> String {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    loop {
+        if let Ok(text) = browser.client.get_alert_text().await {
+            return text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no confirmation dialog");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

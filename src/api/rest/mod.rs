@@ -65,6 +65,7 @@ pub fn router(state: RestState) -> Router {
         .route("/api/v1/system/events", get(system_events))
         .route("/", get(crate::api::dashboard::page))
         .route("/dashboard", get(crate::api::dashboard::page))
+        .route("/dashboard/{file}", get(crate::api::dashboard::asset))
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(crate::api::metrics::metrics))
         .route("/healthz", get(healthz))
