@@ -19,6 +19,7 @@ mod migration;
 mod monitoring;
 mod openapi;
 mod ownership;
+mod readme;
 mod recovery;
 mod rest;
 mod retries;

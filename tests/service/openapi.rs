@@ -26,6 +26,9 @@ async fn generated_requests_never_get_a_5xx_or_a_response_the_document_does_not_
         "http://{}/api/v1/openapi.json",
         server.server.as_ref().expect("running").local_addr()
     );
+    // schemathesis keeps a cache in its working directory: a temporary one,
+    // so that running the tests leaves nothing in the checkout.
+    let workdir = tempfile::tempdir().expect("temp dir");
     let output = tokio::task::block_in_place(|| {
         // `timeout` bounds the run; schemathesis's own --max-time would
         // instead keep fuzzing until the budget is spent.
@@ -46,6 +49,7 @@ async fn generated_requests_never_get_a_5xx_or_a_response_the_document_does_not_
                 "events$",
             ])
             .env("NO_COLOR", "1")
+            .current_dir(workdir.path())
             .output()
             .expect("schemathesis runs")
     });
