@@ -9,7 +9,7 @@
 //! calls, default 64), BENCH_QUEUED (tasks queued for the memory and
 //! restart phase, default 1000000; 0 skips it; BENCH_TASKD_BIN runs it on
 //! another build), BENCH_SYNCHRONOUS=normal (no fsync per commit),
-//! BENCH_ONLY=raw|single|get|e2e|workers|lone|store|queued, or several separated by
+//! BENCH_ONLY=raw|single|get|e2e|workers|list|lone|store|queued, or several separated by
 //! commas (`raw,single` gives the ratio alone), for profiling.
 //!
 //! The raw unary and single-submit phases alternate over several rounds and
@@ -205,6 +205,9 @@ async fn run() {
     if settings.runs("workers") {
         remote_workers(&clients, &address, &settings, &mut row).await;
     }
+    if settings.runs("list") {
+        list_pages(&clients, &address, concurrency, seconds, &mut row).await;
+    }
     if settings.runs("get") {
         let task = clients[0]
             .submit(NewTask::new(ECHO).params(json!({"n": 1})))
@@ -337,6 +340,75 @@ async fn remote_workers(clients: &[Client], address: &str, settings: &Settings, 
         }
         None => println!("(no .tools/sdk-venv: run scripts/setup-test-tools.sh for the Python worker figures)"),
     }
+}
+
+/// Pages of 100 tasks, over gRPC (ListTasks, protobuf) and over REST (the
+/// same page as snake_case JSON through the descriptor set), alternating
+/// in rounds; the ratio is what the REST bridge's JSON costs.
+async fn list_pages(
+    clients: &[Client],
+    address: &str,
+    concurrency: usize,
+    seconds: u64,
+    row: &mut impl FnMut(&str, String),
+) {
+    let tasks = (0..100).map(|index| {
+        NewTask::new(PARKED)
+            .name(format!("page member {index}"))
+            .params(json!({"document_id": index, "path": "/data/in/report.pdf"}))
+            .label("team", "search")
+    });
+    clients[0].submit_batch(tasks).await.expect("batch");
+    let http = reqwest::Client::new();
+    let url = format!("{address}/api/v1/tasks?page_size=100");
+    let (mut grpc_rounds, mut rest_rounds) = (Vec::new(), Vec::new());
+    let round_seconds = (seconds / 2).max(1);
+    for _ in 0..ROUNDS {
+        let grpc_clients = clients.to_vec();
+        grpc_rounds.push(
+            rate(concurrency.min(16), round_seconds, move |worker| {
+                let client = grpc_clients[worker % CHANNELS].clone();
+                async move {
+                    let page = client
+                        .list(taskd_client::ListTasksRequest {
+                            page_size: 100,
+                            ..Default::default()
+                        })
+                        .await
+                        .expect("list");
+                    assert_eq!(page.tasks.len(), 100);
+                    1
+                }
+            })
+            .await,
+        );
+        let (http, url) = (http.clone(), url.clone());
+        rest_rounds.push(
+            rate(concurrency.min(16), round_seconds, move |_| {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let body = http.get(&url).send().await.expect("get").bytes().await.expect("body");
+                    assert!(body.len() > 10_000);
+                    1
+                }
+            })
+            .await,
+        );
+    }
+    let grpc = median(&mut grpc_rounds.clone());
+    let rest = median(&mut rest_rounds.clone());
+    row(
+        "list a page of 100 tasks over gRPC (pages/s)",
+        format!("{grpc:.0}   (rounds {})", rounded(&grpc_rounds)),
+    );
+    row(
+        "  same page over REST, snake_case JSON (pages/s)",
+        format!(
+            "{rest:.0}   ({:.0}% of gRPC; rounds {})",
+            100.0 * rest / grpc,
+            rounded(&rest_rounds)
+        ),
+    );
 }
 
 /// Submit to start of the in-process echo handler, one task at a time (ms).
