@@ -106,6 +106,13 @@ impl From<RetryPolicyConfig> for RetryPolicy {
 pub struct Limits {
     /// Largest `params` object, in bytes of compact JSON.
     pub max_params_bytes: usize,
+    /// Deepest nesting of `params` and results (objects and arrays inside
+    /// each other). Each level costs a protobuf decoder two or three message
+    /// levels, and Python's refuses past 100: 20 keeps every task readable
+    /// by every standard runtime, in lists and watch events too.
+    pub max_json_depth: usize,
+    /// Longest cancel reason, in characters.
+    pub max_reason_chars: usize,
     /// Most dependencies one task may have.
     pub max_dependencies: usize,
     /// Most tasks in one SubmitTasks batch.
@@ -138,6 +145,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_params_bytes: 64 * 1024,
+            max_json_depth: 20,
+            max_reason_chars: 1024,
             max_dependencies: 100,
             max_batch_size: 1000,
             max_page_size: 1000,

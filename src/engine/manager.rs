@@ -199,6 +199,7 @@ impl TaskManager {
     /// its dependents that can no longer run; a running attempt's executor
     /// is told to stop, and its lease no longer counts.
     pub async fn cancel(&self, id: TaskId, reason: String) -> EngineResult<Task> {
+        crate::engine::validate::validate_reason(&reason, &self.config().limits)?;
         let reason = if reason.trim().is_empty() {
             DEFAULT_CANCEL_REASON.to_string()
         } else {

@@ -32,6 +32,17 @@ pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix
         ));
     }
 
+    let params_depth = json_depth_of_map(&task.params);
+    if params_depth > limits.max_json_depth {
+        return Err(EngineError::invalid(
+            field("params"),
+            format!(
+                "nested {params_depth} levels deep, more than the limit of {}",
+                limits.max_json_depth
+            ),
+        ));
+    }
+
     let params_bytes = json_size(&task.params);
     if params_bytes > limits.max_params_bytes {
         return Err(EngineError::invalid(
@@ -90,8 +101,10 @@ pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix
     }
 
     if let Some(timeout) = task.timeout {
-        if timeout.is_zero() {
-            return Err(EngineError::invalid(field("timeout"), "must be positive"));
+        // Timeouts are kept in whole milliseconds: anything shorter would be
+        // stored as zero, a timeout no attempt could meet.
+        if timeout < Duration::from_millis(1) {
+            return Err(EngineError::invalid(field("timeout"), "must be at least 1ms"));
         }
         if timeout > limits.max_timeout {
             return Err(EngineError::invalid(
@@ -101,6 +114,11 @@ pub fn validate_new_task(task: &NewTask, limits: &Limits, now: Timestamp, prefix
         }
     }
 
+    if let Some(run_at) = task.run_at
+        && run_at.0 < 0
+    {
+        return Err(EngineError::invalid(field("run_at"), "before 1970-01-01T00:00:00Z"));
+    }
     if let Some(run_at) = task.run_at
         && run_at > now.saturating_add(limits.max_schedule_ahead)
     {
@@ -266,6 +284,16 @@ fn validate_worker_id(id: &str) -> Result<(), String> {
 pub fn validate_attempt_end(end: &AttemptEnd, limits: &Limits, prefix: &str) -> EngineResult<()> {
     match end {
         AttemptEnd::Succeeded(result) => {
+            let depth = json_depth(result);
+            if depth > limits.max_json_depth {
+                return Err(EngineError::invalid(
+                    format!("{prefix}result"),
+                    format!(
+                        "nested {depth} levels deep, more than the limit of {}",
+                        limits.max_json_depth
+                    ),
+                ));
+            }
             let bytes = json_size(result);
             if bytes > limits.max_result_bytes {
                 return Err(EngineError::invalid(
@@ -313,6 +341,42 @@ pub fn validate_progress(progress: &Progress, prefix: &str) -> EngineResult<()> 
 }
 
 /// Bytes of compact JSON, counted without building the text.
+/// How deeply objects and arrays nest in `value` (a scalar is 0, `{}` 1).
+/// Iterative: the value may be nested deeper than the stack would allow.
+pub fn json_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 0usize)];
+    while let Some((value, depth)) = pending.pop() {
+        match value {
+            serde_json::Value::Array(items) => {
+                deepest = deepest.max(depth + 1);
+                pending.extend(items.iter().map(|item| (item, depth + 1)));
+            }
+            serde_json::Value::Object(fields) => {
+                deepest = deepest.max(depth + 1);
+                pending.extend(fields.values().map(|item| (item, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+fn json_depth_of_map(params: &serde_json::Map<String, serde_json::Value>) -> usize {
+    1 + params.values().map(json_depth).max().unwrap_or(0)
+}
+
+/// Checks a cancel reason.
+pub fn validate_reason(reason: &str, limits: &Limits) -> EngineResult<()> {
+    if reason.chars().count() > limits.max_reason_chars {
+        return Err(EngineError::invalid(
+            "reason",
+            format!("longer than {} characters", limits.max_reason_chars),
+        ));
+    }
+    Ok(())
+}
+
 fn json_size(value: &impl serde::Serialize) -> usize {
     struct Counter(usize);
     impl std::io::Write for Counter {
@@ -358,6 +422,38 @@ mod tests {
 
     fn check(task: &NewTask) -> Result<(), String> {
         validate_new_task(task, &Limits::default(), Timestamp::now(), "").map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn params_nested_deeper_than_the_limit_are_refused_naming_params() {
+        let mut deep = serde_json::json!(1);
+        for _ in 0..20 {
+            deep = serde_json::json!({ "a": deep });
+        }
+        let mut task = NewTask::new("diag.echo");
+        task.params = serde_json::Map::from_iter([("outer".to_string(), deep)]);
+        let refused = check(&task).unwrap_err();
+        assert!(refused.starts_with("params: nested 21 levels deep"), "{refused}");
+        task.params = serde_json::Map::from_iter([("outer".to_string(), serde_json::json!([[1]]))]);
+        assert!(check(&task).is_ok());
+    }
+
+    #[test]
+    fn the_depth_of_json_counts_objects_and_arrays() {
+        assert_eq!(json_depth(&serde_json::json!(3)), 0);
+        assert_eq!(json_depth(&serde_json::json!({})), 1);
+        assert_eq!(json_depth(&serde_json::json!({"a": [1, {"b": []}]})), 4);
+    }
+
+    #[test]
+    fn a_timeout_shorter_than_a_millisecond_and_a_run_at_before_1970_are_refused() {
+        let mut task = NewTask::new("diag.echo");
+        task.timeout = Some(Duration::from_nanos(500));
+        assert_eq!(check(&task).unwrap_err(), "timeout: must be at least 1ms");
+        task.timeout = Some(Duration::from_millis(1));
+        assert!(check(&task).is_ok());
+        task.run_at = Some(Timestamp(-62_135_596_800_000_000));
+        assert_eq!(check(&task).unwrap_err(), "run_at: before 1970-01-01T00:00:00Z");
     }
 
     #[test]

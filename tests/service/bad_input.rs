@@ -222,3 +222,89 @@ async fn an_unknown_task_type_is_refused_with_the_type_it_probably_meant() {
     let waiting = server.client.submit(NewTask::new("document_processing")).await.unwrap();
     assert_eq!(waiting.status(), TaskStatus::Pending);
 }
+
+/// Hostile values that used to get through, refused the same way on gRPC
+/// and on REST, naming the field; nothing is stored.
+#[tokio::test]
+async fn hostile_values_are_refused_alike_over_grpc_and_rest() {
+    let server = TestServer::start().await;
+    let base = format!(
+        "http://{}/api/v1",
+        server.server.as_ref().expect("running").local_addr()
+    );
+    let http = reqwest::Client::new();
+    let rest = |path: &str, body: String| {
+        let request = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let response = request.send().await.expect("REST answers");
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.expect("JSON");
+            (status.as_u16(), body["field"].as_str().unwrap_or_default().to_string())
+        }
+    };
+
+    // Params 30 levels deep: beyond what some protobuf runtimes decode.
+    let mut deep = json!(1);
+    for _ in 0..30 {
+        deep = json!({ "a": deep });
+    }
+    let grpc = server
+        .client
+        .submit(echo().params(json!({ "deep": deep })))
+        .await
+        .unwrap_err();
+    assert_eq!(grpc.code(), Some(Code::InvalidArgument));
+    assert!(grpc.to_string().contains("params: nested 31 levels deep"), "{grpc}");
+    let body = json!({"task_type": "diag.echo", "params": {"deep": deep}}).to_string();
+    assert_eq!(rest("/tasks", body).await, (400, "params".to_string()));
+
+    // A timeout below the millisecond, and a run_at in year 1.
+    let tiny = server
+        .client
+        .submit(echo().timeout(Duration::from_nanos(500)))
+        .await
+        .unwrap_err();
+    assert!(tiny.to_string().contains("timeout: must be at least 1ms"), "{tiny}");
+    let body = json!({"task_type": "diag.echo", "run_at": "0001-01-01T00:00:00Z"}).to_string();
+    assert_eq!(rest("/tasks", body).await, (400, "run_at".to_string()));
+
+    // A 3 MB cancel reason.
+    let parked = server.client.submit(NewTask::new("document_processing")).await.unwrap();
+    let huge = "x".repeat(3 * 1024 * 1024);
+    let grpc = server.client.cancel(&parked.id, &huge).await.unwrap_err();
+    assert_eq!(grpc.code(), Some(Code::InvalidArgument));
+    assert!(
+        grpc.to_string().contains("reason: longer than 1024 characters"),
+        "{grpc}"
+    );
+    let body = json!({ "reason": "y".repeat(2000) }).to_string();
+    assert_eq!(
+        rest(&format!("/tasks/{}/cancel", parked.id), body).await,
+        (400, "reason".to_string())
+    );
+    let kept = server.client.get(&parked.id).await.unwrap();
+    assert_eq!(kept.status(), TaskStatus::Pending, "nothing was half-done");
+    let stats = server.client.stats().await.unwrap();
+    assert_eq!(stats.counts.unwrap().total, 1, "only the parked task was stored");
+}
+
+#[tokio::test]
+async fn a_sleep_with_bad_params_fails_at_once_without_retries() {
+    let server = TestServer::start().await;
+    let task = server
+        .client
+        .submit(
+            NewTask::new("diag.sleep")
+                .params(json!({"duration_ms": "soon"}))
+                .max_retries(3),
+        )
+        .await
+        .unwrap();
+    let done = server.wait(&task.id).await;
+    assert_eq!(done.status(), TaskStatus::Failed);
+    assert_eq!(done.attempts.len(), 1, "a params error is permanent");
+    assert!(done.error.contains("params.duration_ms"), "{}", done.error);
+}
