@@ -35,6 +35,9 @@ pub struct ServerConfig {
     #[serde(with = "humantime_serde")]
     pub shutdown_drain: Duration,
     pub log_format: LogFormat,
+    /// Web origins (`https://ops.example.com`) whose pages may call the REST
+    /// API, writes included; the dashboard's own origin always may.
+    pub cors_origins: Vec<String>,
     pub engine: EngineConfig,
     pub store: SqliteStoreConfig,
     pub monitor: MonitorConfig,
@@ -47,6 +50,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("taskd-data"),
             shutdown_drain: Duration::from_secs(10),
             log_format: LogFormat::Text,
+            cors_origins: Vec::new(),
             engine: EngineConfig::default(),
             store: SqliteStoreConfig::default(),
             monitor: MonitorConfig::default(),
@@ -141,6 +145,16 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.engine.max_concurrent_tasks == 0 {
             return Err("engine.max_concurrent_tasks must be at least 1".into());
+        }
+        for (index, origin) in self.cors_origins.iter().enumerate() {
+            let valid = origin.split_once("://").is_some_and(|(scheme, authority)| {
+                matches!(scheme, "http" | "https") && !authority.is_empty() && !authority.contains('/')
+            });
+            if !valid {
+                return Err(format!(
+                    "cors_origins[{index}]: {origin:?} is not an origin like https://ops.example.com (scheme and host, no path)"
+                ));
+            }
         }
         for (index, task_type) in self.engine.known_task_types.iter().enumerate() {
             crate::engine::validate::validate_task_type(task_type)

@@ -212,6 +212,7 @@ pub async fn start_with_source(
         manager: manager.clone(),
         monitor: monitor.clone(),
         history,
+        cors_origins: std::sync::Arc::new(config.cors_origins.clone()),
         stopping: stopping.clone(),
     });
     let routes = tonic::service::Routes::from(rest)

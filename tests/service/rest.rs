@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use taskd_client::NewTask;
+use taskd_client::{NewTask, TaskStatus};
 
 use crate::support::TestServer;
 
@@ -406,4 +406,96 @@ async fn lists_search_names_and_find_the_dependents_of_a_task() {
     let (status, long) = get(&format!("{api}/tasks?name={}", "x".repeat(300))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(long["field"], "name");
+}
+
+#[tokio::test]
+async fn another_web_page_cannot_drive_taskd_through_the_users_browser() {
+    let server = TestServer::start_with(|config| config.cors_origins = vec!["https://ops.example.com".into()]).await;
+    let address = server.server.as_ref().unwrap().local_addr();
+    let api = format!("http://{address}/api/v1");
+    let http = reqwest::Client::new();
+    let parked = server.client.submit(NewTask::new("document_processing")).await.unwrap();
+    let maintenance = r#"{"task_type":"system_maintenance","params":{"retention":"0s"}}"#;
+
+    // What a form or a fetch with text/plain sends without a preflight.
+    let simple = http
+        .post(format!("{api}/tasks"))
+        .header("content-type", "text/plain")
+        .header("origin", "http://evil.example")
+        .body(maintenance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(simple.status(), StatusCode::FORBIDDEN);
+    let cancel = http
+        .post(format!("{api}/tasks/{}/cancel", parked.id))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), StatusCode::FORBIDDEN);
+    let body: Value = cancel.json().await.unwrap();
+    assert_eq!(body["code"], "PERMISSION_DENIED");
+    assert!(
+        body["message"].as_str().unwrap().contains("http://evil.example"),
+        "{body}"
+    );
+
+    // Without an origin (not a browser), a body must still say it is JSON.
+    let plain = http
+        .post(format!("{api}/tasks"))
+        .header("content-type", "text/plain")
+        .body(maintenance)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["field"], "content-type");
+
+    assert_eq!(
+        server.client.get(&parked.id).await.unwrap().status(),
+        TaskStatus::Pending
+    );
+    assert_eq!(
+        server.client.stats().await.unwrap().counts.unwrap().total,
+        1,
+        "nothing was submitted"
+    );
+
+    // The dashboard's own origin, and a configured one with CORS.
+    let own = http
+        .post(format!("{api}/tasks"))
+        .header("content-type", "application/json")
+        .header("origin", format!("http://{address}"))
+        .body(r#"{"task_type":"diag.echo"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("{api}/tasks"))
+        .header("origin", "https://ops.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://ops.example.com"
+    );
+    let listed = http
+        .post(format!("{api}/tasks"))
+        .header("content-type", "application/json")
+        .header("origin", "https://ops.example.com")
+        .body(r#"{"task_type":"diag.echo"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert_eq!(
+        listed.headers()["access-control-allow-origin"],
+        "https://ops.example.com"
+    );
 }

@@ -201,6 +201,8 @@ pub fn spec() -> Value {
     let key_reused =
         error("The idempotency key was already used by a different request (type, params or dependencies)");
     let unavailable = error("The server is shutting down or its store is unavailable");
+    let foreign = error("Sent by a web page of another origin than this server's or those in cors_origins");
+    let not_json = error("A body whose content-type is not application/json");
     let event_stream = json!({"description": "Server-Sent Events; each `data` is a TaskEvent in the same JSON as the other responses",
                               "content": {"text/event-stream": {"schema": {"type": "string"}}}});
     json!({
@@ -212,7 +214,8 @@ pub fn spec() -> Value {
                 "post": {"summary": "Create a new background task", "operationId": "submitTask",
                     "requestBody": {"required": true, "content": json_content(reference("SubmitTaskRequest"))},
                     "responses": {"200": ok("The accepted task, durable (or the original task for a repeated request with its idempotency key)", reference("Task")),
-                                  "400": bad_request, "409": key_reused.clone(), "503": unavailable}},
+                                  "400": bad_request, "403": foreign.clone(), "409": key_reused.clone(),
+                                  "415": not_json.clone(), "503": unavailable}},
                 "get": {"summary": "List background tasks with optional filtering", "operationId": "listTasks",
                     "parameters": filter_parameters(true),
                     "responses": {"200": ok("One page of tasks, newest first", reference("ListTasksResponse")),
@@ -221,7 +224,8 @@ pub fn spec() -> Value {
                 "post": {"summary": "Create several tasks atomically (a DAG via batch_ref)", "operationId": "submitTasks",
                     "requestBody": {"required": true, "content": json_content(reference("SubmitTasksRequest"))},
                     "responses": {"200": ok("The accepted tasks, in request order", reference("SubmitTasksResponse")),
-                                  "400": bad_request, "409": key_reused, "503": unavailable}}},
+                                  "400": bad_request, "403": foreign.clone(), "409": key_reused,
+                                  "415": not_json.clone(), "503": unavailable}}},
             "/api/v1/tasks/stats": {
                 "get": {"summary": "Get task statistics", "operationId": "getTaskStats",
                     "responses": {"200": ok("Counts by status and type, and the scheduler's state", reference("TaskStats"))}}},
@@ -233,8 +237,9 @@ pub fn spec() -> Value {
                 "post": {"summary": "Cancel a task", "operationId": "cancelTask", "parameters": [task_id_parameter()],
                     "requestBody": {"required": false, "content": json_content(json!({"type": "object", "properties": {"reason": {"type": "string"}}, "additionalProperties": false}))},
                     "responses": {"200": ok("The cancelled task", reference("Task")),
-                                  "400": bad_request, "404": not_found,
-                                  "409": error("The task had already finished"), "503": unavailable}}},
+                                  "400": bad_request, "403": foreign, "404": not_found,
+                                  "409": error("The task had already finished"), "415": not_json,
+                                  "503": unavailable}}},
             "/api/v1/tasks/{task_id}/attempts": {
                 "get": {"summary": "A task's attempt history, with each attempt's error", "operationId": "getTaskAttempts",
                     "parameters": [task_id_parameter()],
