@@ -26,6 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tonic_prost_build::configure()
         .build_client(false)
+        // prost's codec, except that a request that does not decode is
+        // INVALID_ARGUMENT (src/api/codec.rs).
+        .codec_path("crate::api::codec::RequestCheckingCodec")
         .file_descriptor_set_path(&descriptor_path)
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_with_config(config, PROTOS, &["proto"])?;

@@ -308,3 +308,69 @@ async fn a_sleep_with_bad_params_fails_at_once_without_retries() {
     assert_eq!(done.attempts.len(), 1, "a params error is permanent");
     assert!(done.error.contains("params.duration_ms"), "{}", done.error);
 }
+
+/// Sends raw bytes as a gRPC request body, whatever they are.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+struct RawEncoder;
+struct RawDecoder;
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        let mut bytes = vec![0; src.remaining()];
+        src.copy_to_slice(&mut bytes);
+        Ok(Some(bytes))
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_a_request_get_invalid_argument() {
+    let server = TestServer::start().await;
+    let mut grpc = tonic::client::Grpc::new(server.client.channel());
+    // Field 2 (task_type) as a string whose bytes are not UTF-8; then bytes
+    // that are no protobuf at all.
+    for (what, body) in [
+        ("invalid UTF-8", vec![0x12, 0x02, 0xff, 0xfe]),
+        ("garbage", vec![0xff, 0xff, 0xff, 0xff, 0x0f]),
+    ] {
+        grpc.ready().await.expect("ready");
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/taskd.v1.TaskService/SubmitTask");
+        let status = grpc
+            .unary(tonic::Request::new(body), path, RawCodec)
+            .await
+            .expect_err(what);
+        assert_eq!(status.code(), Code::InvalidArgument, "{what}: {status:?}");
+        assert!(
+            status.message().starts_with("request: not a valid protobuf message"),
+            "{status:?}"
+        );
+    }
+    assert_eq!(server.client.stats().await.unwrap().counts.unwrap().total, 0);
+}
