@@ -409,7 +409,7 @@ impl TaskManager {
         if !self.core.is_accepting() {
             return Err(EngineError::ShuttingDown);
         }
-        self.core.store.promote_due(Timestamp::now()).await?;
+        self.core.store.check_writable(Timestamp::now()).await?;
         Ok(())
     }
 

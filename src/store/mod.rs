@@ -112,6 +112,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every task type declared so far, sorted.
     async fn declared_task_types(&self) -> StoreResult<Vec<String>>;
 
+    /// Makes a small durable write and says whether it succeeded: whether
+    /// the store can take writes now (readiness). A write that changes
+    /// nothing may never reach the disk, so it must change something.
+    async fn check_writable(&self, now: Timestamp) -> StoreResult<()>;
+
     /// Backend housekeeping (statistics, compaction); says what it did.
     async fn optimize(&self) -> StoreResult<String>;
 

@@ -204,10 +204,18 @@ async fn a_full_disk_loses_nothing_that_was_shown_and_work_goes_on_once_there_is
         "the disk never filled up ({} tasks accepted)",
         acknowledged.len()
     );
-    // Reads still work while writes fail.
+    // Reads still work while writes fail; readiness says writes fail.
     for id in acknowledged.iter().step_by(25) {
         client.get(id).await.unwrap();
     }
+    let readyz = format!("http://{}/readyz", server.server.as_ref().unwrap().local_addr());
+    let not_ready = reqwest::get(&readyz).await.unwrap();
+    assert_eq!(not_ready.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = not_ready.json().await.unwrap();
+    assert!(
+        body["status"].as_str().unwrap().starts_with("store unavailable"),
+        "{body}"
+    );
     let shown_before_room = completed_seen.lock().clone();
 
     // Room again: work goes on without a restart.
@@ -223,6 +231,16 @@ async fn a_full_disk_loses_nothing_that_was_shown_and_work_goes_on_once_there_is
     .await
     .expect("submits are accepted again once there is room");
     acknowledged.push(accepted_again.id);
+    let ready_again = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if reqwest::get(&readyz).await.unwrap().status() == reqwest::StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(ready_again.is_ok(), "ready again once writes succeed");
     for id in &acknowledged {
         let task = tokio::time::timeout(PATIENCE, client.wait(id))
             .await

@@ -77,6 +77,7 @@ impl SqliteStore {
         let (events, _) = broadcast::channel(options.event_buffer.max(16));
         let shared = Arc::new(Shared {
             counts: Mutex::new(counts),
+            last_failed_commit: Mutex::new(None),
             observer: parking_lot::RwLock::new(None),
             events: events.clone(),
             weights: options.weights,
@@ -191,6 +192,9 @@ impl Drop for SqliteStore {
     }
 }
 
+/// How long after a failed commit the store still reads as not writable.
+const RECENT_FAILURE: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn submit(&self, batch: SubmitBatch) -> StoreResult<Submitted> {
@@ -257,6 +261,22 @@ impl Store for SqliteStore {
 
     async fn declared_task_types(&self) -> StoreResult<Vec<String>> {
         self.read(task_types::declared).await
+    }
+
+    async fn check_writable(&self, now: Timestamp) -> StoreResult<()> {
+        self.write(1, move |writer| task_types::touch_health(writer.connection, now))
+            .await?;
+        // A one-row write can fit where a real one no longer does (a full
+        // disk with room left inside the log): recent failures count too.
+        if let Some((when, error)) = self.shared.last_failed_commit.lock().clone()
+            && when.elapsed() < RECENT_FAILURE
+        {
+            return Err(StoreError::Unavailable(format!(
+                "a write failed {:.0?} ago: {error}",
+                when.elapsed()
+            )));
+        }
+        Ok(())
     }
 
     async fn optimize(&self) -> StoreResult<String> {

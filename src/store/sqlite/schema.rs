@@ -167,6 +167,17 @@ const MIGRATIONS: &[Migration] = &[
             SELECT task_type, MIN(created_at) FROM tasks GROUP BY task_type;",
         then: None,
     },
+    // 4: one row that readiness checks rewrite: a commit that changes
+    // nothing never touches the disk, so only a real write says whether
+    // writes still succeed (a full disk fails it).
+    Migration {
+        sql: "CREATE TABLE health (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            checked_at INTEGER NOT NULL
+        );
+        INSERT INTO health (id, checked_at) VALUES (1, 0);",
+        then: None,
+    },
 ];
 
 /// Brings a database to the newest schema.

@@ -23,3 +23,11 @@ pub fn declared(connection: &Connection) -> StoreResult<Vec<String>> {
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(names)
 }
+
+/// Rewrites the health row: a write that reaches the disk.
+pub fn touch_health(connection: &Connection, now: Timestamp) -> StoreResult<()> {
+    connection
+        .prepare_cached("UPDATE health SET checked_at = ?1 WHERE id = 1")?
+        .execute(params![now.as_micros()])?;
+    Ok(())
+}

@@ -31,6 +31,8 @@ use crate::store::{CommitObserver, StoreError, StoreResult, Transition};
 /// What the writer shares with the rest of the store.
 pub struct Shared {
     pub counts: Mutex<Counts>,
+    /// When the last commit failed, and why; readiness reads it.
+    pub last_failed_commit: Mutex<Option<(std::time::Instant, String)>>,
     pub observer: RwLock<Option<CommitObserver>>,
     pub events: broadcast::Sender<Arc<TaskEvent>>,
     pub weights: SchedulingWeights,
@@ -399,6 +401,7 @@ impl Writer {
         let mut next_sequence = first_sequence;
         if let Err(error) = &committed {
             tracing::error!(%error, operations = answers.len(), "commit failed; its operations are refused and nothing of them was kept");
+            *shared.last_failed_commit.lock() = Some((std::time::Instant::now(), error.to_string()));
         } else {
             {
                 let mut counts = shared.counts.lock();
