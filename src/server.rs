@@ -222,7 +222,12 @@ pub async fn start_with_source(
         .add_service(task_service)
         .add_service(system_service)
         .add_service(worker_service)
-        .prepare();
+        .prepare()
+        .into_axum_router()
+        .layer(axum::middleware::from_fn(
+            crate::api::grpc_limits::oversized_as_resource_exhausted,
+        ));
+    let routes = tonic::service::Routes::from(routes);
     let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         // A worker whose machine vanished (no FIN, no RST) is noticed within

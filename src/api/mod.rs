@@ -5,6 +5,7 @@ pub mod codec;
 pub mod convert;
 pub mod dashboard;
 pub mod error_codes;
+pub mod grpc_limits;
 #[path = "../../client/src/json.rs"]
 pub mod json;
 pub mod metrics;

@@ -374,3 +374,17 @@ async fn bytes_that_are_not_a_request_get_invalid_argument() {
     }
     assert_eq!(server.client.stats().await.unwrap().counts.unwrap().total, 0);
 }
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_gets_resource_exhausted() {
+    let server = TestServer::start().await;
+    let huge = SubmitTaskRequest {
+        task_type: "diag.echo".into(),
+        name: "x".repeat(5 * 1024 * 1024),
+        ..Default::default()
+    };
+    let status = server.client.stub().submit_task(huge).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains("limit"), "{status:?}");
+    assert_eq!(server.client.stats().await.unwrap().counts.unwrap().total, 0);
+}
