@@ -119,6 +119,9 @@ pub struct Limits {
     pub max_batch_size: usize,
     /// Largest ListTasks page.
     pub max_page_size: usize,
+    /// A list page stops before about this many bytes, below the 4 MiB
+    /// that gRPC clients accept by default.
+    pub max_page_bytes: usize,
     /// ListTasks page size when the request leaves it at 0.
     pub default_page_size: usize,
     /// Most labels on one task.
@@ -150,6 +153,7 @@ impl Default for Limits {
             max_dependencies: 100,
             max_batch_size: 1000,
             max_page_size: 1000,
+            max_page_bytes: 3 * 1024 * 1024,
             default_page_size: 100,
             max_labels: 32,
             max_name_chars: 256,

@@ -46,6 +46,30 @@ pub struct TaskPage {
     pub next_before: Option<TaskId>,
 }
 
+/// About what a task weighs on the wire: its free-form parts in JSON, and
+/// a fixed allowance for the rest and the attempts.
+fn approximate_size(task: &Task) -> usize {
+    let json = |value: &serde_json::Value| serde_json::to_vec(value).map_or(0, |bytes| bytes.len());
+    let params = serde_json::to_vec(&task.params).map_or(0, |bytes| bytes.len());
+    let result = task.result.as_ref().map_or(0, json);
+    let attempts: usize = task
+        .attempts
+        .iter()
+        .map(|attempt| 128 + attempt.error.as_ref().map_or(0, String::len))
+        .sum();
+    512 + task.name.len()
+        + params
+        + result
+        + task.error.as_ref().map_or(0, String::len)
+        + attempts
+        + task
+            .labels
+            .iter()
+            .map(|(key, value)| key.len() + value.len() + 8)
+            .sum::<usize>()
+        + task.status_reason.len()
+}
+
 impl TaskManager {
     /// Starts the engine on `store`. Attempts a previous run of this
     /// server's in-process executor left running are taken back first (the
@@ -183,12 +207,26 @@ impl TaskManager {
                 limit: page_size + 1,
             })
             .await?;
-        let next_before = if tasks.len() > page_size {
+        let mut next_before = if tasks.len() > page_size {
             tasks.truncate(page_size);
             tasks.last().map(|task| task.id)
         } else {
             None
         };
+        // A page stops before what a client accepts by default (4 MiB in
+        // gRPC): big params and results make fewer tasks a page, never a
+        // page nobody can read. At least one task always goes.
+        let mut bytes = 0;
+        if let Some(cut) = tasks.iter().position(|task| {
+            bytes += approximate_size(task);
+            bytes > limits.max_page_bytes
+        }) {
+            let keep = cut.max(1);
+            if keep < tasks.len() {
+                tasks.truncate(keep);
+                next_before = tasks.last().map(|task| task.id);
+            }
+        }
         for task in &mut tasks {
             self.core.explain(task);
         }

@@ -388,3 +388,37 @@ async fn a_message_over_the_size_limit_gets_resource_exhausted() {
     assert!(status.message().contains("limit"), "{status:?}");
     assert_eq!(server.client.stats().await.unwrap().counts.unwrap().total, 0);
 }
+
+#[tokio::test]
+async fn pages_of_big_tasks_stay_readable_by_a_default_client() {
+    let server = TestServer::start().await;
+    let blob = "p".repeat(60 * 1024);
+    for chunk in 0..4 {
+        let batch = (0..25)
+            .map(|index| NewTask::new("document_processing").params(json!({"blob": blob, "n": chunk * 25 + index})));
+        server.client.submit_batch(batch).await.unwrap();
+    }
+    // 100 tasks of 60 KB: one default page would be 6 MB, over the 4 MB
+    // a default client accepts. Pages shrink instead, and paging finds all.
+    let mut seen = std::collections::HashSet::new();
+    let mut request = ListTasksRequest::default();
+    let mut pages = 0;
+    loop {
+        let page = server
+            .client
+            .list(request.clone())
+            .await
+            .expect("a page a default client reads");
+        pages += 1;
+        assert!(page.tasks.len() < 100 || page.next_page_token.is_empty());
+        for task in &page.tasks {
+            assert!(seen.insert(task.id.clone()), "task {} listed twice", task.id);
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        request.page_token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 100);
+    assert!(pages >= 2, "the page was cut ({pages} pages)");
+}
