@@ -83,6 +83,21 @@ def test_lists_page_through_every_match_newest_first(client):
     assert every == list(reversed(submitted))
 
 
+def test_lists_find_by_part_of_a_name_and_the_dependents_of_a_task(client):
+    root, child, _other = client.submit_many(
+        [
+            NewTask("document_processing", name="Quarterly Import", ref="root"),
+            NewTask("vector_store_update", name="reindex", depends_on=["root"]),
+            NewTask("document_processing", name="unrelated"),
+        ]
+    )
+    assert [task.id for task in client.list(name_contains="QUARTERLY").tasks] == [root.id]
+    assert [task.id for task in client.list(depends_on=root).tasks] == [child.id]
+    with pytest.raises(taskd.InvalidArgument) as refused:
+        client.list(depends_on="not-an-id")
+    assert "depends_on" in str(refused.value)
+
+
 def test_a_watch_reports_each_change_until_the_task_ends(client):
     task = client.submit("diag.sleep", {"duration_ms": 50})
     kinds, statuses = [], []

@@ -88,12 +88,16 @@ def _list_request(
     created_before: Optional[_dt.datetime],
     page_size: int,
     page_token: str,
+    name_contains: str = "",
+    depends_on: Union[None, str, Task] = None,
 ) -> task_service_pb2.ListTasksRequest:
     request = task_service_pb2.ListTasksRequest(
         statuses=_statuses(status),
         task_types=_types(task_type),
         page_size=page_size,
         page_token=page_token,
+        name_contains=name_contains,
+        depends_on=depends_on.id if isinstance(depends_on, Task) else (depends_on or ""),
     )
     if priority is not None:
         priorities = [priority] if isinstance(priority, TaskPriority) else list(priority)
@@ -202,12 +206,17 @@ class Client:
         labels: Optional[Mapping[str, str]] = None,
         created_after: Optional[_dt.datetime] = None,
         created_before: Optional[_dt.datetime] = None,
+        name_contains: str = "",
+        depends_on: Union[None, str, Task] = None,
         page_size: int = 0,
         page_token: str = "",
     ) -> TaskPage:
-        """One page of tasks, newest first."""
+        """One page of tasks, newest first. `name_contains` matches part of a
+        name, ignoring case; `depends_on` keeps the direct dependents of a
+        task (an id or a Task)."""
         request = _list_request(
-            status, task_type, priority, labels, created_after, created_before, page_size, page_token
+            status, task_type, priority, labels, created_after, created_before, page_size, page_token,
+            name_contains, depends_on,
         )
         response = self._call(self._tasks.ListTasks, request)
         return TaskPage([Task(task) for task in response.tasks], response.next_page_token)
@@ -361,11 +370,14 @@ class AsyncClient:
         labels: Optional[Mapping[str, str]] = None,
         created_after: Optional[_dt.datetime] = None,
         created_before: Optional[_dt.datetime] = None,
+        name_contains: str = "",
+        depends_on: Union[None, str, Task] = None,
         page_size: int = 0,
         page_token: str = "",
     ) -> TaskPage:
         request = _list_request(
-            status, task_type, priority, labels, created_after, created_before, page_size, page_token
+            status, task_type, priority, labels, created_after, created_before, page_size, page_token,
+            name_contains, depends_on,
         )
         response = await self._call(self._tasks.ListTasks, request)
         return TaskPage([Task(task) for task in response.tasks], response.next_page_token)
