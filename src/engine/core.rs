@@ -14,14 +14,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::catalog::TaskTypeCatalog;
 use crate::engine::config::EngineConfig;
-use crate::engine::dispatch::Dispatch;
+use crate::engine::dispatch::{ClaimPlan, Dispatch};
 use crate::engine::error::EngineResult;
 use crate::engine::limits::ConcurrencyLimits;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::workers::WorkerRegistry;
 use crate::model::rules::placement::unserved_reason;
-use crate::model::{AttemptOutcome, Task, TaskEvent, TaskStatus, Timestamp};
-use crate::store::{RescueScope, Rescued, StatusCount, Store, Transition};
+use crate::model::{AttemptOutcome, ExecutorId, Task, TaskEvent, TaskStatus, Timestamp};
+use crate::store::{ClaimRequest, ClaimedTask, RescueScope, Rescued, StatusCount, Store, StoreResult, Transition};
 
 pub struct Core {
     pub store: Arc<dyn Store>,
@@ -156,6 +156,35 @@ impl Core {
     pub fn attempt_ended(&self, task_type: &str) {
         if self.dispatch.ended(task_type) {
             self.work_may_be_ready();
+        }
+    }
+
+    /// Claims for `executor` what `plan` allows, and settles the plan with
+    /// the node's accounting whatever the store answers: every executor,
+    /// in-process or a worker's session, claims this one way.
+    pub async fn claim_planned(&self, executor: &ExecutorId, plan: ClaimPlan) -> StoreResult<Vec<ClaimedTask>> {
+        let request = ClaimRequest {
+            executor: executor.clone(),
+            task_types: plan.task_types.clone(),
+            limit: plan.limit,
+            lease_duration: self.config.lease_duration,
+            machine: self.limits.machine(),
+            now: Timestamp::now(),
+        };
+        match self.store.claim(request).await {
+            Ok(claimed) => {
+                let look_again = self
+                    .dispatch
+                    .settle(plan, claimed.tasks.iter().map(|task| task.task.task_type.as_str()));
+                if look_again {
+                    self.work_may_be_ready();
+                }
+                Ok(claimed.tasks)
+            }
+            Err(error) => {
+                let _ = self.dispatch.settle(plan, []);
+                Err(error)
+            }
         }
     }
 

@@ -16,7 +16,7 @@ use crate::engine::executor::progress::ProgressWriter;
 use crate::engine::handler::{HandlerRegistry, TaskContext};
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{ExecutorId, Lease, LeaseRef, TaskId, Timestamp};
-use crate::store::{AttemptReport, ClaimRequest, ClaimedTask, RenewRequest, StoreError};
+use crate::store::{AttemptReport, ClaimedTask, RenewRequest, StoreError};
 
 /// Longest wait between tries of a store call that failed.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -114,30 +114,14 @@ impl LocalExecutor {
                 }
                 continue;
             };
-            let request = ClaimRequest {
-                executor: self.id.clone(),
-                task_types: plan.task_types.clone(),
-                limit: plan.limit,
-                lease_duration: self.core.config.lease_duration,
-                machine: self.core.limits.machine(),
-                now: Timestamp::now(),
-            };
-            match self.core.store.claim(request).await {
+            match self.core.claim_planned(&self.id, plan).await {
                 Ok(claimed) => {
                     retry_delay = Duration::from_millis(10);
-                    let look_again = self
-                        .core
-                        .dispatch
-                        .settle(plan, claimed.tasks.iter().map(|task| task.task.task_type.as_str()));
-                    if look_again {
-                        self.core.work_may_be_ready();
-                    }
-                    for task in claimed.tasks {
+                    for task in claimed {
                         self.start_attempt(task);
                     }
                 }
                 Err(error) => {
-                    let _ = self.core.dispatch.settle(plan, []);
                     tracing::warn!(%error, "claim failed; trying again");
                     tokio::select! {
                         _ = tokio::time::sleep(retry_delay) => {}

@@ -27,7 +27,7 @@ use crate::engine::handler::ProgressSink;
 use crate::engine::workers::WorkerInfo;
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{ExecutorId, Lease, LeaseLost, LeaseRef, Progress, TaskId, TaskStatus, Timestamp};
-use crate::store::{AttemptReport, ClaimRequest, ClaimedTask, RenewRequest, RescueScope, StoreError};
+use crate::store::{AttemptReport, ClaimedTask, RenewRequest, RescueScope, StoreError};
 
 /// Longest a closing session waits for the finishes it already received.
 const FINISHES_IN_FLIGHT: Duration = Duration::from_secs(10);
@@ -388,30 +388,15 @@ impl Session {
                 }
                 continue;
             };
-            let request = ClaimRequest {
-                executor: self.id.clone(),
-                task_types: plan.task_types.clone(),
-                limit: plan.limit,
-                lease_duration: self.core.config.lease_duration,
-                machine: self.core.limits.machine(),
-                now: Timestamp::now(),
-            };
-            match self.core.store.claim(request).await {
+            match self.core.claim_planned(&self.id, plan).await {
                 Ok(claimed) => {
                     retry_delay = Duration::from_millis(10);
-                    let look_again = self
-                        .core
-                        .dispatch
-                        .settle(plan, claimed.tasks.iter().map(|task| task.task.task_type.as_str()));
-                    if look_again {
-                        self.core.work_may_be_ready();
-                    }
-                    if claimed.tasks.is_empty() {
+                    if claimed.is_empty() {
                         continue;
                     }
                     {
                         let mut held = self.held.lock();
-                        for task in &claimed.tasks {
+                        for task in &claimed {
                             held.insert(
                                 task.task.id,
                                 Held {
@@ -428,10 +413,9 @@ impl Session {
                     }
                     // A worker that is gone gets its leases taken back when
                     // its session closes.
-                    let _ = self.outbox.send(ToWorker::Assigned(claimed.tasks));
+                    let _ = self.outbox.send(ToWorker::Assigned(claimed));
                 }
                 Err(error) => {
-                    let _ = self.core.dispatch.settle(plan, []);
                     tracing::warn!(worker = %self.id, %error, "claim for a worker failed; trying again");
                     tokio::select! {
                         _ = tokio::time::sleep(retry_delay) => {}
