@@ -89,3 +89,24 @@ pub fn json_to_value(value: &serde_json::Value) -> Value {
     };
     Value { kind: Some(kind) }
 }
+
+/// protobuf's `Value` holds every JSON number as a double, so `{"n": 1}`
+/// comes back as `1.0`; this writes whole numbers (below 2^53, where a
+/// double is exact) as integers again, so params and results read as they
+/// were written.
+pub fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        serde_json::Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
+                && float.fract() == 0.0
+                && float.abs() < EXACT
+            {
+                *number = serde_json::Number::from(float as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
+}

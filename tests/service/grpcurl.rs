@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::TestServer;
 
-fn grpcurl_path() -> PathBuf {
+pub fn grpcurl_path() -> PathBuf {
     let path = std::env::var_os("GRPCURL")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/grpcurl"));

@@ -51,12 +51,6 @@ fn examples(heading: &str) -> Vec<String> {
     commands
 }
 
-fn grpcurl() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/grpcurl");
-    assert!(path.exists(), "run scripts/setup-test-tools.sh for grpcurl");
-    path.display().to_string()
-}
-
 /// A command that streams until interrupted: run for a moment, then
 /// stopped as Ctrl-C would.
 fn streams(command: &str) -> bool {
@@ -77,7 +71,7 @@ fn run(command: &str, address: &str, id: Option<&str>) -> Outcome {
         command = command.replace("<id>", id);
     }
     if let Some(rest) = command.strip_prefix("grpcurl ") {
-        command = format!("{} {rest}", grpcurl());
+        command = format!("{} {rest}", crate::grpcurl::grpcurl_path().display());
     }
     let seconds = if streams(&command) { "2" } else { "30" };
     let output = Command::new("timeout")

@@ -44,25 +44,8 @@ pub fn to_value<T: Message + Name>(message: &T) -> serde_json::Value {
             .unwrap_or(serde_json::Value::Null),
         Err(_) => serde_json::Value::Null,
     };
-    whole_numbers_as_integers(&mut value);
+    crate::api::json::whole_numbers_as_integers(&mut value);
     value
-}
-
-fn whole_numbers_as_integers(value: &mut serde_json::Value) {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    match value {
-        serde_json::Value::Number(number) => {
-            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
-                && float.fract() == 0.0
-                && float.abs() < EXACT
-            {
-                *number = serde_json::Number::from(float as i64);
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
-        serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
-        _ => {}
-    }
 }
 
 /// `message` as REST writes it, as text.

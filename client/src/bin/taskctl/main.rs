@@ -258,26 +258,6 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// protobuf's `Value` holds every number as a double, which pbjson prints as
-/// `7.0`; params and results read as they were written when whole numbers
-/// print as `7`, as other protobuf JSON printers do.
-fn whole_numbers_as_integers(value: &mut serde_json::Value) {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    match value {
-        serde_json::Value::Number(number) => {
-            if let Some(float) = number.as_f64().filter(|_| number.is_f64())
-                && float.fract() == 0.0
-                && float.abs() < EXACT
-            {
-                *number = serde_json::Number::from(float as i64);
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
-        serde_json::Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
-        _ => {}
-    }
-}
-
 /// Where results go: tables or JSON on stdout.
 struct Output {
     json: bool,
@@ -287,7 +267,7 @@ impl Output {
     fn emit(&self, value: &impl serde::Serialize, table: impl FnOnce() -> String) -> Result<()> {
         let text = if self.json {
             let mut value = serde_json::to_value(value)?;
-            whole_numbers_as_integers(&mut value);
+            taskd_client::json::whole_numbers_as_integers(&mut value);
             value.to_string()
         } else {
             table()
