@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthConfig;
 use crate::engine::EngineConfig;
 use crate::monitor::MonitorConfig;
+use crate::net::NetConfig;
+use crate::net::tls::TlsConfig;
 use crate::store::SqliteStoreConfig;
 
 /// Log line format.
@@ -41,6 +44,9 @@ pub struct ServerConfig {
     pub engine: EngineConfig,
     pub store: SqliteStoreConfig,
     pub monitor: MonitorConfig,
+    pub net: NetConfig,
+    pub tls: TlsConfig,
+    pub auth: AuthConfig,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +60,9 @@ impl Default for ServerConfig {
             engine: EngineConfig::default(),
             store: SqliteStoreConfig::default(),
             monitor: MonitorConfig::default(),
+            net: NetConfig::default(),
+            tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

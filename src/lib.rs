@@ -17,14 +17,18 @@
 //!   model types, `api::error_codes` the one table of error codes.
 //! - [`handlers`]: the built-in task types. [`monitor`]: the
 //!   ResourceMonitor.
+//! - [`auth`]: bearer tokens and their scopes. [`net`]: the listener
+//!   (TLS, connection limits and timeouts) that serves the transports.
 //! - [`server`]: assembles all of it on one listener; [`config`] holds its
 //!   settings.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod handlers;
 pub mod model;
 pub mod monitor;
+pub mod net;
 pub mod server;
 pub mod store;

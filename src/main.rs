@@ -31,7 +31,10 @@ struct Cli {
 enum Command {
     /// Start the service. Settings come from defaults, then the config file,
     /// then TASKD_* environment variables, then flags.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Print a new random token, to put in auth.tokens_file as
+    /// `<name> <scope>[,<scope>...] <token>`.
+    Token,
 }
 
 #[derive(Args)]
@@ -83,6 +86,22 @@ struct ServeArgs {
     /// retried this long after its last renewal [default: 30s].
     #[arg(long, env = "TASKD_LEASE_DURATION", value_parser = humantime::parse_duration)]
     lease_duration: Option<std::time::Duration>,
+    /// File of bearer tokens, one per line: `<name> <scopes> <token>`,
+    /// scopes from read, submit, cancel, worker, admin (comma-separated).
+    /// TASKD_AUTH_TOKENS takes the same lines, separated by `;` [default:
+    /// none: no authentication].
+    #[arg(long, env = "TASKD_TOKENS_FILE")]
+    tokens_file: Option<PathBuf>,
+    /// PEM certificate chain; with --tls-key the listener speaks only TLS.
+    #[arg(long, env = "TASKD_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "TASKD_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificates: clients must present a certificate they signed
+    /// (mTLS).
+    #[arg(long, env = "TASKD_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
     /// Any setting by its config-file key, e.g. --set engine.cancel_grace=2s
     /// (repeatable; applied after the file and the flags above). TASKD_SET
     /// takes the same, separated by semicolons.
@@ -167,6 +186,21 @@ impl ServeArgs {
         if let Some(lease) = self.lease_duration {
             config.engine.lease_duration = lease;
         }
+        if let Some(file) = self.tokens_file {
+            config.auth.tokens_file = file;
+        }
+        if let Some(cert) = self.tls_cert {
+            config.tls.cert_file = cert;
+        }
+        if let Some(key) = self.tls_key {
+            config.tls.key_file = key;
+        }
+        if let Some(ca) = self.tls_client_ca {
+            config.tls.client_ca_file = ca;
+        }
+        if let Ok(tokens) = std::env::var("TASKD_AUTH_TOKENS") {
+            config.auth.tokens_text = Some(taskd::auth::Secret(tokens));
+        }
         let from_env = std::env::var("TASKD_SET").unwrap_or_default();
         let env_settings = from_env
             .split(';')
@@ -221,6 +255,38 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     }
 }
 
+/// SIGHUP: read tokens and certificates again.
+#[cfg(unix)]
+fn reload_signal() -> anyhow::Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::hangup()).context("cannot handle SIGHUP")
+}
+
+/// Servers hold a descriptor per connection: take the whole allowance the
+/// system grants (the soft limit is often 1024 while the hard one is far
+/// higher), and say so when it is below what net.max_connections asks.
+fn raise_file_limit(config: &ServerConfig) {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, getrlimit, setrlimit};
+        let mut limit = getrlimit(Resource::Nofile);
+        if limit.current < limit.maximum {
+            limit.current = limit.maximum;
+            let _ = setrlimit(Resource::Nofile, limit);
+        }
+        let current = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+        let wanted = config.net.max_connections as u64 + 256;
+        if current < wanted {
+            tracing::warn!(
+                file_limit = current,
+                max_connections = config.net.max_connections,
+                "the file descriptor limit is below net.max_connections plus the store's and the system's needs; \
+                 connections beyond it wait until others close"
+            );
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let command = Cli::command().mut_subcommand("serve", |serve| serve.after_long_help(settings_help()));
@@ -229,22 +295,38 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = args.into_config()?;
             init_logging(config.log_format);
+            raise_file_limit(&config);
             // The built-in handlers only: the server adds them itself.
             let mut server = taskd::server::start(config, HandlerRegistry::new())
                 .await
                 .context("taskd could not start")?;
             let shutdown = shutdown_signal()?;
+            tokio::pin!(shutdown);
+            let mut reload = reload_signal()?;
             // Scripts and tests read this line to find the port.
             println!("taskd listening on {}", server.local_addr());
-            tokio::select! {
-                _ = shutdown => {
-                    tracing::info!("shutdown requested");
-                }
-                result = server.wait() => {
-                    result.context("transport failed")?;
+            loop {
+                tokio::select! {
+                    _ = &mut shutdown => {
+                        tracing::info!("shutdown requested");
+                        break;
+                    }
+                    _ = reload.recv() => {
+                        if let Err(error) = server.reload() {
+                            tracing::error!(%error, "reload failed; the tokens and certificates in use stay");
+                        }
+                    }
+                    result = server.wait() => {
+                        result.context("listener failed")?;
+                        break;
+                    }
                 }
             }
             server.stop().await;
+            Ok(())
+        }
+        Command::Token => {
+            println!("{}", taskd::auth::generate_token());
             Ok(())
         }
     }

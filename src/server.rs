@@ -6,12 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt as _;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::access::{self, Access};
 use crate::api::proto;
 use crate::api::proto::system_service_server::SystemServiceServer;
 use crate::api::proto::task_service_server::TaskServiceServer;
@@ -24,6 +22,8 @@ use crate::config::ServerConfig;
 use crate::engine::{EngineError, HandlerRegistry, TaskManager};
 use crate::monitor::system_source::SystemSource;
 use crate::monitor::{History, ResourceMonitor, SampleSource};
+use crate::net::Listener;
+use crate::net::tls::ReloadableTls;
 use crate::store::{SqliteStore, Store, StoreError, StoreOptions};
 
 /// Why the server could not start or stopped with an error.
@@ -45,20 +45,26 @@ pub enum ServerError {
     Startup(String),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Tls(#[from] crate::net::tls::TlsError),
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// A started server. Dropping it does not stop it; call [`stop`](Self::stop).
 pub struct RunningServer {
     local_addr: SocketAddr,
     manager: TaskManager,
-    stop_serving: Option<oneshot::Sender<()>>,
+    stop_accepting: CancellationToken,
     stopping: CancellationToken,
-    serving: JoinHandle<Result<(), tonic::transport::Error>>,
+    serving: JoinHandle<()>,
+    access: Access,
+    tls: Option<ReloadableTls>,
     config: ServerConfig,
 }
 
 impl RunningServer {
-    /// The address the gRPC listener is bound to.
+    /// The address the listener is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -67,12 +73,28 @@ impl RunningServer {
         &self.manager
     }
 
-    /// Resolves when the transport stopped on its own (an error).
+    /// Resolves when the listener stopped on its own.
     pub async fn wait(&mut self) -> Result<(), ServerError> {
-        match (&mut self.serving).await {
-            Ok(result) => result.map_err(ServerError::from),
-            Err(join_error) => Err(ServerError::Startup(join_error.to_string())),
+        (&mut self.serving)
+            .await
+            .map_err(|join_error| ServerError::Startup(join_error.to_string()))
+    }
+
+    /// Reads the tokens and the TLS certificate, key and client CA again
+    /// (SIGHUP). All or nothing: on any error what is in use stays.
+    pub fn reload(&self) -> Result<(), ServerError> {
+        let tokens = self.config.auth.load_tokens()?;
+        if let Some(tls) = &self.tls {
+            tls.reload()?;
         }
+        let count = tokens.len();
+        self.access.replace_tokens(tokens);
+        tracing::info!(
+            tokens = count,
+            tls = self.tls.is_some(),
+            "reloaded tokens and certificates"
+        );
+        Ok(())
     }
 
     /// Graceful stop: end watch streams and stop taking requests, let
@@ -80,15 +102,13 @@ impl RunningServer {
     /// and retried later), and close the store.
     pub async fn stop(mut self) {
         self.stopping.cancel();
-        if let Some(stop) = self.stop_serving.take() {
-            let _ = stop.send(());
-        }
+        self.stop_accepting.cancel();
         let drain = self.config.shutdown_drain;
-        if tokio::time::timeout(drain + std::time::Duration::from_secs(5), &mut self.serving)
+        if tokio::time::timeout(drain + Duration::from_secs(10), &mut self.serving)
             .await
             .is_err()
         {
-            tracing::warn!("transport did not stop in time; aborting open connections");
+            tracing::warn!("the listener did not stop in time; aborting open connections");
             self.serving.abort();
         }
         self.manager.shutdown(drain).await;
@@ -131,6 +151,15 @@ pub async fn start_with_source(
         address: config.listen,
         source,
     })?;
+    // Settings that can be wrong are read before anything is opened, so a
+    // refused start leaves nothing behind.
+    let tokens = config.auth.load_tokens()?;
+    let access = Access::new(tokens, config.auth.clone(), config.net.max_in_flight_submits);
+    let tls = if config.tls.enabled() {
+        Some(ReloadableTls::load(&config.tls)?)
+    } else {
+        None
+    };
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -204,7 +233,6 @@ pub async fn start_with_source(
         stopping.clone(),
     ));
     let worker_service = WorkerServiceServer::new(WorkerServiceHandler::new(manager.clone(), stopping.clone()));
-    let (stop_serving, stop_signal) = oneshot::channel::<()>();
     // One listener for gRPC (HTTP/2) and the REST bridge, dashboard and
     // metrics (HTTP/1.1 or HTTP/2): REST routes are the fallback of the
     // gRPC router.
@@ -215,7 +243,8 @@ pub async fn start_with_source(
         cors_origins: std::sync::Arc::new(config.cors_origins.clone()),
         stopping: stopping.clone(),
     });
-    let routes = tonic::service::Routes::from(rest)
+    warn_if_exposed(local_addr, &access, tls.is_some());
+    let router = tonic::service::Routes::from(rest)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -224,39 +253,60 @@ pub async fn start_with_source(
         .add_service(worker_service)
         .prepare()
         .into_axum_router()
+        // Outermost first on the way in: who is asking and may they, then
+        // the client's deadline over everything the call does.
         .layer(axum::middleware::from_fn(
             crate::api::grpc_limits::oversized_as_resource_exhausted,
-        ));
-    let routes = tonic::service::Routes::from(routes);
-    let router = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        // A worker whose machine vanished (no FIN, no RST) is noticed within
-        // about 30s, and its leases taken back, before they would expire.
-        .http2_keepalive_interval(Some(Duration::from_secs(10)))
-        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .accept_http1(true)
-        .add_routes(routes);
-    // tonic applies its TCP options only to sockets it accepts itself; ours
-    // come from a listener the caller bound, so disable Nagle here. Without
-    // it a response written in two segments waits for the peer's delayed ACK
-    // (~40 ms per call).
-    let incoming = TcpListenerStream::new(listener).map(|accepted| {
-        accepted.inspect(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::warn!(%error, "cannot disable Nagle on an accepted connection");
-            }
-        })
-    });
-    let serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-        let _ = stop_signal.await;
-    }));
-    tracing::info!(address = %local_addr, data_dir = %data_dir.display(), "taskd serving gRPC");
+        ))
+        .layer(axum::middleware::from_fn(crate::net::grpc_deadline))
+        .layer(axum::middleware::from_fn_with_state(access.clone(), access::check));
+    let stop_accepting = CancellationToken::new();
+    let serving = tokio::spawn(crate::net::serve(
+        Listener {
+            tcp: listener,
+            tls: tls.clone(),
+        },
+        router,
+        config.net.clone(),
+        stop_accepting.clone(),
+        config.shutdown_drain,
+    ));
+    tracing::info!(
+        address = %local_addr,
+        data_dir = %data_dir.display(),
+        tls = tls.is_some(),
+        auth = access.enabled(),
+        "taskd serving gRPC"
+    );
     Ok(RunningServer {
         local_addr,
         manager,
-        stop_serving: Some(stop_serving),
+        stop_accepting,
         stopping,
         serving,
+        access,
+        tls,
         config,
     })
+}
+
+/// A listener others can reach, open to anyone or in plaintext, deserves a
+/// line the operator will see.
+fn warn_if_exposed(address: SocketAddr, access: &Access, tls: bool) {
+    if address.ip().is_loopback() {
+        return;
+    }
+    if !access.enabled() {
+        tracing::warn!(
+            %address,
+            "listening on a non-loopback address WITHOUT authentication: anyone who can reach it can submit, \
+             cancel and read every task; set auth.tokens_file or TASKD_AUTH_TOKENS"
+        );
+    } else if !tls {
+        tracing::warn!(
+            %address,
+            "listening on a non-loopback address without TLS: tokens and tasks cross the network in plaintext; \
+             set tls.cert_file and tls.key_file"
+        );
+    }
 }

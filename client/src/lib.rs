@@ -18,8 +18,11 @@
 //! # }
 //! ```
 
+pub mod connection;
 pub mod json;
 pub mod worker;
+
+pub use connection::{ConnectOptions, Credentials, Transport};
 
 /// Generated `taskd.v1` messages and the `TaskService` client stub.
 #[allow(clippy::all, missing_docs)]
@@ -32,7 +35,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{Stream, StreamExt};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub use proto::task_service_client::TaskServiceClient;
 pub use proto::{
@@ -53,6 +56,10 @@ pub enum ClientError {
     /// The server said something out of turn.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// Connection options that cannot be used (a CA file that cannot be
+    /// read, TLS options with an http:// address).
+    #[error("{0}")]
+    Config(String),
 }
 
 impl ClientError {
@@ -205,34 +212,43 @@ fn duration(value: Duration) -> pbjson_types::Duration {
 /// A connection to taskd. Cheap to clone; clones share the connection.
 #[derive(Clone, Debug)]
 pub struct Client {
-    channel: Channel,
-    stub: TaskServiceClient<Channel>,
+    channel: Transport,
+    stub: TaskServiceClient<Transport>,
 }
 
 impl Client {
-    /// Connects to `endpoint`, e.g. `http://127.0.0.1:50051`.
+    /// Connects to `endpoint`, e.g. `http://127.0.0.1:50051`, with no token
+    /// and no TLS.
     pub async fn connect(endpoint: impl Into<String>) -> ClientResult<Self> {
-        let channel = Endpoint::from_shared(endpoint.into())?
-            .tcp_nodelay(true)
-            .connect()
-            .await?;
-        Ok(Self::from_channel(channel))
+        Self::connect_with(endpoint, &ConnectOptions::default()).await
     }
 
+    /// Connects with a token and TLS options, e.g.
+    /// `Client::connect_with("https://taskd:50051", &ConnectOptions::default().token(t).ca_file("ca.pem"))`.
+    pub async fn connect_with(endpoint: impl Into<String>, options: &ConnectOptions) -> ClientResult<Self> {
+        let transport = options.connect(&endpoint.into()).await?;
+        Ok(Self::from_transport(transport))
+    }
+
+    /// Over a channel made elsewhere, sending no token.
     pub fn from_channel(channel: Channel) -> Self {
+        Self::from_transport(Transport::new(channel, Credentials::default()))
+    }
+
+    pub fn from_transport(transport: Transport) -> Self {
         Client {
-            stub: TaskServiceClient::new(channel.clone()),
-            channel,
+            stub: TaskServiceClient::new(transport.clone()),
+            channel: transport,
         }
     }
 
-    /// The connection, for the other services' stubs.
-    pub fn channel(&self) -> Channel {
+    /// The connection with its credentials, for the other services' stubs.
+    pub fn channel(&self) -> Transport {
         self.channel.clone()
     }
 
     /// The generated stub, for anything this wrapper does not cover.
-    pub fn stub(&self) -> TaskServiceClient<Channel> {
+    pub fn stub(&self) -> TaskServiceClient<Transport> {
         self.stub.clone()
     }
 

@@ -37,7 +37,6 @@ use futures::FutureExt as _;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::proto::work_request::Message as Outgoing;
 use crate::proto::work_response::Message as Incoming;
@@ -154,7 +153,7 @@ impl TaskRun {
 
 /// Runs registered handlers for taskd. See the module docs.
 pub struct Worker {
-    channel: Channel,
+    channel: crate::Transport,
     handlers: HashMap<String, Arc<dyn Handler>>,
     capacity: u32,
     worker_id: String,
@@ -533,7 +532,7 @@ fn is_retryable(error: &ClientError) -> bool {
             status.code(),
             tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled
         ),
-        ClientError::Protocol(_) => false,
+        ClientError::Protocol(_) | ClientError::Config(_) => false,
     }
 }
 

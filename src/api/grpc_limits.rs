@@ -64,7 +64,7 @@ fn percent_decode(bytes: &[u8]) -> String {
 }
 
 /// grpc-message is percent-encoded outside printable ASCII (and `%`).
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if (0x20..=0x7e).contains(&byte) && byte != b'%' {

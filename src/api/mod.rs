@@ -1,6 +1,7 @@
 //! Transports over the engine. Thin: they convert, call the engine, and
 //! convert back; errors map to wire codes in one place per transport.
 
+pub mod access;
 pub mod codec;
 pub mod convert;
 pub mod dashboard;

@@ -10,5 +10,12 @@ pub fn to_status(error: EngineError) -> Status {
     if codes.http.is_server_error() {
         tracing::warn!(%error, "request failed on the server side");
     }
-    Status::new(codes.grpc, error.to_string())
+    let retry_after = error.retry_after();
+    let mut status = Status::new(codes.grpc, error.to_string());
+    if let Some(retry_after) = retry_after {
+        let mut headers = axum::http::HeaderMap::new();
+        crate::api::access::insert_retry_hint(&mut headers, retry_after.as_millis() as u64);
+        *status.metadata_mut() = tonic::metadata::MetadataMap::from_headers(headers);
+    }
+    status
 }

@@ -68,8 +68,9 @@ impl SystemService for SystemServiceHandler {
 
     async fn watch_system(
         &self,
-        _request: Request<proto::WatchSystemRequest>,
+        request: Request<proto::WatchSystemRequest>,
     ) -> Result<Response<SystemEventStream>, Status> {
+        let slot = crate::api::access::open_watch(request.extensions().get()).map_err(Status::resource_exhausted)?;
         let monitor = self.monitor.clone();
         let manager = self.manager.clone();
         let events = BroadcastStream::new(self.monitor.subscribe()).map(move |event| {
@@ -99,6 +100,9 @@ impl SystemService for SystemServiceHandler {
             Ok(message)
         });
         let stopping = self.stopping.clone().cancelled_owned();
-        Ok(Response::new(Box::pin(events.take_until(stopping))))
+        Ok(Response::new(Box::pin(crate::api::access::holding_slot(
+            events.take_until(stopping),
+            slot,
+        ))))
     }
 }

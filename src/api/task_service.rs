@@ -7,13 +7,18 @@ use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use std::sync::Arc;
+
+use crate::api::access;
 use crate::api::convert;
 use crate::api::proto;
 use crate::api::proto::task_service_server::TaskService;
 use crate::api::status::to_status;
 use crate::api::worker_convert;
+use crate::auth::Principal;
 use crate::engine::TaskManager;
 use crate::model::TaskEvent;
+use crate::net::WatchSlot;
 
 /// The gRPC face of a [`TaskManager`].
 pub struct TaskServiceHandler {
@@ -28,13 +33,18 @@ impl TaskServiceHandler {
         TaskServiceHandler { manager, stopping }
     }
 
-    fn until_stopping(&self, events: impl Stream<Item = TaskEvent> + Send + 'static) -> EventStream {
+    fn until_stopping(
+        &self,
+        events: impl Stream<Item = TaskEvent> + Send + 'static,
+        slot: Option<WatchSlot>,
+    ) -> EventStream {
         let stopping = self.stopping.clone().cancelled_owned();
-        Box::pin(
+        Box::pin(access::holding_slot(
             events
                 .map(|event| Ok(convert::event_to_proto(&event)))
                 .take_until(stopping),
-        )
+            slot,
+        ))
     }
 }
 
@@ -43,7 +53,11 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<proto::TaskEvent, Status>> +
 #[tonic::async_trait]
 impl TaskService for TaskServiceHandler {
     async fn submit_task(&self, request: Request<proto::SubmitTaskRequest>) -> Result<Response<proto::Task>, Status> {
-        let new_task = convert::new_task(request.into_inner(), "").map_err(to_status)?;
+        let principal = request.extensions().get::<Arc<Principal>>().cloned();
+        let request = request.into_inner();
+        access::check_task_types(principal.as_ref(), [request.task_type.as_str()])
+            .map_err(Status::permission_denied)?;
+        let new_task = convert::new_task(request, "").map_err(to_status)?;
         let task = self.manager.submit(new_task).await.map_err(to_status)?;
         Ok(Response::new(convert::task_to_proto(&task)))
     }
@@ -52,7 +66,14 @@ impl TaskService for TaskServiceHandler {
         &self,
         request: Request<proto::SubmitTasksRequest>,
     ) -> Result<Response<proto::SubmitTasksResponse>, Status> {
-        let new_tasks = convert::new_tasks(request.into_inner().tasks).map_err(to_status)?;
+        let principal = request.extensions().get::<Arc<Principal>>().cloned();
+        let request = request.into_inner();
+        access::check_task_types(
+            principal.as_ref(),
+            request.tasks.iter().map(|task| task.task_type.as_str()),
+        )
+        .map_err(Status::permission_denied)?;
+        let new_tasks = convert::new_tasks(request.tasks).map_err(to_status)?;
         let tasks = self.manager.submit_batch(new_tasks).await.map_err(to_status)?;
         Ok(Response::new(proto::SubmitTasksResponse {
             tasks: tasks.iter().map(convert::task_to_proto).collect(),
@@ -108,15 +129,19 @@ impl TaskService for TaskServiceHandler {
 
     async fn watch_task(&self, request: Request<proto::WatchTaskRequest>) -> Result<Response<EventStream>, Status> {
         let id = convert::task_id("task_id", &request.get_ref().task_id).map_err(to_status)?;
+        let slot = access::open_watch(request.extensions().get()).map_err(Status::resource_exhausted)?;
         let events = self.manager.watch_task(id).await.map_err(to_status)?;
-        Ok(Response::new(self.until_stopping(events)))
+        Ok(Response::new(self.until_stopping(events, slot)))
     }
 
     type WatchTasksStream = EventStream;
 
     async fn watch_tasks(&self, request: Request<proto::WatchTasksRequest>) -> Result<Response<EventStream>, Status> {
+        let slot = access::open_watch(request.extensions().get()).map_err(Status::resource_exhausted)?;
         let request = request.into_inner();
         let filter = convert::watch_filter(&request).map_err(to_status)?;
-        Ok(Response::new(self.until_stopping(self.manager.watch_tasks(filter))))
+        Ok(Response::new(
+            self.until_stopping(self.manager.watch_tasks(filter), slot),
+        ))
     }
 }

@@ -117,6 +117,10 @@ pub struct Limits {
     pub max_dependencies: usize,
     /// Most tasks in one SubmitTasks batch.
     pub max_batch_size: usize,
+    /// Most tasks waiting to run (PENDING, SCHEDULED, WAITING); submits
+    /// beyond it are refused with RESOURCE_EXHAUSTED / 429 and a retry
+    /// hint instead of piling up.
+    pub max_queue_depth: u64,
     /// Largest ListTasks page.
     pub max_page_size: usize,
     /// A list page stops before about this many bytes, below the 4 MiB
@@ -152,6 +156,7 @@ impl Default for Limits {
             max_reason_chars: 1024,
             max_dependencies: 100,
             max_batch_size: 1000,
+            max_queue_depth: 1_000_000,
             max_page_size: 1000,
             max_page_bytes: 3 * 1024 * 1024,
             default_page_size: 100,

@@ -3,7 +3,7 @@
 //! that wait (executors, the stager, the rescuer).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use std::collections::BTreeMap;
@@ -46,7 +46,19 @@ pub struct Core {
     /// Fires when the engine stops; every background loop ends on it.
     pub stopping: CancellationToken,
     accepting: AtomicBool,
+    /// Tasks waiting to run (PENDING, SCHEDULED, WAITING), following the
+    /// committed transitions: what load shedding compares with
+    /// `max_queue_depth` without asking the store.
+    queued: AtomicU64,
     pub started_at: Instant,
+}
+
+/// Statuses of a task that waits to run.
+fn is_queued(status: TaskStatus) -> bool {
+    matches!(
+        status,
+        TaskStatus::Pending | TaskStatus::Scheduled | TaskStatus::Waiting
+    )
 }
 
 impl Core {
@@ -68,12 +80,24 @@ impl Core {
             rescue_wanted: Notify::new(),
             stopping: CancellationToken::new(),
             accepting: AtomicBool::new(true),
+            queued: AtomicU64::new(
+                counts
+                    .iter()
+                    .filter(|count| is_queued(count.status))
+                    .map(|count| count.count)
+                    .sum(),
+            ),
             started_at: Instant::now(),
         }
     }
 
     pub fn is_accepting(&self) -> bool {
         self.accepting.load(Ordering::Acquire)
+    }
+
+    /// Tasks waiting to run, as of the last commit.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Acquire)
     }
 
     pub fn stop_accepting(&self) {
@@ -138,6 +162,19 @@ impl Core {
             return;
         }
         self.metrics.lock().observe(transitions);
+        let (entered, left) = transitions.iter().fold((0u64, 0u64), |(entered, left), transition| {
+            (
+                entered + u64::from(is_queued(transition.to)),
+                left + u64::from(transition.from.is_some_and(is_queued)),
+            )
+        });
+        if entered >= left {
+            self.queued.fetch_add(entered - left, Ordering::AcqRel);
+        } else {
+            let _ = self.queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |queued| {
+                Some(queued.saturating_sub(left - entered))
+            });
+        }
         if self.dispatch.observe(transitions) {
             self.work_may_be_ready();
         }

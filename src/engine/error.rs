@@ -20,6 +20,8 @@ pub enum ErrorCode {
     Unavailable,
     /// Stored data cannot be read.
     DataLoss,
+    /// The server is over a configured load limit; retry later.
+    ResourceExhausted,
 }
 
 /// An engine error.
@@ -53,6 +55,14 @@ pub enum EngineError {
 
     #[error("stored data is corrupt: {0}")]
     DataLoss(String),
+
+    /// Shed for load: `message` names the limit; a client should retry
+    /// after `retry_after`.
+    #[error("{message}")]
+    Overloaded {
+        message: String,
+        retry_after: std::time::Duration,
+    },
 }
 
 impl EngineError {
@@ -71,6 +81,16 @@ impl EngineError {
             EngineError::IdempotencyConflict { .. } | EngineError::WorkerConnected { .. } => ErrorCode::AlreadyExists,
             EngineError::ShuttingDown | EngineError::Unavailable(_) => ErrorCode::Unavailable,
             EngineError::DataLoss(_) => ErrorCode::DataLoss,
+            EngineError::Overloaded { .. } => ErrorCode::ResourceExhausted,
+        }
+    }
+
+    /// How long a client should wait before retrying, when the server
+    /// says.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            EngineError::Overloaded { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 

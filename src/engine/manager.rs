@@ -152,6 +152,7 @@ impl TaskManager {
             return Err(EngineError::ShuttingDown);
         }
         let count = requests.len();
+        self.admit(count)?;
         let (batch, names) = drafts::draft(
             requests,
             &self.core.config,
@@ -176,6 +177,28 @@ impl TaskManager {
             .into_iter()
             .map(|task| task.ok_or_else(|| EngineError::Unavailable("the store answered for fewer tasks".into())))
             .collect()
+    }
+
+    /// Load shedding: refuses `count` more tasks when the queue is at its
+    /// limit, at once and with a hint, rather than letting it grow without
+    /// bound.
+    fn admit(&self, count: usize) -> EngineResult<()> {
+        let limit = self.core.config.limits.max_queue_depth;
+        let queued = self.core.queued();
+        if queued.saturating_add(count as u64) <= limit {
+            return Ok(());
+        }
+        Err(EngineError::Overloaded {
+            message: format!(
+                "engine.limits.max_queue_depth: {queued} tasks wait to run and the limit is {limit}; retry in 1s"
+            ),
+            retry_after: Duration::from_secs(1),
+        })
+    }
+
+    /// Tasks waiting to run, as this node counts them.
+    pub fn queue_depth(&self) -> u64 {
+        self.core.queued()
     }
 
     /// Returns a task by id.

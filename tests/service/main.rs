@@ -24,6 +24,7 @@ mod recovery;
 mod rest;
 mod retries;
 mod scheduling;
+mod security;
 mod store_sqlite;
 mod taskctl;
 mod watching;

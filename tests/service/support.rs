@@ -283,3 +283,22 @@ pub fn spawn_with(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Command) 
         .to_string();
     (child, format!("http://{address}"))
 }
+
+/// Stops a spawned taskd with SIGTERM and waits (bounded) for it to exit;
+/// one that does not stop within 15 s is killed and the test fails.
+pub fn terminate(child: &mut Child) {
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success(), "SIGTERM delivered");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    panic!("taskd did not stop within 15 s of SIGTERM");
+}

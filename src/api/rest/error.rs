@@ -14,6 +14,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     field: Option<String>,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -34,6 +35,29 @@ impl ApiError {
             code: codes.name,
             message,
             field,
+            retry_after: None,
+        }
+    }
+
+    /// A per-connection or server limit reached; retry later.
+    pub fn overloaded(message: String) -> Self {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "RESOURCE_EXHAUSTED",
+            message,
+            field: None,
+            retry_after: Some(std::time::Duration::from_secs(1)),
+        }
+    }
+
+    /// The caller's token does not allow this.
+    pub fn permission_denied(message: String) -> Self {
+        ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "PERMISSION_DENIED",
+            message,
+            field: None,
+            retry_after: None,
         }
     }
 }
@@ -43,7 +67,9 @@ impl From<EngineError> for ApiError {
         if wire_codes(error.code()).http.is_server_error() {
             tracing::warn!(%error, "request failed on the server side");
         }
-        Self::with_code(error.code(), error.to_string(), error.field().map(str::to_string))
+        let mut api_error = Self::with_code(error.code(), error.to_string(), error.field().map(str::to_string));
+        api_error.retry_after = error.retry_after();
+        api_error
     }
 }
 
@@ -53,6 +79,10 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             body["field"] = serde_json::Value::String(field);
         }
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(retry_after) = self.retry_after {
+            crate::api::access::insert_retry_hint(response.headers_mut(), retry_after.as_millis() as u64);
+        }
+        response
     }
 }

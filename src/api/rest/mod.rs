@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 
 use self::json::RestJson;
 use futures::{Stream, StreamExt};
@@ -25,13 +25,18 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::ApiError;
 
+use std::sync::Arc;
+
+use crate::api::access;
 use crate::api::convert;
 use crate::api::proto;
 use crate::api::system_convert::{alert_to_proto, current_load};
 use crate::api::worker_convert;
+use crate::auth::Principal;
 use crate::engine::TaskManager;
 use crate::model::{TaskEvent, TaskFilter, Timestamp};
 use crate::monitor::{History, HistoryPoint, ResourceMonitor};
+use crate::net::{ConnectionInfo, WatchSlot};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -118,8 +123,17 @@ fn task_id(text: &str) -> Result<crate::model::TaskId, ApiError> {
     convert::task_id("task_id", text).map_err(ApiError::from)
 }
 
-async fn submit_task(State(state): State<RestState>, body: Body) -> Result<RestJson<proto::Task>, ApiError> {
+async fn submit_task(
+    State(state): State<RestState>,
+    principal: Option<Extension<Arc<Principal>>>,
+    body: Body,
+) -> Result<RestJson<proto::Task>, ApiError> {
     let request: proto::SubmitTaskRequest = json_body(body).await?;
+    access::check_task_types(
+        principal.as_ref().map(|Extension(principal)| principal),
+        [request.task_type.as_str()],
+    )
+    .map_err(ApiError::permission_denied)?;
     let new_task = convert::new_task(request, "")?;
     let task = state.manager.submit(new_task).await?;
     Ok(RestJson(convert::task_to_proto(&task)))
@@ -127,9 +141,15 @@ async fn submit_task(State(state): State<RestState>, body: Body) -> Result<RestJ
 
 async fn submit_tasks(
     State(state): State<RestState>,
+    principal: Option<Extension<Arc<Principal>>>,
     body: Body,
 ) -> Result<RestJson<proto::SubmitTasksResponse>, ApiError> {
     let request: proto::SubmitTasksRequest = json_body(body).await?;
+    access::check_task_types(
+        principal.as_ref().map(|Extension(principal)| principal),
+        request.tasks.iter().map(|task| task.task_type.as_str()),
+    )
+    .map_err(ApiError::permission_denied)?;
     let new_tasks = convert::new_tasks(request.tasks)?;
     let tasks = state.manager.submit_batch(new_tasks).await?;
     Ok(RestJson(proto::SubmitTasksResponse {
@@ -296,16 +316,31 @@ fn event_stream(
 }
 
 /// Server-Sent Events for one task: its state, each change, then the end.
-async fn task_events(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn task_events(
+    State(state): State<RestState>,
+    connection: Option<Extension<ConnectionInfo>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let slot = watch_slot(connection)?;
     let events = state.manager.watch_task(task_id(&id)?).await?;
-    Ok(event_stream(&state, events).into_response())
+    Ok(event_stream(&state, access::holding_slot(events, slot)).into_response())
+}
+
+/// A place for one more event stream on the caller's connection.
+fn watch_slot(connection: Option<Extension<ConnectionInfo>>) -> Result<Option<WatchSlot>, ApiError> {
+    access::open_watch(connection.as_ref().map(|Extension(connection)| connection)).map_err(ApiError::overloaded)
 }
 
 /// Server-Sent Events for every task matching the query's filter.
-async fn events(State(state): State<RestState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+async fn events(
+    State(state): State<RestState>,
+    connection: Option<Extension<ConnectionInfo>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let slot = watch_slot(connection)?;
     let query = parse_query(raw.as_deref(), false)?;
     let events = state.manager.watch_tasks(query.filter);
-    Ok(event_stream(&state, events).into_response())
+    Ok(event_stream(&state, access::holding_slot(events, slot)).into_response())
 }
 
 async fn task_types(State(state): State<RestState>) -> RestJson<proto::ListTaskTypesResponse> {
@@ -375,7 +410,11 @@ fn rfc3339(time: Timestamp) -> String {
 
 /// Server-Sent Events of the machine: each sample (as the load it led to)
 /// and every alert raised or cleared.
-async fn system_events(State(state): State<RestState>) -> Response {
+async fn system_events(
+    State(state): State<RestState>,
+    connection: Option<Extension<ConnectionInfo>>,
+) -> Result<Response, ApiError> {
+    let slot = watch_slot(connection)?;
     use tokio_stream::wrappers::BroadcastStream;
 
     use crate::monitor::MonitorEvent;
@@ -399,9 +438,9 @@ async fn system_events(State(state): State<RestState>) -> Response {
         }
     });
     let stopping = state.stopping.clone().cancelled_owned();
-    Sse::new(events.take_until(stopping))
+    Ok(Sse::new(access::holding_slot(events.take_until(stopping), slot))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+        .into_response())
 }
 
 /// Liveness: the process serves requests.

@@ -20,6 +20,18 @@ struct Cli {
     /// The taskd gRPC address.
     #[arg(long, global = true, env = "TASKD_ADDRESS", default_value = "http://127.0.0.1:50051")]
     server: String,
+    /// Bearer token for a server with authentication.
+    #[arg(long, global = true, env = "TASKD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM CA certificates to trust for an https:// server.
+    #[arg(long, global = true, env = "TASKD_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
+    /// PEM client certificate for a server that asks for one (mTLS).
+    #[arg(long, global = true, env = "TASKD_CLIENT_CERT", requires = "client_key")]
+    client_cert: Option<std::path::PathBuf>,
+    /// PEM key of --client-cert.
+    #[arg(long, global = true, env = "TASKD_CLIENT_KEY", requires = "client_cert")]
+    client_key: Option<std::path::PathBuf>,
     /// Print JSON (the protobuf JSON mapping) instead of tables.
     #[arg(long, global = true)]
     json: bool,
@@ -125,7 +137,14 @@ async fn main() {
 /// Runs the command; the exit code: 0, or 2 when a waited-for task did not
 /// complete.
 async fn run(cli: Cli) -> Result<i32> {
-    let client = Client::connect(cli.server.clone())
+    let options = taskd_client::ConnectOptions {
+        token: cli.token.clone(),
+        ca_file: cli.ca_file.clone(),
+        client_cert_file: cli.client_cert.clone(),
+        client_key_file: cli.client_key.clone(),
+        server_name: None,
+    };
+    let client = Client::connect_with(cli.server.clone(), &options)
         .await
         .with_context(|| format!("cannot reach taskd at {}", cli.server))?;
     let out = Output { json: cli.json };

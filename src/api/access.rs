@@ -1,0 +1,364 @@
+//! Every request passes here first, gRPC and REST alike: who is asking
+//! (bearer token), whether their scopes allow the call, and whether the
+//! server takes one more submit right now. Handlers find the caller as a
+//! [`Principal`] extension.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use parking_lot::RwLock;
+use tokio::sync::Semaphore;
+
+use crate::auth::{ADMIN_TASK_TYPES, AuthConfig, Principal, Scope, Tokens};
+use crate::net::{ConnectionInfo, WatchSlot};
+
+/// How long a client shed for load should wait before trying again.
+pub const RETRY_AFTER_MS: u64 = 1000;
+
+/// The access rules in force; cheap to clone.
+#[derive(Clone)]
+pub struct Access {
+    tokens: Arc<RwLock<Arc<Tokens>>>,
+    config: Arc<AuthConfig>,
+    submits: Arc<Semaphore>,
+    max_in_flight_submits: usize,
+}
+
+/// What a request needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Requirement {
+    Open,
+    Scope(Scope),
+}
+
+impl Access {
+    pub fn new(tokens: Tokens, config: AuthConfig, max_in_flight_submits: usize) -> Self {
+        Access {
+            tokens: Arc::new(RwLock::new(Arc::new(tokens))),
+            config: Arc::new(config),
+            submits: Arc::new(Semaphore::new(max_in_flight_submits.max(1))),
+            max_in_flight_submits: max_in_flight_submits.max(1),
+        }
+    }
+
+    /// Replaces the token table (SIGHUP); requests already admitted keep
+    /// going.
+    pub fn replace_tokens(&self, tokens: Tokens) {
+        *self.tokens.write() = Arc::new(tokens);
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.tokens.read().is_empty()
+    }
+
+    fn requirement(&self, method: &Method, path: &str, grpc: bool) -> Requirement {
+        if grpc {
+            return grpc_requirement(path, &self.config);
+        }
+        rest_requirement(method, path, &self.config)
+    }
+}
+
+fn grpc_requirement(path: &str, config: &AuthConfig) -> Requirement {
+    let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
+    match (service, method) {
+        ("grpc.health.v1.Health", _) if config.open_health => Requirement::Open,
+        ("taskd.v1.TaskService", "SubmitTask" | "SubmitTasks") => Requirement::Scope(Scope::Submit),
+        ("taskd.v1.TaskService", "CancelTask") => Requirement::Scope(Scope::Cancel),
+        ("taskd.v1.WorkerService", "ListWorkers") => Requirement::Scope(Scope::Read),
+        ("taskd.v1.WorkerService", _) => Requirement::Scope(Scope::Worker),
+        // Reads, watches, stats, the system service, reflection, and paths
+        // that do not exist (they get UNIMPLEMENTED once allowed).
+        _ => Requirement::Scope(Scope::Read),
+    }
+}
+
+fn rest_requirement(method: &Method, path: &str, config: &AuthConfig) -> Requirement {
+    if method == Method::OPTIONS {
+        // CORS preflights carry no credentials by design.
+        return Requirement::Open;
+    }
+    match path {
+        // The dashboard's page and scripts hold no data; its API calls
+        // carry the token the page asks for.
+        "/" | "/dashboard" => Requirement::Open,
+        path if path.starts_with("/dashboard/") => Requirement::Open,
+        "/api/v1/openapi.json" => Requirement::Open,
+        "/healthz" | "/readyz" if config.open_health => Requirement::Open,
+        "/metrics" if config.open_metrics => Requirement::Open,
+        "/api/v1/tasks" | "/api/v1/tasks/batch" if method == Method::POST => Requirement::Scope(Scope::Submit),
+        path if method == Method::POST && path.starts_with("/api/v1/tasks/") && path.ends_with("/cancel") => {
+            Requirement::Scope(Scope::Cancel)
+        }
+        _ => Requirement::Scope(Scope::Read),
+    }
+}
+
+fn is_submit(method: &Method, path: &str, grpc: bool) -> bool {
+    if grpc {
+        return matches!(
+            path,
+            "/taskd.v1.TaskService/SubmitTask" | "/taskd.v1.TaskService/SubmitTasks"
+        );
+    }
+    method == Method::POST && matches!(path, "/api/v1/tasks" | "/api/v1/tasks/batch")
+}
+
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The middleware: authenticate, authorize, admit.
+pub async fn check(State(access): State<Access>, mut request: Request, next: Next) -> Response {
+    let grpc = is_grpc(request.headers());
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let tokens = access.tokens.read().clone();
+    if !tokens.is_empty()
+        && let Requirement::Scope(scope) = access.requirement(&method, &path, grpc)
+    {
+        let Some(presented) = bearer(request.headers()) else {
+            return Refusal::unauthenticated("no bearer token: send `authorization: Bearer <token>`").respond(grpc);
+        };
+        let Some(principal) = tokens.authenticate(presented) else {
+            return Refusal::unauthenticated("the bearer token is not valid").respond(grpc);
+        };
+        if !principal.allows(scope) {
+            return Refusal::permission_denied(&principal, scope.name()).respond(grpc);
+        }
+        request.extensions_mut().insert(principal);
+    }
+    if !is_submit(&method, &path, grpc) {
+        return next.run(request).await;
+    }
+    let Ok(_permit) = access.submits.clone().try_acquire_owned() else {
+        return Refusal::overloaded(format!(
+            "net.max_in_flight_submits: {} submits in flight, the limit; retry in {RETRY_AFTER_MS} ms",
+            access.max_in_flight_submits
+        ))
+        .respond(grpc);
+    };
+    next.run(request).await
+}
+
+/// Whether the caller may submit tasks of these types: some act on the
+/// whole server and need `admin`. With auth off there is no principal and
+/// everything is allowed.
+pub fn check_task_types<'a>(
+    principal: Option<&Arc<Principal>>,
+    task_types: impl IntoIterator<Item = &'a str>,
+) -> Result<(), String> {
+    let Some(principal) = principal else {
+        return Ok(());
+    };
+    if principal.allows(Scope::Admin) {
+        return Ok(());
+    }
+    match task_types
+        .into_iter()
+        .find(|task_type| ADMIN_TASK_TYPES.contains(task_type))
+    {
+        Some(task_type) => Err(format!(
+            "token {:?} may not submit {task_type:?} tasks: they need scope admin",
+            principal.name
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Takes a place for a watch stream on the request's connection (the
+/// returned slot must live as long as the stream); the error names the
+/// limit. Requests that did not come through a listener (in-process tests)
+/// have no connection and no limit.
+pub fn open_watch(connection: Option<&ConnectionInfo>) -> Result<Option<WatchSlot>, String> {
+    connection.map(ConnectionInfo::open_watch).transpose()
+}
+
+/// `stream`, holding `slot` until it ends or is dropped.
+pub fn holding_slot<S: futures::Stream>(stream: S, slot: Option<WatchSlot>) -> impl futures::Stream<Item = S::Item> {
+    use futures::StreamExt as _;
+    stream.map(move |item| {
+        let _held = &slot;
+        item
+    })
+}
+
+/// A refusal before any handler ran, written for the transport asked.
+pub struct Refusal {
+    grpc_code: &'static str,
+    http: StatusCode,
+    name: &'static str,
+    message: String,
+    retry_after_ms: Option<u64>,
+}
+
+impl Refusal {
+    fn unauthenticated(message: &str) -> Self {
+        Refusal {
+            grpc_code: "16",
+            http: StatusCode::UNAUTHORIZED,
+            name: "UNAUTHENTICATED",
+            message: message.to_string(),
+            retry_after_ms: None,
+        }
+    }
+
+    fn permission_denied(principal: &Principal, needed: &str) -> Self {
+        let held: Vec<&str> = principal.scopes().map(Scope::name).collect();
+        Refusal {
+            grpc_code: "7",
+            http: StatusCode::FORBIDDEN,
+            name: "PERMISSION_DENIED",
+            message: format!(
+                "token {:?} lacks scope {needed} (it has {})",
+                principal.name,
+                held.join(", ")
+            ),
+            retry_after_ms: None,
+        }
+    }
+
+    pub fn overloaded(message: String) -> Self {
+        Refusal {
+            grpc_code: "8",
+            http: StatusCode::TOO_MANY_REQUESTS,
+            name: "RESOURCE_EXHAUSTED",
+            message,
+            retry_after_ms: Some(RETRY_AFTER_MS),
+        }
+    }
+
+    pub fn respond(self, grpc: bool) -> Response {
+        let mut response = if grpc {
+            let mut response = Response::new(Body::empty());
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            headers.insert("grpc-status", HeaderValue::from_static(self.grpc_code));
+            if let Ok(message) = HeaderValue::from_str(&crate::api::grpc_limits::percent_encode(&self.message)) {
+                headers.insert("grpc-message", message);
+            }
+            response
+        } else {
+            let body = serde_json::json!({"code": self.name, "message": self.message});
+            (self.http, axum::Json(body)).into_response()
+        };
+        let headers = response.headers_mut();
+        if self.http == StatusCode::UNAUTHORIZED && !grpc {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"taskd\""),
+            );
+        }
+        if let Some(retry_after_ms) = self.retry_after_ms {
+            insert_retry_hint(headers, retry_after_ms);
+        }
+        response
+    }
+}
+
+/// The retry hint in the forms clients read: `retry-after` (seconds,
+/// HTTP) and `grpc-retry-pushback-ms` (gRPC retry policies).
+pub fn insert_retry_hint(headers: &mut HeaderMap, retry_after_ms: u64) {
+    let seconds = retry_after_ms.div_ceil(1000).max(1);
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        headers.insert(header::RETRY_AFTER, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&retry_after_ms.to_string()) {
+        headers.insert("grpc-retry-pushback-ms", value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AuthConfig {
+        AuthConfig::default()
+    }
+
+    #[test]
+    fn grpc_methods_need_the_scope_of_what_they_do() {
+        let config = config();
+        let needs = |path| grpc_requirement(path, &config);
+        assert_eq!(
+            needs("/taskd.v1.TaskService/SubmitTasks"),
+            Requirement::Scope(Scope::Submit)
+        );
+        assert_eq!(
+            needs("/taskd.v1.TaskService/CancelTask"),
+            Requirement::Scope(Scope::Cancel)
+        );
+        assert_eq!(
+            needs("/taskd.v1.TaskService/WatchTasks"),
+            Requirement::Scope(Scope::Read)
+        );
+        assert_eq!(needs("/taskd.v1.WorkerService/Work"), Requirement::Scope(Scope::Worker));
+        assert_eq!(
+            needs("/taskd.v1.WorkerService/ListWorkers"),
+            Requirement::Scope(Scope::Read)
+        );
+        assert_eq!(needs("/grpc.health.v1.Health/Check"), Requirement::Open);
+        assert_eq!(
+            needs("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+            Requirement::Scope(Scope::Read)
+        );
+    }
+
+    #[test]
+    fn rest_paths_need_the_scope_of_what_they_do_and_static_pages_are_open() {
+        let config = config();
+        let needs = |method, path| rest_requirement(&method, path, &config);
+        assert_eq!(needs(Method::POST, "/api/v1/tasks"), Requirement::Scope(Scope::Submit));
+        assert_eq!(needs(Method::GET, "/api/v1/tasks"), Requirement::Scope(Scope::Read));
+        assert_eq!(
+            needs(Method::POST, "/api/v1/tasks/x/cancel"),
+            Requirement::Scope(Scope::Cancel)
+        );
+        assert_eq!(needs(Method::GET, "/api/v1/events"), Requirement::Scope(Scope::Read));
+        assert_eq!(needs(Method::GET, "/metrics"), Requirement::Scope(Scope::Read));
+        assert_eq!(needs(Method::GET, "/readyz"), Requirement::Open);
+        assert_eq!(needs(Method::GET, "/dashboard/app.js"), Requirement::Open);
+        let closed = AuthConfig {
+            open_health: false,
+            open_metrics: true,
+            ..AuthConfig::default()
+        };
+        assert_eq!(
+            rest_requirement(&Method::GET, "/readyz", &closed),
+            Requirement::Scope(Scope::Read)
+        );
+        assert_eq!(rest_requirement(&Method::GET, "/metrics", &closed), Requirement::Open);
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_whatever_the_scheme_case() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
+        assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&headers), None);
+    }
+
+    #[test]
+    fn system_maintenance_needs_admin() {
+        let submitter = Arc::new(Principal::new("ci", vec![Scope::Submit]));
+        let admin = Arc::new(Principal::new("ops", vec![Scope::Admin]));
+        assert!(check_task_types(Some(&submitter), ["data_processing"]).is_ok());
+        let refused = check_task_types(Some(&submitter), ["data_processing", "system_maintenance"]);
+        assert!(refused.is_err_and(|message| message.contains("admin")));
+        assert!(check_task_types(Some(&admin), ["system_maintenance"]).is_ok());
+        assert!(check_task_types(None, ["system_maintenance"]).is_ok());
+    }
+}

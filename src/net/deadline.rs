@@ -1,0 +1,73 @@
+//! Client deadlines: a gRPC call's `grpc-timeout` bounds the server's work
+//! on it. When it passes, the handler's future is dropped (its work
+//! cancelled) and the client gets DEADLINE_EXCEEDED.
+
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+const DEADLINE_EXCEEDED: &str = "4";
+
+pub async fn grpc_deadline(request: Request, next: Next) -> Response {
+    let Some(timeout) = parse_grpc_timeout(request.headers()) else {
+        return next.run(request).await;
+    };
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+            headers.insert("grpc-status", HeaderValue::from_static(DEADLINE_EXCEEDED));
+            headers.insert(
+                "grpc-message",
+                HeaderValue::from_static("the client's deadline (grpc-timeout) passed before the server answered"),
+            );
+            (headers, ()).into_response()
+        }
+    }
+}
+
+/// `grpc-timeout`: at most 8 digits and a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    let amount: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(value: &str) -> Option<Duration> {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-timeout", HeaderValue::from_str(value).expect("header"));
+        parse_grpc_timeout(&headers)
+    }
+
+    #[test]
+    fn grpc_timeouts_read_in_every_unit_and_nonsense_is_ignored() {
+        assert_eq!(parsed("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parsed("150m"), Some(Duration::from_millis(150)));
+        assert_eq!(parsed("99999999H"), Some(Duration::from_secs(99_999_999 * 3600)));
+        assert_eq!(parsed("5n"), Some(Duration::from_nanos(5)));
+        assert_eq!(parsed("S"), None);
+        assert_eq!(parsed("123456789S"), None);
+        assert_eq!(parsed("12x"), None);
+        assert_eq!(parsed("-1S"), None);
+    }
+}
