@@ -414,3 +414,56 @@ async fn wait_for_alert(browser: &Browser) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_server_with_tokens_the_dashboard_asks_for_one_once_and_goes_live() {
+    const TOKEN: &str = "dashboard-token-0123456789";
+    let server = TestServer::start_with(|config| {
+        config.auth.tokens_text = Some(taskd::auth::Secret(format!("dash read {TOKEN}")));
+    })
+    .await;
+    let address = server.server.as_ref().expect("running").local_addr();
+    let browser = Browser::start().await;
+    browser.open(&format!("http://{address}/")).await;
+
+    // Nothing readable without a token: the page asks for one.
+    browser.until("!document.getElementById('tokenDialog').hidden").await;
+    browser.type_into("#tokenInput", "not-the-token-0123456789").await;
+    browser.click("#tokenForm button").await;
+    assert!(
+        browser
+            .text(
+                "!document.getElementById('tokenDialog').hidden && document.getElementById('tokenMessage').textContent"
+            )
+            .await
+            .contains("not accepted")
+    );
+    browser.type_into("#tokenInput", TOKEN).await;
+    browser.click("#tokenForm button").await;
+    // With it: data and both event streams (fetched with the token).
+    assert_eq!(
+        browser
+            .text("document.getElementById('connection').textContent === 'live' && 'live'")
+            .await,
+        "live"
+    );
+    let task = server.client.submit(NewTask::new("diag.echo").name("seen live")).await;
+    // The test's own client has no token: the server refuses it.
+    assert!(task.is_err());
+    // Kept for the tab's session: a reload does not ask again.
+    browser.open(&format!("http://{address}/#/tasks")).await;
+    assert_eq!(
+        browser
+            .text("document.getElementById('connection').textContent === 'live' && 'live'")
+            .await,
+        "live"
+    );
+    assert_eq!(
+        browser.until("document.getElementById('tokenDialog').hidden").await,
+        Value::Bool(true)
+    );
+    let token_in_logs = browser.console_errors().await.iter().any(|line| line.contains(TOKEN));
+    assert!(!token_in_logs);
+    browser.screenshot("token-dialog-done").await;
+    browser.quit().await;
+}

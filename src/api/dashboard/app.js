@@ -21,12 +21,93 @@ const view = {
   streams: {tasks: false, system: false},
 };
 
+// ---- Access --------------------------------------------------------------
+// A server with tokens answers 401 without one: the page asks once and keeps
+// the token in this tab's session (gone when the tab closes).
+
+const TOKEN_KEY = "taskd.token";
+let tokenAsked = null;
+
+function withToken(options) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = new Headers((options && options.headers) || {});
+  if (token) headers.set("authorization", "Bearer " + token);
+  return {...(options || {}), headers};
+}
+
+// One dialog at a time, however many requests were refused.
+function askToken(message) {
+  if (tokenAsked) return tokenAsked;
+  tokenAsked = new Promise(resolve => {
+    const dialog = $("tokenDialog");
+    $("tokenMessage").textContent = message;
+    $("tokenInput").value = "";
+    dialog.hidden = false;
+    $("tokenInput").focus();
+    $("tokenForm").onsubmit = event => {
+      event.preventDefault();
+      const token = $("tokenInput").value.trim();
+      if (!token) return;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      dialog.hidden = true;
+      tokenAsked = null;
+      resolve();
+    };
+  });
+  return tokenAsked;
+}
+
+// fetch with the token; on 401, ask for one and try again.
+async function authorizedFetch(path, options) {
+  for (;;) {
+    const response = await fetch(path, withToken(options));
+    if (response.status !== 401) return response;
+    const hadToken = sessionStorage.getItem(TOKEN_KEY);
+    sessionStorage.removeItem(TOKEN_KEY);
+    await askToken(hadToken ? "That token was not accepted; enter another." : "This taskd needs a token.");
+  }
+}
+
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const response = await authorizedFetch(path, options);
   const text = await response.text();
   const body = text ? JSON.parse(text) : {};
   if (!response.ok) throw new Error(body.message || response.statusText);
   return body;
+}
+
+// Server-Sent Events over fetch: EventSource cannot send a token. Calls
+// handlers[event](data); reconnects a second after the stream ends.
+function eventStream(path, handlers, onState) {
+  const run = async () => {
+    try {
+      const response = await authorizedFetch(path, {headers: {accept: "text/event-stream"}});
+      if (!response.ok) throw new Error(response.statusText);
+      onState(true);
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const {value, done} = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, {stream: true});
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let kind = "message", data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) kind = line.slice(6).trim();
+            else if (line.startsWith("data:")) data += line.slice(5).trim();
+          }
+          if (handlers[kind]) handlers[kind](data);
+        }
+      }
+    } catch (e) { /* reconnect below */ }
+    onState(false);
+    setTimeout(run, 1000);
+  };
+  run();
 }
 
 function cell(value, className) {
@@ -585,19 +666,14 @@ function onTaskEvent(event) {
 }
 
 function connect() {
-  const tasks = new EventSource("/api/v1/events");
-  for (const kind of ["SUBMITTED", "STATUS_CHANGED", "PROGRESS"]) {
-    tasks.addEventListener(kind, e => onTaskEvent(JSON.parse(e.data)));
-  }
-  tasks.addEventListener("LAGGED", () => route());
-  tasks.onopen = () => { view.streams.tasks = true; updateConnection(); };
-  tasks.onerror = () => { view.streams.tasks = false; updateConnection(); };
-
-  const system = new EventSource("/api/v1/system/events");
-  system.addEventListener("SAMPLED", e => { if (view.page === "overview") renderLoad(JSON.parse(e.data)); });
-  for (const kind of ["ALERT_RAISED", "ALERT_CLEARED"]) system.addEventListener(kind, () => refreshAlerts());
-  system.onopen = () => { view.streams.system = true; updateConnection(); };
-  system.onerror = () => { view.streams.system = false; updateConnection(); };
+  const onTask = data => onTaskEvent(JSON.parse(data));
+  eventStream("/api/v1/events",
+    {SUBMITTED: onTask, STATUS_CHANGED: onTask, PROGRESS: onTask, LAGGED: () => route()},
+    open => { view.streams.tasks = open; updateConnection(); });
+  eventStream("/api/v1/system/events",
+    {SAMPLED: data => { if (view.page === "overview") renderLoad(JSON.parse(data)); },
+     ALERT_RAISED: () => refreshAlerts(), ALERT_CLEARED: () => refreshAlerts()},
+    open => { view.streams.system = open; updateConnection(); });
 }
 
 // ---- Wiring ------------------------------------------------------------
