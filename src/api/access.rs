@@ -351,6 +351,50 @@ mod tests {
         assert_eq!(bearer(&headers), None);
     }
 
+    #[tokio::test]
+    async fn submits_beyond_the_in_flight_limit_are_shed_at_once_while_reads_pass() {
+        use tower::ServiceExt as _;
+        let release = Arc::new(tokio::sync::Notify::new());
+        let entered = Arc::new(tokio::sync::Notify::new());
+        let (hold, signal) = (release.clone(), entered.clone());
+        let access = Access::new(Tokens::default(), AuthConfig::default(), 1);
+        let router = axum::Router::new()
+            .route(
+                "/api/v1/tasks",
+                axum::routing::post(move || {
+                    let (hold, signal) = (hold.clone(), signal.clone());
+                    async move {
+                        signal.notify_one();
+                        hold.notified().await;
+                        "submitted"
+                    }
+                })
+                .get(|| async { "listed" }),
+            )
+            .layer(axum::middleware::from_fn_with_state(access, check));
+        let request = |method: Method| {
+            axum::http::Request::builder()
+                .method(method)
+                .uri("/api/v1/tasks")
+                .body(Body::empty())
+                .expect("request")
+        };
+        let first = tokio::spawn(router.clone().oneshot(request(Method::POST)));
+        entered.notified().await;
+        let shed = router.clone().oneshot(request(Method::POST)).await.expect("infallible");
+        assert_eq!(shed.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(shed.headers()[header::RETRY_AFTER], "1");
+        let read = router.clone().oneshot(request(Method::GET)).await.expect("infallible");
+        assert_eq!(read.status(), StatusCode::OK);
+        release.notify_one();
+        let first = first.await.expect("joined").expect("infallible");
+        assert_eq!(first.status(), StatusCode::OK);
+        let again = tokio::spawn(router.oneshot(request(Method::POST)));
+        entered.notified().await;
+        release.notify_one();
+        assert_eq!(again.await.expect("joined").expect("infallible").status(), StatusCode::OK);
+    }
+
     #[test]
     fn system_maintenance_needs_admin() {
         let submitter = Arc::new(Principal::new("ci", vec![Scope::Submit]));

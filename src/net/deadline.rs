@@ -70,4 +70,42 @@ mod tests {
         assert_eq!(parsed("12x"), None);
         assert_eq!(parsed("-1S"), None);
     }
+
+    /// Set when dropped: the handler's work was cancelled.
+    struct Dropped(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_clients_deadline_the_call_is_cancelled_and_answered_deadline_exceeded() {
+        use tower::ServiceExt as _;
+        let cancelled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cancelled.clone();
+        let router = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::post(move || {
+                    let guard = Dropped(flag.clone());
+                    async move {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        drop(guard);
+                        "done"
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn(grpc_deadline));
+        let request = axum::http::Request::post("/slow")
+            .header("grpc-timeout", "50m")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let started = tokio::time::Instant::now();
+        let response = router.oneshot(request).await.expect("infallible");
+        assert_eq!(response.headers()["grpc-status"], DEADLINE_EXCEEDED);
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+        assert!(cancelled.load(std::sync::atomic::Ordering::SeqCst), "the handler's work was dropped");
+    }
 }

@@ -9,7 +9,8 @@ from typing import Any, AsyncIterator, Iterable, Iterator, List, Mapping, Option
 
 import grpc
 
-from taskd import errors
+from taskd import _channel, errors
+from taskd._channel import CHANNEL_OPTIONS, PathLike, target_of  # noqa: F401 (re-exported)
 from taskd.models import (
     NewTask,
     Task,
@@ -25,23 +26,6 @@ from taskd.v1 import task_service_pb2, task_service_pb2_grpc, worker_service_pb2
 
 StatusFilter = Union[None, TaskStatus, str, Iterable[Union[TaskStatus, str]]]
 TypeFilter = Union[None, str, Iterable[str]]
-
-#: Channel options every client uses: large messages (a page of big tasks)
-#: and keepalive pings so that a dead peer is noticed.
-CHANNEL_OPTIONS = [
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-]
-
-
-def target_of(address: str) -> str:
-    """`host:port` from what users write (`http://host:port` too)."""
-    for scheme in ("http://", "grpc://"):
-        if address.startswith(scheme):
-            return address[len(scheme) :].rstrip("/")
-    return address
-
 
 @dataclass(frozen=True)
 class TaskPage:
@@ -155,15 +139,46 @@ class Client:
     >>> task = client.submit("report_generation", {"report_type": "weekly"})
     >>> client.wait(task.id).status
     <TaskStatus.COMPLETED: 4>
+
+    A server with authentication wants a token, one behind TLS an
+    `https://` address (and the CA that signed its certificate, unless the
+    system trusts it); mutual TLS adds a client certificate:
+
+    >>> client = Client("https://taskd.internal:50051", token=token, ca_file="ca.pem")
     """
 
-    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: Optional[float] = None):
-        """`timeout` bounds every call (seconds); None waits as long as it takes."""
-        self.address = target_of(address)
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        timeout: Optional[float] = None,
+        token: Optional[str] = None,
+        ca_file: Optional[PathLike] = None,
+        client_cert_file: Optional[PathLike] = None,
+        client_key_file: Optional[PathLike] = None,
+    ):
+        """`address` is `host:port`, `http://host:port` (plaintext) or
+        `https://host:port` (TLS). `timeout` bounds every call (seconds);
+        None waits as long as it takes.
+
+        `token` is sent as `authorization: Bearer <token>` on every call.
+        `ca_file` (PEM) verifies the server's certificate instead of the
+        system's roots; `client_cert_file` and `client_key_file` (PEM) are
+        this client's identity for mutual TLS. Any TLS file means TLS. Each
+        left None defaults from TASKD_TOKEN, TASKD_CA_FILE,
+        TASKD_CLIENT_CERT and TASKD_CLIENT_KEY."""
+        self._settings = _channel.resolve(
+            address, token=token, ca_file=ca_file, client_cert_file=client_cert_file, client_key_file=client_key_file
+        )
+        self.address = self._settings.target
         self.timeout = timeout
-        self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self._channel = _channel.sync_channel(self._settings)
         self._tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)
+
+    def __repr__(self) -> str:
+        # Never the token: reprs end up in logs.
+        return f"{type(self).__name__}({self.address!r}, tls={self._settings.tls})"
 
     def close(self) -> None:
         self._channel.close()
@@ -327,13 +342,30 @@ class AsyncClient:
     """`Client` for asyncio: the same calls, awaited. Create it inside the
     running event loop."""
 
-    def __init__(self, address: str = "127.0.0.1:50051", *, timeout: Optional[float] = None):
-        self.address = target_of(address)
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        *,
+        timeout: Optional[float] = None,
+        token: Optional[str] = None,
+        ca_file: Optional[PathLike] = None,
+        client_cert_file: Optional[PathLike] = None,
+        client_key_file: Optional[PathLike] = None,
+    ):
+        """The arguments of `Client`: address forms, token and TLS files
+        (with their environment defaults) mean the same."""
+        self._settings = _channel.resolve(
+            address, token=token, ca_file=ca_file, client_cert_file=client_cert_file, client_key_file=client_key_file
+        )
+        self.address = self._settings.target
         self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+        self._channel = _channel.aio_channel(self._settings)
         self._tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)
         self._submitter = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.address!r}, tls={self._settings.tls})"
 
     async def close(self) -> None:
         await self._channel.close()
