@@ -10,6 +10,8 @@ pub mod grpc_limits;
 #[path = "../../client/src/json.rs"]
 pub mod json;
 pub mod metrics;
+#[cfg(test)]
+mod properties;
 pub mod proto;
 pub mod rest;
 pub mod status;

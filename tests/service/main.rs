@@ -11,6 +11,7 @@ mod crash;
 mod dashboard;
 mod dependencies;
 mod durability;
+mod fuzz;
 mod grpcurl;
 mod idempotency;
 mod leases;
