@@ -9,7 +9,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
+from typing import Mapping, Optional
 
 import pytest
 
@@ -28,14 +30,16 @@ def taskd_binary() -> str:
 class Server:
     """A running taskd process."""
 
-    def __init__(self, *extra_args: str):
+    def __init__(self, *extra_args: str, env: Optional[Mapping[str, str]] = None):
+        """`env` adds to (or overrides) this process's environment:
+        TASKD_AUTH_TOKENS, say."""
         self.data_dir = tempfile.mkdtemp(prefix="taskd-pytest-")
         self.process = subprocess.Popen(
             [taskd_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir, *extra_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "TASKD_LOG": os.environ.get("TASKD_LOG", "warn")},
+            env={**os.environ, "TASKD_LOG": os.environ.get("TASKD_LOG", "warn"), **(env or {})},
         )
         self.address = None
         self.output = []
@@ -92,3 +96,35 @@ def read_line(process: subprocess.Popen, prefix: str) -> str:
         if line.startswith(prefix):
             return line[len(prefix) :].strip()
     raise AssertionError(f"the process ended before printing {prefix!r}: {process.stderr.read()}")
+
+
+class InThread:
+    """A worker running in a thread of this process, started once `client`
+    lists it (so `client` needs the read scope where tokens are on)."""
+
+    def __init__(self, worker: taskd.Worker, client: taskd.Client, *, timeout: float = 30.0):
+        self.worker = worker
+        self.error = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not any(info.worker_id == worker.worker_id for info in client.workers()):
+            if not self.thread.is_alive():
+                raise AssertionError(f"the worker stopped: {self.error!r}")
+            if time.monotonic() > deadline:
+                worker.stop()
+                raise AssertionError(f"the worker did not connect within {timeout}s")
+            threading.Event().wait(0.01)
+
+    def _run(self):
+        try:
+            self.worker.run(handle_signals=False)
+        except BaseException as error:  # surfaced by stop()
+            self.error = error
+
+    def stop(self):
+        self.worker.stop()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the worker drained and returned"
+        if self.error is not None:
+            raise self.error

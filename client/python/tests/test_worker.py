@@ -14,34 +14,7 @@ from taskd import TaskStatus
 from taskd.v1 import worker_service_pb2 as pb
 from taskd.v1 import worker_service_pb2_grpc
 
-from conftest import read_line, spawn_worker
-
-
-class InThread:
-    """A worker running in a thread of this process."""
-
-    def __init__(self, worker: taskd.Worker, client: taskd.Client):
-        self.worker = worker
-        self.error = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        while not any(info.worker_id == worker.worker_id for info in client.workers()):
-            if not self.thread.is_alive():
-                raise AssertionError(f"the worker stopped: {self.error!r}")
-            threading.Event().wait(0.01)
-
-    def _run(self):
-        try:
-            self.worker.run(handle_signals=False)
-        except BaseException as error:  # surfaced by stop()
-            self.error = error
-
-    def stop(self):
-        self.worker.stop()
-        self.thread.join(timeout=30)
-        assert not self.thread.is_alive(), "the worker drained and returned"
-        if self.error is not None:
-            raise self.error
+from conftest import InThread, read_line, spawn_worker
 
 
 def test_a_sync_handler_serves_a_new_type_and_reports_progress(server, client):

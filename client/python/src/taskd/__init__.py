@@ -6,6 +6,11 @@ service.
 - `Client.submitter()` / `AsyncClient.submit_buffered`: coalesce the submits
   of many threads or coroutines into batched calls.
 - `Worker`: serve task types from this program, sync or asyncio handlers.
+
+All three take `token=` (a bearer token) and, for TLS, an `https://`
+address with `ca_file=` (plus `client_cert_file=`/`client_key_file=` for
+mutual TLS); unset, they default from TASKD_TOKEN, TASKD_CA_FILE,
+TASKD_CLIENT_CERT and TASKD_CLIENT_KEY.
 """
 
 __version__ = "0.1.0"
@@ -17,7 +22,11 @@ from taskd.errors import (  # noqa: E402
     InvalidArgument,
     LeaseLost,
     NotFound,
+    Overloaded,
+    PermissionDenied,
+    ResourceExhausted,
     TaskdError,
+    Unauthenticated,
     Unavailable,
 )
 from taskd.models import (  # noqa: E402
@@ -54,8 +63,11 @@ __all__ = [
     "LeaseLost",
     "NewTask",
     "NotFound",
+    "Overloaded",
     "PermanentFailure",
+    "PermissionDenied",
     "Progress",
+    "ResourceExhausted",
     "Task",
     "TaskEvent",
     "TaskFailure",
@@ -66,6 +78,7 @@ __all__ = [
     "TaskStatus",
     "TaskTypeInfo",
     "TaskdError",
+    "Unauthenticated",
     "Unavailable",
     "Watch",
     "Worker",

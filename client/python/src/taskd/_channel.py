@@ -73,10 +73,6 @@ class ChannelSettings:
     private_key: Optional[bytes] = field(default=None, repr=False)
     certificate_chain: Optional[bytes] = field(default=None, repr=False)
 
-    @property
-    def authenticated(self) -> bool:
-        return self.token is not None
-
 
 def _from_env(value: Optional[PathLike], variable: str) -> Optional[PathLike]:
     """The argument, else the environment variable (empty counts as

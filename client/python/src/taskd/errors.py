@@ -74,18 +74,22 @@ class PermissionDenied(TaskdError):
 
 
 class ResourceExhausted(TaskdError):
-    """A limit was hit: a message too large, say. Retrying the same request
-    will not help unless it is an `Overloaded`."""
+    """A limit was hit without a hint to retry (a message too large, say):
+    the same request would be refused again. Load shedding, which does
+    pass, is the subclass `Overloaded`."""
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    #: Seconds to wait before retrying, when the server said; see `Overloaded`.
+    retry_after: Optional[float] = None
 
 
 class Overloaded(ResourceExhausted):
-    """The server shed the request (its queue or its submits in flight are
-    at their limit) and said when to try again: nothing was written, retry
-    after `retry_after` seconds."""
+    """The server shed the request (its task queue or its submits in flight
+    are at their limit) and said when to try again: nothing was written;
+    retry after `retry_after` seconds (from the `grpc-retry-pushback-ms`
+    trailer, else `retry-after`)."""
 
-    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None, retry_after: float = 1.0):
+    def __init__(self, message: str, code: Optional[grpc.StatusCode] = None, *, retry_after: float):
         super().__init__(message, code)
         self.retry_after = retry_after
 

@@ -7,7 +7,10 @@ back once it is durable, or its own error.
 A `SubmitTasks` is atomic, so one bad member would fail its neighbours: when
 a gathered batch is refused as a whole for a bad argument, its members are
 submitted one by one instead, and each caller gets the answer its own
-request deserves."""
+request deserves. A refusal of the caller rather than of a member (a token
+refused or lacking the submit scope, the server shedding load) reaches
+every caller of the batch as it is: `Unauthenticated`, `PermissionDenied`,
+or `Overloaded` with the server's `retry_after`."""
 
 from __future__ import annotations
 

@@ -43,8 +43,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import grpc
 
-from taskd import __version__, _json, errors
-from taskd.client import CHANNEL_OPTIONS, target_of
+from taskd import __version__, _channel, _json, errors
+from taskd._channel import PathLike
 from taskd.models import Task
 from taskd.v1 import worker_service_pb2 as pb
 from taskd.v1 import worker_service_pb2_grpc
@@ -132,8 +132,24 @@ class _Drained(Exception):
     pass
 
 
+#: Refusals of the worker's stream that reconnecting would only repeat: a
+#: bad hello, a worker id in use, a missing or insufficient token.
+_FATAL = (
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+)
+
+
 class Worker:
-    """Serves task types for taskd. See the module docs."""
+    """Serves task types for taskd. See the module docs.
+
+    `address`, `token`, `ca_file`, `client_cert_file` and `client_key_file`
+    mean what they mean for `Client` (environment defaults included); on a
+    server with authentication the token needs the `worker` scope. A
+    refused token is not retried: `run` raises `Unauthenticated` or
+    `PermissionDenied`."""
 
     def __init__(
         self,
@@ -144,8 +160,17 @@ class Worker:
         labels: Optional[Dict[str, str]] = None,
         drain_timeout: float = 30.0,
         cancel_grace: float = 5.0,
+        token: Optional[str] = None,
+        ca_file: Optional[PathLike] = None,
+        client_cert_file: Optional[PathLike] = None,
+        client_key_file: Optional[PathLike] = None,
     ):
-        self.address = target_of(address)
+        # Resolved (and the files read) now, so that a bad path fails here
+        # rather than in `run`; the channel itself belongs to run's loop.
+        self._settings = _channel.resolve(
+            address, token=token, ca_file=ca_file, client_cert_file=client_cert_file, client_key_file=client_key_file
+        )
+        self.address = self._settings.target
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self.capacity = capacity
         self.labels = {
@@ -161,6 +186,10 @@ class Worker:
         self._outgoing: Optional[asyncio.Queue] = None
         self._stop: Optional[asyncio.Event] = None
         self._stop_requested = False
+
+    def __repr__(self) -> str:
+        # Never the token: reprs end up in logs.
+        return f"Worker({self.address!r}, worker_id={self.worker_id!r}, tls={self._settings.tls})"
 
     def task(self, task_type: str) -> Callable[[Handler], Handler]:
         """Registers the decorated function as the handler of `task_type`."""
@@ -202,13 +231,13 @@ class Worker:
         pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="taskd-handler")
         delay = 0.1
         try:
-            async with grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
+            async with _channel.aio_channel(self._settings) as channel:
                 stub = worker_service_pb2_grpc.WorkerServiceStub(channel)
                 while True:
                     try:
                         await self._session(stub, pool)
                     except grpc.RpcError as error:
-                        if error.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.ALREADY_EXISTS):
+                        if error.code() in _FATAL:
                             raise errors.from_rpc_error(error) from None
                         log.warning("connection to taskd lost (%s); reconnecting", error.code().name)
                     except _Drained:
