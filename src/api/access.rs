@@ -392,7 +392,10 @@ mod tests {
         let again = tokio::spawn(router.oneshot(request(Method::POST)));
         entered.notified().await;
         release.notify_one();
-        assert_eq!(again.await.expect("joined").expect("infallible").status(), StatusCode::OK);
+        assert_eq!(
+            again.await.expect("joined").expect("infallible").status(),
+            StatusCode::OK
+        );
     }
 
     #[test]

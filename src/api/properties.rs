@@ -143,10 +143,10 @@ proptest! {
 
     #[test]
     fn any_bytes_as_a_submit_decode_into_a_task_or_a_refusal_naming_a_field(bytes in wire_bytes()) {
-        if let Ok(request) = proto::SubmitTaskRequest::decode(bytes.as_slice()) {
-            if let Err(error) = convert::new_task(request, "") {
-                refused_by_name(error)?;
-            }
+        if let Ok(request) = proto::SubmitTaskRequest::decode(bytes.as_slice())
+            && let Err(error) = convert::new_task(request, "")
+        {
+            refused_by_name(error)?;
         }
         if let Ok(request) = proto::SubmitTasksRequest::decode(bytes.as_slice())
             && let Err(error) = convert::new_tasks(request.tasks)

@@ -106,6 +106,9 @@ mod tests {
         let response = router.oneshot(request).await.expect("infallible");
         assert_eq!(response.headers()["grpc-status"], DEADLINE_EXCEEDED);
         assert_eq!(started.elapsed(), Duration::from_millis(50));
-        assert!(cancelled.load(std::sync::atomic::Ordering::SeqCst), "the handler's work was dropped");
+        assert!(
+            cancelled.load(std::sync::atomic::Ordering::SeqCst),
+            "the handler's work was dropped"
+        );
     }
 }
