@@ -6,7 +6,8 @@
 # - the Python SDK's test environment (grpcio-tools, pytest and what the RAG
 #   example needs, from PyPI) in the virtualenv .tools/sdk-venv;
 # - Chromium and ChromeDriver from Debian's packages (apt-get: needs root, as
-#   in CI).
+#   in CI);
+# - cargo-nextest (per-test deadlines), from crates.io when not installed.
 # .tools/ is git-ignored. Idempotent: a second run installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,3 +52,9 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 chromium --version
+
+NEXTEST_VERSION=0.9.143
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --quiet --locked cargo-nextest --version "$NEXTEST_VERSION"
+fi
+cargo nextest --version | head -1

@@ -84,6 +84,13 @@ impl ResourceMonitor {
     /// Takes in a reading: smooths the pressure, raises and clears alerts,
     /// publishes it all. Returns the alert changes.
     pub fn observe(&self, sample: ResourceSample) -> Vec<AlertChange> {
+        let changes = self.take_in(sample);
+        self.publish(sample, &changes);
+        changes
+    }
+
+    /// The state part of [`observe`](Self::observe): nothing is published.
+    fn take_in(&self, sample: ResourceSample) -> Vec<AlertChange> {
         let config = &self.config;
         let changes = {
             let mut state = self.state.lock();
@@ -110,8 +117,13 @@ impl ResourceMonitor {
                 .alerts
                 .observe(&sample, &config.thresholds, config.hysteresis_percent, config.alert_for)
         };
+        changes
+    }
+
+    /// Tells watchers of the sample and of the alerts it raised or cleared.
+    fn publish(&self, sample: ResourceSample, changes: &[AlertChange]) {
         let _ = self.events.send(MonitorEvent::Sampled(sample));
-        for change in &changes {
+        for change in changes {
             match change {
                 AlertChange::Raised(alert) => {
                     tracing::warn!(alert_id = alert.id, resource = %alert.resource, value = alert.value, threshold = alert.threshold, "resource alert raised");
@@ -123,7 +135,6 @@ impl ResourceMonitor {
                 }
             }
         }
-        changes
     }
 
     /// The seed's `get_system_load`: the smoothed pressure of the most
@@ -215,13 +226,16 @@ impl ResourceMonitor {
 
     /// One monitor step: observe, steer the scheduler, react to disk alerts.
     pub async fn step(&self, sample: ResourceSample, manager: &TaskManager) {
-        let changes = self.observe(sample);
+        let changes = self.take_in(sample);
         let report = self.report(manager.config().max_concurrent_tasks);
         manager.apply_load(
             report.recommended,
             report.reason,
             Some((sample.cpu_percent, sample.memory_percent, sample.io_wait_percent)),
         );
+        // Published only now, so that a watcher reading the limit in force
+        // on a SAMPLED event reads the one this sample produced.
+        self.publish(sample, &changes);
         if !self.config.maintenance_on_disk_alert {
             return;
         }

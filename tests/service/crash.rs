@@ -61,12 +61,8 @@ async fn sigterm_stops_the_server_cleanly() {
     let (mut child, address) = spawn_taskd(dir.path());
     let client = Client::connect(address).await.unwrap();
     client.submit(NewTask::new("diag.echo")).await.unwrap();
-    let signalled = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let status = tokio::task::block_in_place(|| child.wait()).unwrap();
+    tokio::task::block_in_place(|| crate::support::terminate(&mut child));
+    let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
 }
 

@@ -153,6 +153,8 @@ async fn grpcurl_reports_a_bad_request_with_the_field_named() {
     let output = Command::new(grpcurl_path())
         .args([
             "-plaintext",
+            "-max-time",
+            "20",
             "-d",
             r#"{"taskType":""}"#,
             &address,
@@ -193,7 +195,7 @@ async fn reflection_v1_serves_the_schema_too() {
         .await
         .unwrap()
         .into_inner();
-    let response = responses.next().await.unwrap().unwrap();
+    let response = crate::support::within("a response", responses.next()).await.unwrap().unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected response {response:?}");
     };

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use taskd_client::{NewTask, TaskStatus};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, within};
 
 fn base(server: &TestServer) -> String {
     format!("http://{}", server.server.as_ref().expect("running").local_addr())
@@ -172,11 +172,11 @@ async fn a_task_event_stream_sends_the_state_then_each_change_and_ends() {
             .starts_with("text/event-stream")
     );
     let mut body = response.bytes_stream();
-    let first = String::from_utf8(body.next().await.unwrap().unwrap().to_vec()).unwrap();
+    let first = String::from_utf8(within("the first event", body.next()).await.unwrap().unwrap().to_vec()).unwrap();
     assert!(first.starts_with("event: SNAPSHOT"), "{first}");
     server.gate.open(1);
     let mut text = first;
-    while let Some(chunk) = body.next().await {
+    while let Some(chunk) = within("the next chunk", body.next()).await {
         text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
     }
     let last_data = text.lines().rev().find(|line| line.starts_with("data:")).unwrap();

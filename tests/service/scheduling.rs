@@ -5,7 +5,7 @@ use serde_json::json;
 use taskd_client::proto::task_event::Kind;
 use taskd_client::{ListTasksRequest, NewTask, TaskPriority, TaskStatus, WatchTasksRequest, labels};
 
-use crate::support::{TestServer, millis_between};
+use crate::support::{TestServer, millis_between, within};
 
 /// Starts of tasks labelled `run`, in the order they started.
 async fn start_order(server: &TestServer, run: &str) -> Vec<String> {
@@ -114,7 +114,7 @@ async fn running_tasks_never_exceed_max_concurrent_tasks() {
     let mut peak = 0;
     let mut finished = 0;
     while finished < 12 {
-        let event = watch.next().await.unwrap().unwrap();
+        let event = within("an event", watch.next()).await.unwrap().unwrap();
         if event.kind() != Kind::StatusChanged {
             continue;
         }

@@ -302,3 +302,14 @@ pub fn terminate(child: &mut Child) {
     let _ = child.kill();
     panic!("taskd did not stop within 15 s of SIGTERM");
 }
+
+/// How long one awaited thing (an event, a chunk, an answer) may take.
+pub const BOUND: Duration = Duration::from_secs(30);
+
+/// Awaits `future` for at most [`BOUND`]: a regression fails the test,
+/// naming what did not happen, instead of hanging the suite.
+pub async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {BOUND:?}"))
+}

@@ -3,19 +3,19 @@ use serde_json::json;
 use taskd_client::proto::task_event::Kind;
 use taskd_client::{NewTask, TaskStatus, WatchTasksRequest, labels};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, within};
 
 #[tokio::test]
 async fn watching_a_task_sends_its_state_first_then_each_change_and_ends_at_the_terminal_one() {
     let server = TestServer::start().await;
     let task = server.client.submit(NewTask::new("test.gate")).await.unwrap();
     let mut events = Box::pin(server.client.watch(&task.id).await.unwrap());
-    let first = events.next().await.unwrap().unwrap();
+    let first = within("the first event", events.next()).await.unwrap().unwrap();
     assert_eq!(first.kind(), Kind::Snapshot);
     server.gate.open(1);
 
     let mut statuses = vec![first.task.unwrap().status()];
-    while let Some(event) = events.next().await {
+    while let Some(event) = within("the next event", events.next()).await {
         let event = event.unwrap();
         let status = event.task.unwrap().status();
         if statuses.last() != Some(&status) {
@@ -66,7 +66,7 @@ async fn watching_many_tasks_delivers_only_matching_events() {
         .submit(NewTask::new("diag.echo").label("watch", "yes"))
         .await
         .unwrap();
-    let event = events.next().await.unwrap().unwrap();
+    let event = within("an event", events.next()).await.unwrap().unwrap();
     let task = event.task.unwrap();
     assert_eq!(task.id, wanted.id);
     assert_eq!(task.status(), TaskStatus::Completed);
@@ -83,7 +83,7 @@ async fn a_watcher_that_falls_behind_is_told_it_lagged_and_goes_on() {
         server.wait(&task.id).await;
     }
     let mut lagged = None;
-    while let Some(event) = events.next().await {
+    while let Some(event) = within("the next event", events.next()).await {
         let event = event.unwrap();
         if event.kind() == Kind::Lagged {
             lagged = Some(event.missed);
@@ -94,7 +94,7 @@ async fn a_watcher_that_falls_behind_is_told_it_lagged_and_goes_on() {
     // The stream goes on with current events.
     let after = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
     loop {
-        let event = events.next().await.unwrap().unwrap();
+        let event = within("an event", events.next()).await.unwrap().unwrap();
         if event
             .task
             .as_ref()
