@@ -195,7 +195,10 @@ async fn reflection_v1_serves_the_schema_too() {
         .await
         .unwrap()
         .into_inner();
-    let response = crate::support::within("a response", responses.next()).await.unwrap().unwrap();
+    let response = crate::support::within("a response", responses.next())
+        .await
+        .unwrap()
+        .unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
         panic!("unexpected response {response:?}");
     };
