@@ -92,32 +92,29 @@ impl ResourceMonitor {
     /// The state part of [`observe`](Self::observe): nothing is published.
     fn take_in(&self, sample: ResourceSample) -> Vec<AlertChange> {
         let config = &self.config;
-        let changes = {
-            let mut state = self.state.lock();
-            let weight = config.smoothing.clamp(0.01, 1.0);
-            for pressure in pressures(&sample, &config.thresholds) {
-                let smoothed = match state.smoothed_by.get(&pressure.resource) {
-                    Some(previous) => previous + weight * (pressure.value - previous),
-                    None => pressure.value,
-                };
-                state.smoothed_by.insert(pressure.resource, smoothed);
-            }
-            let worst = Resource::ALL
-                .into_iter()
-                .filter_map(|resource| state.smoothed_by.get(&resource).map(|value| (resource, *value)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            state.smoothed = Some(worst.map_or(0.0, |(_, value)| value));
-            state.worst = worst.map(|(resource, _)| resource);
-            state.latest = Some(sample);
-            state.history.push_back(sample);
-            while state.history.len() > config.sample_history.max(1) {
-                state.history.pop_front();
-            }
-            state
-                .alerts
-                .observe(&sample, &config.thresholds, config.hysteresis_percent, config.alert_for)
-        };
-        changes
+        let mut state = self.state.lock();
+        let weight = config.smoothing.clamp(0.01, 1.0);
+        for pressure in pressures(&sample, &config.thresholds) {
+            let smoothed = match state.smoothed_by.get(&pressure.resource) {
+                Some(previous) => previous + weight * (pressure.value - previous),
+                None => pressure.value,
+            };
+            state.smoothed_by.insert(pressure.resource, smoothed);
+        }
+        let worst = Resource::ALL
+            .into_iter()
+            .filter_map(|resource| state.smoothed_by.get(&resource).map(|value| (resource, *value)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        state.smoothed = Some(worst.map_or(0.0, |(_, value)| value));
+        state.worst = worst.map(|(resource, _)| resource);
+        state.latest = Some(sample);
+        state.history.push_back(sample);
+        while state.history.len() > config.sample_history.max(1) {
+            state.history.pop_front();
+        }
+        state
+            .alerts
+            .observe(&sample, &config.thresholds, config.hysteresis_percent, config.alert_for)
     }
 
     /// Tells watchers of the sample and of the alerts it raised or cleared.
