@@ -9,7 +9,7 @@
 //! calls, default 64), BENCH_QUEUED (tasks queued for the memory and
 //! restart phase, default 1000000; 0 skips it; BENCH_TASKD_BIN runs it on
 //! another build), BENCH_SYNCHRONOUS=normal (no fsync per commit),
-//! BENCH_ONLY=raw|single|get|e2e|workers|list|lone|store|queued, or several separated by
+//! BENCH_ONLY=raw|single|get|e2e|workers|list|lone|store|queued|overload|watches, or several separated by
 //! commas (`raw,single` gives the ratio alone), for profiling.
 //!
 //! The raw unary and single-submit phases alternate over several rounds and
@@ -18,6 +18,7 @@
 //! sides saw the same conditions.
 
 mod measure;
+mod overload;
 mod queued;
 mod remote;
 mod store_costs;
@@ -270,6 +271,67 @@ async fn run() {
                 format!("{p50:.0} / {p99:.0}"),
             );
         }
+    }
+
+    if settings.runs("overload") {
+        for (label, pace) in [("10x capacity", Some(10.0)), ("unpaced", None)] {
+            let flood = overload::flood(settings.seconds.max(5), pace).await;
+            row(&format!("flood of submits at {label}"), String::new());
+            row(
+                "  real binary (capacity tasks/s)",
+                format!(
+                    "{:.0}   (8 slots x 20 ms tasks; queue depth limit 2000)",
+                    flood.capacity
+                ),
+            );
+            row(
+                "  offered / accepted / shed (submits/s)",
+                format!(
+                    "{:.0} ({:.0}x capacity) / {:.0} / {:.0}",
+                    flood.offered_per_second,
+                    flood.offered_per_second / flood.capacity,
+                    flood.accepted_per_second,
+                    flood.shed_per_second
+                ),
+            );
+            row(
+                "  GetTask p50 / p99, quiet vs flood (us)",
+                format!(
+                    "{:.0} / {:.0}  vs  {:.0} / {:.0}",
+                    flood.read_quiet_micros.0,
+                    flood.read_quiet_micros.1,
+                    flood.read_flood_micros.0,
+                    flood.read_flood_micros.1
+                ),
+            );
+            row(
+                "  accepted tasks that completed",
+                format!("{} of {}", flood.completed, flood.accepted),
+            );
+        }
+    }
+    if settings.runs("watches") {
+        let watches = overload::watches(env_number("BENCH_WATCHES", 10_000) as usize).await;
+        row(
+            "open watch streams, real binary",
+            format!(
+                "{}   (100 per connection; opened in {:.1}s)",
+                watches.streams, watches.open_seconds
+            ),
+        );
+        row(
+            "  resident memory idle -> watching (MiB)",
+            format!(
+                "{:.0} -> {:.0}   ({:.1} KiB per stream)",
+                watches.rss_idle_mib,
+                watches.rss_watching_mib,
+                (watches.rss_watching_mib - watches.rss_idle_mib) * 1024.0 / watches.streams as f64
+            ),
+        );
+        row(
+            "  one event reaching every stream (ms)",
+            format!("{:.0}", watches.fan_out_millis),
+        );
     }
 
     println!();
