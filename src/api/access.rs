@@ -123,11 +123,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// The middleware: authenticate, authorize, admit.
 pub async fn check(State(access): State<Access>, mut request: Request, next: Next) -> Response {
     let grpc = is_grpc(request.headers());
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let submit = is_submit(request.method(), request.uri().path(), grpc);
     let tokens = access.tokens.read().clone();
     if !tokens.is_empty()
-        && let Requirement::Scope(scope) = access.requirement(&method, &path, grpc)
+        && let Requirement::Scope(scope) = access.requirement(request.method(), request.uri().path(), grpc)
     {
         let Some(presented) = bearer(request.headers()) else {
             return Refusal::unauthenticated("no bearer token: send `authorization: Bearer <token>`").respond(grpc);
@@ -140,7 +139,7 @@ pub async fn check(State(access): State<Access>, mut request: Request, next: Nex
         }
         request.extensions_mut().insert(principal);
     }
-    if !is_submit(&method, &path, grpc) {
+    if !submit {
         return next.run(request).await;
     }
     let Ok(_permit) = access.submits.clone().try_acquire_owned() else {
