@@ -692,3 +692,55 @@ async fn binding_beyond_loopback_without_auth_warns_at_start() {
     let logs = logs.join().expect("stderr read");
     assert!(logs.contains("WITHOUT authentication"), "{logs}");
 }
+
+#[tokio::test]
+async fn taskctl_takes_a_token_and_a_ca_file() {
+    let pki = Pki::new();
+    let (server, _dir) = tls_server(&pki, |config| config.auth.tokens_text = Some(tokens())).await;
+    let port = server.local_addr().port();
+    let run = |args: Vec<String>, token: Option<&str>| {
+        let mut command = tokio::process::Command::new(crate::taskctl::taskctl_binary());
+        command
+            .args(["--server", &format!("https://localhost:{port}"), "--json"])
+            .args(args)
+            .env_remove("TASKD_TOKEN")
+            .kill_on_drop(true);
+        if let Some(token) = token {
+            command.env("TASKD_TOKEN", token);
+        }
+        async move {
+            let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+                .await
+                .expect("taskctl ends")
+                .expect("taskctl runs");
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).to_string(),
+                String::from_utf8_lossy(&output.stderr).to_string(),
+            )
+        }
+    };
+    let ca = pki.path("server-ca.pem").display().to_string();
+    let (code, _, stderr) = run(vec!["--ca-file".into(), ca.clone(), "stats".into()], None).await;
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("bearer token"), "{stderr}");
+    let (code, stdout, stderr) = run(
+        vec![
+            "--ca-file".into(),
+            ca.clone(),
+            "--token".into(),
+            READER.into(),
+            "stats".into(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("counts"), "{stdout}");
+    let (code, _, stderr) = run(vec!["--ca-file".into(), ca, "stats".into()], Some(READER)).await;
+    assert_eq!(code, Some(0), "TASKD_TOKEN: {stderr}");
+    // Without the CA the server's certificate is not trusted.
+    let (code, _, _) = run(vec!["stats".into()], Some(READER)).await;
+    assert_ne!(code, Some(0));
+    server.stop().await;
+}

@@ -17,7 +17,7 @@ const BOUND: Duration = Duration::from_secs(30);
 
 /// `target/<profile>/taskctl`: `cargo test --workspace` builds it beside the
 /// test binary's `deps/` directory (for the client crate's own tests of it).
-fn taskctl_binary() -> PathBuf {
+pub(crate) fn taskctl_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let path = exe
         .parent()
