@@ -15,8 +15,10 @@
 //! ([`conformance`]) is the executable definition of the contract; every
 //! backend runs it unchanged.
 
+pub mod columns;
 pub mod conformance;
 mod error;
+pub mod leased;
 pub mod ops;
 pub mod sqlite;
 

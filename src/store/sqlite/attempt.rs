@@ -6,127 +6,86 @@ use rusqlite::{OptionalExtension, params};
 
 use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, completed_progress, end_attempt};
 use crate::model::{
-    EventKind, LeaseLost, LeaseRef, LeaseToken, MachineState, TaskId, TaskPriority, TaskStatus, Timestamp,
+    EventKind, LeaseToken, MachineState, TaskId, TaskStatus, Timestamp,
 };
 use crate::store::sqlite::cascade;
 use crate::store::sqlite::row::{duration, parse_priority, parse_status, read_retry_policy, to_json};
 use crate::store::sqlite::writer::Batch;
-use crate::store::{AttemptReport, Finished, StoreError, StoreResult, Transition};
+use crate::store::{AttemptReport, Finished, StoreResult, Transition};
 
-/// What the store knows of a task that decides its lease and attempt.
-pub struct LeasedTask {
-    pub id: TaskId,
-    pub status: TaskStatus,
-    pub task_type: String,
-    pub priority: TaskPriority,
-    pub lease_owner: Option<String>,
-    pub lease_token: Option<LeaseToken>,
-    pub lease_deadline: Option<Timestamp>,
-    pub dependent_count: i64,
-    pub facts: AttemptFacts,
-}
+pub use crate::store::leased::{LeasedTask, check_lease};
 
-impl LeasedTask {
-    pub fn load(batch: &Batch<'_>, id: TaskId) -> StoreResult<Option<Self>> {
-        let row = batch
-            .connection
-            .prepare_cached(
-                "SELECT status, task_type, priority, attempt_count, lease_owner, lease_token, lease_deadline, \
-                 dependent_count, retry_count, max_retries, timeout_us, started_at, backoff_initial_us, \
-                 backoff_multiplier, backoff_max_us, backoff_jitter FROM tasks WHERE id = ?1",
-            )?
-            .query_row(params![id], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, Option<String>>(4)?,
-                    row.get::<_, Option<i64>>(5)?,
-                    row.get::<_, Option<i64>>(6)?,
-                    row.get::<_, i64>(7)?,
-                    row.get::<_, i64>(8)?,
-                    row.get::<_, i64>(9)?,
-                    row.get::<_, i64>(10)?,
-                    row.get::<_, Option<i64>>(11)?,
-                    read_retry_policy(row, 12)?,
-                ))
-            })
-            .optional()?;
-        let Some((
-            status,
-            task_type,
-            priority,
-            attempt_count,
-            lease_owner,
-            lease_token,
-            lease_deadline,
-            dependent_count,
-            retry_count,
-            max_retries,
-            timeout_us,
-            started_at,
-            retry_policy,
-        )) = row
-        else {
-            return Ok(None);
-        };
-        Ok(Some(LeasedTask {
-            id,
-            status: parse_status(status)?,
-            task_type,
-            priority: parse_priority(priority)?,
-            lease_owner,
-            lease_token: lease_token.map(LeaseToken::from_i64),
-            lease_deadline: lease_deadline.map(Timestamp),
-            dependent_count,
-            facts: AttemptFacts {
-                attempt: u32::try_from(attempt_count).unwrap_or(0),
-                retry_count: u32::try_from(retry_count).unwrap_or(0),
-                max_retries: u32::try_from(max_retries).unwrap_or(0),
-                retry_policy,
-                timeout: duration(timeout_us),
-                started_at: Timestamp(started_at.unwrap_or(0)),
-            },
-        }))
-    }
-
-    /// The lease reference the current holder presents.
-    pub fn current_lease(&self) -> Option<LeaseRef> {
-        self.lease_token.map(|token| LeaseRef {
-            task_id: self.id,
-            attempt: self.facts.attempt,
-            token,
+/// The lease-deciding facts of task `id`.
+pub fn load(batch: &Batch<'_>, id: TaskId) -> StoreResult<Option<LeasedTask>> {
+    let row = batch
+        .connection
+        .prepare_cached(
+            "SELECT status, task_type, priority, attempt_count, lease_owner, lease_token, lease_deadline, \
+             dependent_count, retry_count, max_retries, timeout_us, started_at, backoff_initial_us, \
+             backoff_multiplier, backoff_max_us, backoff_jitter FROM tasks WHERE id = ?1",
+        )?
+        .query_row(params![id], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, Option<i64>>(5)?,
+                row.get::<_, Option<i64>>(6)?,
+                row.get::<_, i64>(7)?,
+                row.get::<_, i64>(8)?,
+                row.get::<_, i64>(9)?,
+                row.get::<_, i64>(10)?,
+                row.get::<_, Option<i64>>(11)?,
+                read_retry_policy(row, 12)?,
+            ))
         })
-    }
+        .optional()?;
+    let Some((
+        status,
+        task_type,
+        priority,
+        attempt_count,
+        lease_owner,
+        lease_token,
+        lease_deadline,
+        dependent_count,
+        retry_count,
+        max_retries,
+        timeout_us,
+        started_at,
+        retry_policy,
+    )) = row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(LeasedTask {
+        id,
+        status: parse_status(status)?,
+        task_type,
+        priority: parse_priority(priority)?,
+        lease_owner,
+        lease_token: lease_token.map(LeaseToken::from_i64),
+        lease_deadline: lease_deadline.map(Timestamp),
+        dependent_count,
+        facts: AttemptFacts {
+            attempt: u32::try_from(attempt_count).unwrap_or(0),
+            retry_count: u32::try_from(retry_count).unwrap_or(0),
+            max_retries: u32::try_from(max_retries).unwrap_or(0),
+            retry_policy,
+            timeout: duration(timeout_us),
+            started_at: Timestamp(started_at.unwrap_or(0)),
+        },
+    }))
 }
 
-/// Checks that `lease` is the task's live lease at `now`.
-pub fn check_lease(task: Option<LeasedTask>, lease: &LeaseRef, now: Timestamp) -> Result<LeasedTask, StoreError> {
-    let lost = |reason| StoreError::LeaseLost {
-        task_id: lease.task_id,
-        reason,
-    };
-    let Some(task) = task else {
-        return Err(lost(LeaseLost::UnknownTask));
-    };
-    if task.status == TaskStatus::Cancelled {
-        return Err(lost(LeaseLost::Cancelled));
-    }
-    if task.status != TaskStatus::Running || task.current_lease() != Some(*lease) {
-        return Err(lost(LeaseLost::Superseded));
-    }
-    if task.lease_deadline.is_none_or(|deadline| deadline <= now) {
-        return Err(lost(LeaseLost::Expired));
-    }
-    Ok(task)
-}
 
 /// `finish`: ends an attempt under its lease.
 pub fn finish(batch: &mut Batch<'_>, report: AttemptReport) -> StoreResult<Finished> {
     let start = batch.transitions.len();
     let task = check_lease(
-        LeasedTask::load(batch, report.lease.task_id)?,
+        load(batch, report.lease.task_id)?,
         &report.lease,
         report.now,
     )?;

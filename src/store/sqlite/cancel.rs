@@ -6,7 +6,7 @@ use rusqlite::params;
 
 use crate::model::rules::cancel::{CancelDecision, cancelled_error, cancelled_reason, decide_cancel};
 use crate::model::{AttemptOutcome, EventKind, ExecutorId, TaskId, TaskStatus, Timestamp};
-use crate::store::sqlite::attempt::LeasedTask;
+use crate::store::sqlite::attempt;
 use crate::store::sqlite::cascade;
 use crate::store::sqlite::row::read_row;
 use crate::store::sqlite::writer::Batch;
@@ -20,7 +20,7 @@ const CANCEL: &str = "UPDATE tasks SET status = 6, completed_at = ?2, error = ?3
 
 pub fn apply(batch: &mut Batch<'_>, id: TaskId, reason: String, now: Timestamp) -> StoreResult<Cancelled> {
     let start = batch.transitions.len();
-    let task = LeasedTask::load(batch, id)?.ok_or(StoreError::NotFound(id))?;
+    let task = attempt::load(batch, id)?.ok_or(StoreError::NotFound(id))?;
     let was_running = match decide_cancel(task.status) {
         CancelDecision::AlreadyFinished(status) => {
             return Err(StoreError::AlreadyFinished { task_id: id, status });

@@ -4,7 +4,7 @@ use rusqlite::params;
 
 use crate::model::rules::attempts::lease_deadline;
 use crate::model::{EventKind, LeaseRef, Progress, TaskStatus, Timestamp};
-use crate::store::sqlite::attempt::{LeasedTask, check_lease};
+use crate::store::sqlite::attempt::{self, check_lease};
 use crate::store::sqlite::row::to_json;
 use crate::store::sqlite::writer::Batch;
 use crate::store::{RenewRequest, Renewed, StoreError, StoreResult};
@@ -12,7 +12,7 @@ use crate::store::{RenewRequest, Renewed, StoreError, StoreResult};
 pub fn renew(batch: &mut Batch<'_>, request: RenewRequest) -> StoreResult<Renewed> {
     let mut renewed = Vec::with_capacity(request.leases.len());
     for lease in &request.leases {
-        let task = match check_lease(LeasedTask::load(batch, lease.task_id)?, lease, request.now) {
+        let task = match check_lease(attempt::load(batch, lease.task_id)?, lease, request.now) {
             Ok(task) => task,
             Err(StoreError::LeaseLost { reason, .. }) => {
                 renewed.push(Err(reason));
@@ -38,7 +38,7 @@ pub fn renew(batch: &mut Batch<'_>, request: RenewRequest) -> StoreResult<Renewe
 const PROGRESS: &str = "UPDATE tasks SET progress = ?2, updated_at = ?3, revision = revision + 1 WHERE id = ?1";
 
 pub fn record_progress(batch: &mut Batch<'_>, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()> {
-    check_lease(LeasedTask::load(batch, lease.task_id)?, &lease, now)?;
+    check_lease(attempt::load(batch, lease.task_id)?, &lease, now)?;
     batch.update_task(
         PROGRESS,
         params![lease.task_id, to_json(&progress), now.as_micros()],

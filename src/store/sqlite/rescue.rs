@@ -6,7 +6,7 @@ use rusqlite::params;
 
 use crate::model::rules::attempts::{AttemptEnd, end_of_expired_lease};
 use crate::model::{TaskId, Timestamp};
-use crate::store::sqlite::attempt::{LeasedTask, close};
+use crate::store::sqlite::attempt::{self, close};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{RescueScope, Rescued, StoreResult};
 
@@ -32,7 +32,7 @@ pub fn apply(batch: &mut Batch<'_>, scope: RescueScope, now: Timestamp) -> Store
     };
     let mut tasks = Vec::with_capacity(ids.len());
     for id in ids {
-        let Some(task) = LeasedTask::load(batch, id)? else {
+        let Some(task) = attempt::load(batch, id)? else {
             continue;
         };
         let end = match &scope {

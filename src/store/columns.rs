@@ -1,0 +1,101 @@
+//! The stored form of a task, the same in every backend: scalar columns
+//! for what queries filter and order on, JSON text for the nested parts.
+
+use std::time::Duration;
+
+use crate::model::{RetryPolicy, Task, TaskId, TaskPriority, TaskStatus, Timestamp};
+use crate::store::{StoreError, StoreResult};
+
+/// A task as its columns hold it. Cheap to read out of a statement; turned
+/// into a [`Task`] (JSON parsed) only when someone needs one.
+#[derive(Clone, Debug)]
+pub struct TaskRow {
+    pub id: TaskId,
+    pub name: String,
+    pub task_type: String,
+    pub priority: i64,
+    pub status: i64,
+    pub params: String,
+    pub dependencies: String,
+    pub labels: String,
+    pub idempotency_key: Option<String>,
+    pub max_retries: i64,
+    pub retry_count: i64,
+    pub timeout_us: i64,
+    pub retry_policy: RetryPolicy,
+    pub run_at: Option<i64>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub updated_at: i64,
+    pub progress: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub status_reason: String,
+    pub attempts: String,
+    pub revision: i64,
+}
+
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    // Serializing plain data (maps, strings, numbers) cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt(format!("column {column}: {error}")))
+}
+
+pub fn parse_status(code: i64) -> StoreResult<TaskStatus> {
+    TaskStatus::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("column status: {code}")))
+}
+
+pub fn parse_priority(code: i64) -> StoreResult<TaskPriority> {
+    TaskPriority::from_code(code).ok_or_else(|| StoreError::Corrupt(format!("column priority: {code}")))
+}
+
+pub fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+pub fn duration(micros: i64) -> Duration {
+    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+impl TaskRow {
+    pub fn into_task(self) -> StoreResult<Task> {
+        Ok(Task {
+            id: self.id,
+            name: self.name,
+            task_type: self.task_type,
+            priority: parse_priority(self.priority)?,
+            status: parse_status(self.status)?,
+            params: from_json("params", &self.params)?,
+            dependencies: from_json("dependencies", &self.dependencies)?,
+            max_retries: u32::try_from(self.max_retries).unwrap_or(0),
+            retry_count: u32::try_from(self.retry_count).unwrap_or(0),
+            timeout: duration(self.timeout_us),
+            run_at: self.run_at.map(Timestamp),
+            created_at: Timestamp(self.created_at),
+            started_at: self.started_at.map(Timestamp),
+            completed_at: self.completed_at.map(Timestamp),
+            progress: self
+                .progress
+                .as_deref()
+                .map(|text| from_json("progress", text))
+                .transpose()?,
+            result: self
+                .result
+                .as_deref()
+                .map(|text| from_json("result", text))
+                .transpose()?,
+            error: self.error,
+            labels: from_json("labels", &self.labels)?,
+            idempotency_key: self.idempotency_key,
+            attempts: from_json("attempts", &self.attempts)?,
+            retry_policy: self.retry_policy,
+            status_reason: self.status_reason,
+            updated_at: Timestamp(self.updated_at),
+            revision: u64::try_from(self.revision).unwrap_or(0),
+        })
+    }
+}
