@@ -49,4 +49,3 @@ pub fn check_lease(task: Option<LeasedTask>, lease: &LeaseRef, now: Timestamp) -
     }
     Ok(task)
 }
-

@@ -20,6 +20,7 @@ pub mod conformance;
 mod error;
 pub mod leased;
 pub mod ops;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;

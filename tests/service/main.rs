@@ -26,6 +26,7 @@ mod rest;
 mod retries;
 mod scheduling;
 mod security;
+mod store_postgres;
 mod store_sqlite;
 mod taskctl;
 mod watching;

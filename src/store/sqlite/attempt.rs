@@ -5,9 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, completed_progress, end_attempt};
-use crate::model::{
-    EventKind, LeaseToken, MachineState, TaskId, TaskStatus, Timestamp,
-};
+use crate::model::{EventKind, LeaseToken, MachineState, TaskId, TaskStatus, Timestamp};
 use crate::store::sqlite::cascade;
 use crate::store::sqlite::row::{duration, parse_priority, parse_status, read_retry_policy, to_json};
 use crate::store::sqlite::writer::Batch;
@@ -80,15 +78,10 @@ pub fn load(batch: &Batch<'_>, id: TaskId) -> StoreResult<Option<LeasedTask>> {
     }))
 }
 
-
 /// `finish`: ends an attempt under its lease.
 pub fn finish(batch: &mut Batch<'_>, report: AttemptReport) -> StoreResult<Finished> {
     let start = batch.transitions.len();
-    let task = check_lease(
-        load(batch, report.lease.task_id)?,
-        &report.lease,
-        report.now,
-    )?;
+    let task = check_lease(load(batch, report.lease.task_id)?, &report.lease, report.now)?;
     let status = close(batch, task, report.end, report.machine, report.now)?;
     Ok(Finished {
         status,

@@ -1,7 +1,6 @@
 //! The stored form of a task: scalar columns for what queries filter and
 //! order on, JSON text for the nested parts.
 
-
 use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use uuid::Uuid;
 

@@ -1,0 +1,282 @@
+//! Ending attempts, the one path for an executor's report and for a lease
+//! taken back: checks the lease, applies the verdict of the rules, and
+//! resolves dependents in the same transaction. The task's row is locked
+//! first (`FOR UPDATE`), so a cancel or a rescue on another node waits for
+//! this end, or this end sees theirs.
+
+use std::collections::VecDeque;
+
+use deadpool_postgres::Transaction;
+
+use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, completed_progress, end_attempt};
+use crate::model::rules::dependencies::{DependencyState, dependency_state};
+use crate::model::rules::placement::{Placement, place_ready, waiting_reason};
+use crate::model::{EventKind, LeaseToken, MachineState, TaskId, TaskStatus, Timestamp};
+use crate::store::columns::{duration, parse_priority, parse_status, to_json};
+use crate::store::leased::{LeasedTask, check_lease};
+use crate::store::postgres::changes::{Changes, query, query_opt};
+use crate::store::postgres::error::Step;
+use crate::store::{AttemptReport, Finished, Transition};
+
+/// The lease-deciding facts of task `id`, its row locked.
+pub async fn load(tx: &Transaction<'_>, id: TaskId) -> Step<Option<LeasedTask>> {
+    let Some(row) = query_opt(
+        tx,
+        "SELECT status, task_type, priority, attempt_count, lease_owner, lease_token, lease_deadline, \
+         dependent_count, retry_count, max_retries, timeout_us, started_at, backoff_initial_us, \
+         backoff_multiplier, backoff_max_us, backoff_jitter FROM tasks WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let lease_token: Option<i64> = row.try_get(5)?;
+    let lease_deadline: Option<i64> = row.try_get(6)?;
+    let started_at: Option<i64> = row.try_get(11)?;
+    Ok(Some(LeasedTask {
+        id,
+        status: parse_status(row.try_get(0)?)?,
+        task_type: row.try_get(1)?,
+        priority: parse_priority(row.try_get(2)?)?,
+        lease_owner: row.try_get(4)?,
+        lease_token: lease_token.map(LeaseToken::from_i64),
+        lease_deadline: lease_deadline.map(Timestamp),
+        dependent_count: row.try_get(7)?,
+        facts: AttemptFacts {
+            attempt: u32::try_from(row.try_get::<_, i64>(3)?).unwrap_or(0),
+            retry_count: u32::try_from(row.try_get::<_, i64>(8)?).unwrap_or(0),
+            max_retries: u32::try_from(row.try_get::<_, i64>(9)?).unwrap_or(0),
+            retry_policy: crate::model::RetryPolicy {
+                initial_backoff: duration(row.try_get(12)?),
+                multiplier: row.try_get(13)?,
+                max_backoff: duration(row.try_get(14)?),
+                jitter: row.try_get(15)?,
+            },
+            timeout: duration(row.try_get(10)?),
+            started_at: Timestamp(started_at.unwrap_or(0)),
+        },
+    }))
+}
+
+pub async fn finish(tx: &Transaction<'_>, changes: &mut Changes, report: AttemptReport) -> Step<Finished> {
+    let task = check_lease(load(tx, report.lease.task_id).await?, &report.lease, report.now)?;
+    let status = close(tx, changes, task, report.end, report.machine, report.now).await?;
+    Ok(Finished {
+        status,
+        transitions: changes.transitions.clone(),
+    })
+}
+
+/// Sets fields of the last attempt: `attempts - -1` drops it, and it is
+/// appended again with the fields merged in.
+const CLOSE: &str = "UPDATE tasks SET status = $2, retry_count = $3, run_at = COALESCE($4, run_at), \
+     completed_at = $5, result = $6, error = $7, status_reason = $8, progress = COALESCE($9, progress), \
+     attempts = (attempts - -1) || jsonb_build_array((attempts -> -1) || jsonb_build_object('finished_at', $10::bigint, \
+     'outcome', $11::text, 'error', $7::text, 'finished_under', $12::text::jsonb)), \
+     lease_owner = NULL, lease_token = NULL, lease_deadline = NULL, queue_key = $13, \
+     updated_at = $10, revision = revision + 1 WHERE id = $1";
+
+/// Closes the running attempt of `task` with `end` and moves the task on
+/// as the rules decide; returns its new status.
+pub async fn close(
+    tx: &Transaction<'_>,
+    changes: &mut Changes,
+    task: LeasedTask,
+    end: AttemptEnd,
+    machine: Option<MachineState>,
+    now: Timestamp,
+) -> Step<TaskStatus> {
+    let verdict = end_attempt(&task.facts, end, now, rand::random::<f64>());
+    let queue_key = verdict
+        .retry
+        .as_ref()
+        .and_then(|placement| placement.queue_key(task.priority, &changes.weights));
+    let retry_at = verdict.retry.as_ref().map(|placement| match placement.due() {
+        Some(at) => at,
+        None => now,
+    });
+    let done = (verdict.status == TaskStatus::Completed).then(|| to_json(&completed_progress()));
+    changes
+        .update_task(
+            tx,
+            CLOSE,
+            &[
+                &task.id,
+                &verdict.status.code(),
+                &i64::from(verdict.retry_count),
+                &retry_at.map(Timestamp::as_micros),
+                &verdict.completed_at.map(Timestamp::as_micros),
+                &verdict.result.as_ref().map(to_json),
+                &verdict.error,
+                &verdict.reason,
+                &done,
+                &now.as_micros(),
+                &verdict.outcome.as_str(),
+                &machine.as_ref().map(to_json),
+                &queue_key,
+            ],
+            EventKind::StatusChanged,
+            Some(TaskStatus::Running),
+        )
+        .await?;
+    changes.transition(Transition {
+        task_id: task.id,
+        task_type: task.task_type,
+        priority: task.priority,
+        from: Some(TaskStatus::Running),
+        to: verdict.status,
+        due: verdict.retry.as_ref().and_then(|placement| placement.due()),
+        waited: None,
+        closed_attempt: Some((verdict.outcome, now.duration_since(task.facts.started_at))),
+    });
+    if verdict.status.is_terminal() && task.dependent_count > 0 {
+        dependency_ended(tx, changes, task.id, verdict.status, now).await?;
+    }
+    Ok(verdict.status)
+}
+
+/// A dependent as its edge and row describe it.
+struct Dependent {
+    id: TaskId,
+    required_status: i64,
+    status: i64,
+    unmet: i64,
+    total: i64,
+    run_at: Option<i64>,
+    priority: i64,
+    task_type: String,
+    dependent_count: i64,
+}
+
+/// Resolves the dependents of `ended`, which just reached `status`, and so
+/// on down the graph: each WAITING dependent counts one more dependency met
+/// (placed once none is left) or is cancelled.
+pub async fn dependency_ended(
+    tx: &Transaction<'_>,
+    changes: &mut Changes,
+    ended: TaskId,
+    status: TaskStatus,
+    now: Timestamp,
+) -> Step<()> {
+    let mut work = VecDeque::from([(ended, status)]);
+    while let Some((dependency, status)) = work.pop_front() {
+        for dependent in dependents_of(tx, dependency).await? {
+            if parse_status(dependent.status)? != TaskStatus::Waiting {
+                continue;
+            }
+            let required = parse_status(dependent.required_status)?;
+            match dependency_state(dependency, status, required) {
+                DependencyState::Unmet => {}
+                DependencyState::Met if dependent.unmet > 1 => one_less(tx, changes, &dependent, now).await?,
+                DependencyState::Met => {
+                    let placement = place_ready(dependent.run_at.map(Timestamp), now);
+                    place(tx, changes, &dependent, placement, now).await?;
+                }
+                DependencyState::Broken { reason } => {
+                    place(tx, changes, &dependent, Placement::Cancelled { reason }, now).await?;
+                    if dependent.dependent_count > 0 {
+                        work.push_back((dependent.id, TaskStatus::Cancelled));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn dependents_of(tx: &Transaction<'_>, dependency: TaskId) -> Step<Vec<Dependent>> {
+    let rows = query(
+        tx,
+        "SELECT edge.task_id, edge.required_status, task.status, task.unmet_dependencies, \
+         jsonb_array_length(task.dependencies::jsonb), task.run_at, task.priority, task.task_type, \
+         task.dependent_count \
+         FROM task_dependencies AS edge JOIN tasks AS task ON task.id = edge.task_id \
+         WHERE edge.depends_on = $1 ORDER BY edge.task_id FOR UPDATE OF task",
+        &[&dependency],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Dependent {
+                id: row.try_get(0)?,
+                required_status: row.try_get(1)?,
+                status: row.try_get(2)?,
+                unmet: row.try_get(3)?,
+                total: i64::from(row.try_get::<_, i32>(4)?),
+                run_at: row.try_get(5)?,
+                priority: row.try_get(6)?,
+                task_type: row.try_get(7)?,
+                dependent_count: row.try_get(8)?,
+            })
+        })
+        .collect()
+}
+
+const ONE_LESS: &str = "UPDATE tasks SET unmet_dependencies = $2, status_reason = $3, updated_at = $4, \
+     revision = revision + 1 WHERE id = $1";
+
+const PLACE: &str = "UPDATE tasks SET status = $2, unmet_dependencies = 0, status_reason = $3, queue_key = $4, \
+     completed_at = $5, error = $6, updated_at = $7, revision = revision + 1 WHERE id = $1";
+
+async fn one_less(tx: &Transaction<'_>, changes: &mut Changes, dependent: &Dependent, now: Timestamp) -> Step<()> {
+    let unmet = dependent.unmet - 1;
+    let reason = waiting_reason(
+        usize::try_from(unmet).unwrap_or(0),
+        usize::try_from(dependent.total).unwrap_or(0),
+    );
+    changes
+        .update_task(
+            tx,
+            ONE_LESS,
+            &[&dependent.id, &unmet, &reason, &now.as_micros()],
+            EventKind::StatusChanged,
+            Some(TaskStatus::Waiting),
+        )
+        .await
+}
+
+async fn place(
+    tx: &Transaction<'_>,
+    changes: &mut Changes,
+    dependent: &Dependent,
+    placement: Placement,
+    now: Timestamp,
+) -> Step<()> {
+    let priority = parse_priority(dependent.priority)?;
+    let status = placement.status();
+    let cancelled = status == TaskStatus::Cancelled;
+    let reason = placement.reason();
+    let queue_key = placement.queue_key(priority, &changes.weights);
+    changes
+        .update_task(
+            tx,
+            PLACE,
+            &[
+                &dependent.id,
+                &status.code(),
+                &reason,
+                &queue_key,
+                &cancelled.then_some(now.as_micros()),
+                &cancelled.then(|| reason.clone()),
+                &now.as_micros(),
+            ],
+            EventKind::StatusChanged,
+            Some(TaskStatus::Waiting),
+        )
+        .await?;
+    if cancelled {
+        tracing::info!(task_id = %dependent.id, %reason, "dependent task cancelled");
+    }
+    changes.transition(Transition {
+        task_id: dependent.id,
+        task_type: dependent.task_type.clone(),
+        priority,
+        from: Some(TaskStatus::Waiting),
+        to: status,
+        due: placement.due(),
+        waited: None,
+        closed_attempt: None,
+    });
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! What a transaction changed, collected while it runs and published only
+//! once it committed: the transitions (for the commit observer) and the
+//! changed rows (for watchers), in commit order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use deadpool_postgres::Transaction;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::broadcast;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskStatus};
+use crate::store::columns::TaskRow;
+use crate::store::postgres::error::Step;
+use crate::store::postgres::row::{COLUMNS, read};
+use crate::store::{CommitObserver, Transition};
+
+pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Runs `sql` (prepared once per connection).
+pub async fn execute(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Step<u64> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.execute(&statement, params).await?)
+}
+
+pub async fn query(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Step<Vec<Row>> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query(&statement, params).await?)
+}
+
+pub async fn query_opt(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Step<Option<Row>> {
+    let statement = tx.prepare_cached(sql).await?;
+    Ok(tx.query_opt(&statement, params).await?)
+}
+
+pub enum ChangedTask {
+    Row(Box<TaskRow>),
+    Task(Arc<Task>),
+}
+
+pub struct Change {
+    pub kind: EventKind,
+    pub previous: Option<TaskStatus>,
+    pub task: ChangedTask,
+}
+
+/// The changes of one transaction.
+pub struct Changes {
+    pub weights: SchedulingWeights,
+    /// Whether anyone watches: rows are only read back for them.
+    pub wants_events: bool,
+    pub changes: Vec<Change>,
+    pub transitions: Vec<Transition>,
+}
+
+impl Changes {
+    /// Runs `sql`, an `UPDATE tasks ... WHERE id = $1` of one task; when
+    /// someone watches, with the row as it left it (`RETURNING`) recorded.
+    pub async fn update_task(
+        &mut self,
+        tx: &Transaction<'_>,
+        sql: &str,
+        params: Params<'_>,
+        kind: EventKind,
+        previous: Option<TaskStatus>,
+    ) -> Step<()> {
+        if !self.wants_events {
+            execute(tx, sql, params).await?;
+            return Ok(());
+        }
+        let returning = format!("{sql} RETURNING {COLUMNS}");
+        if let Some(row) = query_opt(tx, &returning, params).await? {
+            let row = read(&row, 0)?;
+            self.record_row(kind, previous, || row);
+        }
+        Ok(())
+    }
+
+    pub fn record_row(&mut self, kind: EventKind, previous: Option<TaskStatus>, row: impl FnOnce() -> TaskRow) {
+        if self.wants_events {
+            self.changes.push(Change {
+                kind,
+                previous,
+                task: ChangedTask::Row(Box::new(row())),
+            });
+        }
+    }
+
+    pub fn record_task(&mut self, kind: EventKind, previous: Option<TaskStatus>, task: impl FnOnce() -> Task) {
+        if self.wants_events {
+            self.changes.push(Change {
+                kind,
+                previous,
+                task: ChangedTask::Task(Arc::new(task())),
+            });
+        }
+    }
+
+    pub fn transition(&mut self, transition: Transition) {
+        self.transitions.push(transition);
+    }
+}
+
+/// Publishes committed transactions' changes in the order of their
+/// tickets, taken just before each commit: two transactions that touch the
+/// same task cannot both be at their commit at once (the second waits for
+/// the first's row locks), so for every task, ticket order is commit order.
+pub struct Publisher {
+    pub observer: RwLock<Option<CommitObserver>>,
+    pub events: broadcast::Sender<Arc<TaskEvent>>,
+    sequence: AtomicU64,
+    order: Mutex<Order>,
+}
+
+#[derive(Default)]
+struct Order {
+    next_ticket: u64,
+    next_out: u64,
+    waiting: BTreeMap<u64, Option<Changes>>,
+}
+
+/// A place in the publication order; dropping it unused gives the place up.
+pub struct Ticket<'p> {
+    publisher: &'p Publisher,
+    number: u64,
+    done: bool,
+}
+
+impl Publisher {
+    pub fn new(event_buffer: usize) -> Self {
+        let (events, _) = broadcast::channel(event_buffer.max(16));
+        Publisher {
+            observer: RwLock::new(None),
+            events,
+            sequence: AtomicU64::new(1),
+            order: Mutex::new(Order::default()),
+        }
+    }
+
+    pub fn wants_events(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
+    pub fn ticket(&self) -> Ticket<'_> {
+        let mut order = self.order.lock();
+        let number = order.next_ticket;
+        order.next_ticket += 1;
+        Ticket {
+            publisher: self,
+            number,
+            done: false,
+        }
+    }
+
+    fn settle(&self, number: u64, changes: Option<Changes>) {
+        let mut order = self.order.lock();
+        order.waiting.insert(number, changes);
+        loop {
+            let next = order.next_out;
+            let Some(entry) = order.waiting.remove(&next) else {
+                break;
+            };
+            order.next_out += 1;
+            if let Some(changes) = entry {
+                // Under the lock: publications leave in ticket order.
+                self.publish(changes);
+            }
+        }
+    }
+
+    fn publish(&self, changes: Changes) {
+        if !changes.transitions.is_empty()
+            && let Some(observer) = self.observer.read().clone()
+        {
+            observer(&changes.transitions);
+        }
+        for change in changes.changes {
+            let task = match change.task {
+                ChangedTask::Task(task) => task,
+                ChangedTask::Row(row) => match row.into_task() {
+                    Ok(task) => Arc::new(task),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read a changed task back for its event");
+                        continue;
+                    }
+                },
+            };
+            let _ = self.events.send(Arc::new(TaskEvent {
+                sequence: self.sequence.fetch_add(1, Ordering::Relaxed),
+                kind: change.kind,
+                time: task.updated_at,
+                previous_status: change.previous,
+                task: Some(task),
+                missed: 0,
+            }));
+        }
+    }
+}
+
+impl Ticket<'_> {
+    /// The transaction committed: its changes go out in their turn.
+    pub fn publish(mut self, changes: Changes) {
+        self.done = true;
+        self.publisher.settle(self.number, Some(changes));
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.publisher.settle(self.number, None);
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! PostgreSQL: several taskd nodes on one database, which coordinates
+//! them (no consensus of taskd's own).
+//!
+//! Every operation is one transaction on a pooled connection. Rows are
+//! locked where a decision depends on them (`FOR UPDATE`), and claims,
+//! promotions and rescues skip rows another node holds (`SKIP LOCKED`), so
+//! nodes neither take the same task nor wait on each other's claims. A
+//! transaction that loses a race (a deadlock, a unique key taken first) is
+//! run again, whole. Decisions are the shared rules', as in SQLite; only
+//! the SQL is this database's.
+
+mod attempt;
+mod cancel;
+mod changes;
+mod claim;
+mod config;
+mod error;
+mod lease;
+mod reads;
+mod row;
+mod schema;
+mod submit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::sync::broadcast;
+use tokio_postgres::NoTls;
+
+use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
+use crate::store::postgres::changes::{Changes, Publisher};
+use crate::store::postgres::error::{Failure, Step, database_error};
+use crate::store::{
+    AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ListQuery, Promoted, Purged,
+    RenewRequest, Renewed, RescueScope, Rescued, StatusCount, Store, StoreError, StoreOptions, StoreResult,
+    SubmitBatch, Submitted,
+};
+
+pub use config::PostgresStoreConfig;
+
+/// How many times an operation that lost a race to another transaction is
+/// run again before the error is returned.
+const MOST_RUNS: u32 = 8;
+
+/// PostgreSQL-backed [`Store`].
+pub struct PostgresStore {
+    pool: Pool,
+    publisher: Arc<Publisher>,
+    options: StoreOptions,
+    config: PostgresStoreConfig,
+}
+
+/// Runs `$body` (which may use `$tx` and `$changes`) in a transaction:
+/// committed and published on success, rolled back on a refusal, and run
+/// again from the start when it lost a race.
+macro_rules! transact {
+    ($store:expr, |$tx:ident, $changes:ident| $body:expr) => {{
+        let store = $store;
+        let mut run = 0;
+        loop {
+            run += 1;
+            let mut client = store.client().await?;
+            let $tx = client.transaction().await.map_err(|error| database_error(&error))?;
+            #[allow(unused_mut)]
+            let mut $changes = store.changes();
+            let outcome: Step<_> = async { $body }.await;
+            let failure = match outcome {
+                Ok(value) => {
+                    let ticket = store.publisher.ticket();
+                    match $tx.commit().await {
+                        Ok(()) => {
+                            ticket.publish($changes);
+                            break Ok(value);
+                        }
+                        Err(error) => Failure::Database(error),
+                    }
+                }
+                Err(failure) => {
+                    drop($tx);
+                    failure
+                }
+            };
+            if failure.is_race() && run < MOST_RUNS {
+                tokio::time::sleep(Duration::from_millis(u64::from(run) * rand::random_range(1..5))).await;
+                continue;
+            }
+            break Err(failure.into_store_error());
+        }
+    }};
+}
+
+impl PostgresStore {
+    /// Connects, creates the schema if asked, and migrates it.
+    pub async fn open(config: PostgresStoreConfig, options: StoreOptions) -> StoreResult<Self> {
+        let mut pg: tokio_postgres::Config = config
+            .url
+            .parse()
+            .map_err(|error| StoreError::Unavailable(format!("store url: {error}")))?;
+        let mut settings = pg.get_options().unwrap_or_default().to_string();
+        settings.push_str(&format!(
+            " -c statement_timeout={}",
+            config.statement_timeout.as_millis().max(1)
+        ));
+        if let Some(schema) = &config.schema {
+            settings.push_str(&format!(" -c search_path={schema}"));
+        }
+        pg.options(settings.trim());
+        pg.connect_timeout(config.connect_timeout);
+        pg.application_name("taskd");
+        let manager = Manager::from_config(
+            pg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size.max(1))
+            .wait_timeout(Some(config.connect_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|error| StoreError::Unavailable(format!("postgresql pool: {error}")))?;
+        let store = PostgresStore {
+            pool,
+            publisher: Arc::new(Publisher::new(options.event_buffer)),
+            options,
+            config,
+        };
+        let mut client = store.client().await?;
+        if let Some(schema) = &store.config.schema {
+            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', "\"\""));
+            if let Err(error) = client.batch_execute(&create).await
+                && error.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            {
+                return Err(database_error(&error));
+            }
+        }
+        schema::migrate(&mut client).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|error| StoreError::Unavailable(format!("postgresql: cannot get a connection: {error}")))
+    }
+
+    fn changes(&self) -> Changes {
+        Changes {
+            weights: self.options.weights,
+            wants_events: self.publisher.wants_events(),
+            changes: Vec::new(),
+            transitions: Vec::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn submit(&self, batch: SubmitBatch) -> StoreResult<Submitted> {
+        transact!(self, |tx, changes| submit::apply(&tx, &mut changes, batch.clone())
+            .await)
+    }
+
+    async fn claim(&self, request: ClaimRequest) -> StoreResult<Claimed> {
+        transact!(self, |tx, changes| claim::apply(&tx, &mut changes, request.clone())
+            .await)
+    }
+
+    async fn renew(&self, request: RenewRequest) -> StoreResult<Renewed> {
+        transact!(self, |tx, changes| lease::renew(&tx, request.clone()).await)
+    }
+
+    async fn record_progress(&self, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()> {
+        transact!(self, |tx, changes| lease::record_progress(
+            &tx,
+            &mut changes,
+            lease,
+            progress.clone(),
+            now
+        )
+        .await)
+    }
+
+    async fn finish(&self, report: AttemptReport) -> StoreResult<Finished> {
+        transact!(self, |tx, changes| attempt::finish(&tx, &mut changes, report.clone())
+            .await)
+    }
+
+    async fn cancel(&self, id: TaskId, reason: String, now: Timestamp) -> StoreResult<Cancelled> {
+        transact!(self, |tx, changes| cancel::apply(
+            &tx,
+            &mut changes,
+            id,
+            reason.clone(),
+            now
+        )
+        .await)
+    }
+
+    async fn rescue(&self, scope: RescueScope, now: Timestamp) -> StoreResult<Rescued> {
+        transact!(self, |tx, changes| lease::rescue(&tx, &mut changes, scope.clone(), now)
+            .await)
+    }
+
+    async fn promote_due(&self, now: Timestamp) -> StoreResult<Promoted> {
+        transact!(self, |tx, changes| claim::promote(&tx, &mut changes, now).await)
+    }
+
+    async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> StoreResult<Purged> {
+        transact!(self, |tx, changes| reads::purge(&tx, cutoff, limit).await)
+    }
+
+    async fn get(&self, id: TaskId) -> StoreResult<Option<Task>> {
+        transact!(self, |tx, changes| reads::get(&tx, id).await)
+    }
+
+    async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Task>> {
+        transact!(self, |tx, changes| reads::list(&tx, query).await)
+    }
+
+    async fn counts(&self) -> StoreResult<Vec<StatusCount>> {
+        transact!(self, |tx, changes| reads::counts(&tx).await)
+    }
+
+    async fn declare_task_types(&self, task_types: Vec<String>, now: Timestamp) -> StoreResult<()> {
+        transact!(self, |tx, changes| reads::declare_task_types(&tx, &task_types, now)
+            .await)
+    }
+
+    async fn declared_task_types(&self) -> StoreResult<Vec<String>> {
+        transact!(self, |tx, changes| reads::declared_task_types(&tx).await)
+    }
+
+    async fn check_writable(&self, now: Timestamp) -> StoreResult<()> {
+        transact!(self, |tx, changes| reads::touch_health(&tx, now).await)
+    }
+
+    async fn optimize(&self) -> StoreResult<String> {
+        let client = self.client().await?;
+        client
+            .batch_execute("ANALYZE tasks; ANALYZE task_dependencies")
+            .await
+            .map_err(|error| database_error(&error))?;
+        Ok("analyzed tables (postgresql vacuums on its own)".to_string())
+    }
+
+    fn on_commit(&self, observer: CommitObserver) {
+        *self.publisher.observer.write() = Some(observer);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<TaskEvent>> {
+        self.publisher.events.subscribe()
+    }
+
+    async fn watch(&self, id: TaskId) -> StoreResult<(Option<Task>, broadcast::Receiver<Arc<TaskEvent>>)> {
+        // Subscribed first, then read: every commit published before the
+        // read is in the snapshot, every later one reaches the receiver.
+        let receiver = self.publisher.events.subscribe();
+        let snapshot = self.get(id).await?;
+        Ok((snapshot, receiver))
+    }
+
+    async fn close(&self) {
+        self.pool.close();
+    }
+}
