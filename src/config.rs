@@ -12,7 +12,7 @@ use crate::engine::EngineConfig;
 use crate::monitor::MonitorConfig;
 use crate::net::NetConfig;
 use crate::net::tls::TlsConfig;
-use crate::store::SqliteStoreConfig;
+use crate::store::StoreConfig;
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
@@ -42,7 +42,7 @@ pub struct ServerConfig {
     /// API, writes included; the dashboard's own origin always may.
     pub cors_origins: Vec<String>,
     pub engine: EngineConfig,
-    pub store: SqliteStoreConfig,
+    pub store: StoreConfig,
     pub monitor: MonitorConfig,
     pub net: NetConfig,
     pub tls: TlsConfig,
@@ -58,7 +58,7 @@ impl Default for ServerConfig {
             log_format: LogFormat::Text,
             cors_origins: Vec::new(),
             engine: EngineConfig::default(),
-            store: SqliteStoreConfig::default(),
+            store: StoreConfig::default(),
             monitor: MonitorConfig::default(),
             net: NetConfig::default(),
             tls: TlsConfig::default(),
@@ -152,6 +152,7 @@ impl ServerConfig {
     /// Checks settings that parse but make no sense; the message names the
     /// setting.
     pub fn validate(&self) -> Result<(), String> {
+        self.store.backend()?;
         if self.engine.max_concurrent_tasks == 0 {
             return Err("engine.max_concurrent_tasks must be at least 1".into());
         }

@@ -86,6 +86,10 @@ struct ServeArgs {
     /// retried this long after its last renewal [default: 30s].
     #[arg(long, env = "TASKD_LEASE_DURATION", value_parser = humantime::parse_duration)]
     lease_duration: Option<std::time::Duration>,
+    /// Where tasks are kept: a postgres:// URL for PostgreSQL (several nodes
+    /// may share it) [default: the SQLite file in the data dir].
+    #[arg(long, env = "TASKD_STORE", hide_env_values = true)]
+    store: Option<String>,
     /// File of bearer tokens, one per line: `<name> <scopes> <token>`,
     /// scopes from read, submit, cancel, worker, admin (comma-separated).
     /// TASKD_AUTH_TOKENS takes the same lines, separated by `;` [default:
@@ -185,6 +189,9 @@ impl ServeArgs {
         }
         if let Some(lease) = self.lease_duration {
             config.engine.lease_duration = lease;
+        }
+        if let Some(url) = self.store {
+            config.store.url = url;
         }
         if let Some(file) = self.tokens_file {
             config.auth.tokens_file = file;

@@ -24,7 +24,8 @@ use crate::monitor::system_source::SystemSource;
 use crate::monitor::{History, ResourceMonitor, SampleSource};
 use crate::net::Listener;
 use crate::net::tls::ReloadableTls;
-use crate::store::{SqliteStore, Store, StoreError, StoreOptions};
+use crate::store::postgres::PostgresStore;
+use crate::store::{Backend, SqliteStore, Store, StoreError, StoreOptions, redacted};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -168,20 +169,29 @@ pub async fn start_with_source(
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let database = data_dir.join("taskd.db");
-    let store = {
-        let store_config = config.store.clone();
-        let options = StoreOptions {
-            weights: config.engine.priority_boost,
-            event_buffer: config.engine.event_buffer,
-        };
-        let path = database.clone();
-        tokio::task::spawn_blocking(move || SqliteStore::open(path, store_config, options))
-            .await
-            .map_err(|error| ServerError::Startup(error.to_string()))??
+    let options = StoreOptions {
+        weights: config.engine.priority_boost,
+        event_buffer: config.engine.event_buffer,
     };
-    let store: Arc<dyn Store> = Arc::new(store);
-    let manager = TaskManager::start(store, config.engine.clone()).await?;
+    let mut engine_config = config.engine.clone();
+    let store: Arc<dyn Store> = match config.store.backend().map_err(ServerError::Startup)? {
+        Backend::Sqlite(store_config) => {
+            let path = data_dir.join("taskd.db");
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(path, store_config, options))
+                .await
+                .map_err(|error| ServerError::Startup(error.to_string()))??;
+            Arc::new(store)
+        }
+        Backend::Postgres(store_config) => {
+            tracing::info!(url = %redacted(&store_config.url), schema = ?store_config.schema, "store: postgresql");
+            // Nodes share the database: each names its executors apart.
+            if engine_config.node_id.is_empty() {
+                engine_config.node_id = node_name();
+            }
+            Arc::new(PostgresStore::open(store_config, options).await?)
+        }
+    };
+    let manager = TaskManager::start(store, engine_config).await?;
     let mut handlers = crate::handlers::builtins(&manager, &data_dir);
     handlers.extend(registry);
     manager.run_local_executor(handlers);
@@ -309,4 +319,11 @@ fn warn_if_exposed(address: SocketAddr, access: &Access, tls: bool) {
              set tls.cert_file and tls.key_file"
         );
     }
+}
+
+/// This node's name among those sharing a database: the host's name and a
+/// random suffix (two processes on one host are two nodes).
+fn node_name() -> String {
+    let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    format!("{host}-{:06x}", rand::random::<u32>() >> 8)
 }

@@ -42,6 +42,11 @@ pub struct EngineConfig {
     pub rescue_interval: Duration,
     /// Events buffered per watcher before it is told it lagged.
     pub event_buffer: usize,
+    /// This node's name when several share a PostgreSQL database: its
+    /// executors hold leases as `local@<node_id>` and `<worker>@<node_id>`.
+    /// Empty: the host's name and a random suffix on PostgreSQL; plain
+    /// `local` and worker names on SQLite.
+    pub node_id: String,
     /// Limits on what a request may ask for.
     pub limits: Limits,
 }
@@ -60,6 +65,7 @@ impl Default for EngineConfig {
             lease_duration: Duration::from_secs(30),
             rescue_interval: Duration::from_secs(1),
             event_buffer: 4096,
+            node_id: String::new(),
             limits: Limits::default(),
         }
     }

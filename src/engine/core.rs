@@ -95,6 +95,17 @@ impl Core {
         self.accepting.load(Ordering::Acquire)
     }
 
+    /// The executor named `name` on this node: qualified by the node's id
+    /// when nodes share a database, so that no two nodes' executors hold
+    /// leases under one name.
+    pub fn executor_name(&self, name: &str) -> ExecutorId {
+        if self.config.node_id.is_empty() {
+            ExecutorId::new(name)
+        } else {
+            ExecutorId::new(format!("{name}@{}", self.config.node_id))
+        }
+    }
+
     /// Tasks waiting to run, as of the last commit.
     pub fn queued(&self) -> u64 {
         self.queued.load(Ordering::Acquire)

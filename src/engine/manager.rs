@@ -90,7 +90,7 @@ impl TaskManager {
         let rescued = core
             .store
             .rescue(
-                RescueScope::HeldBy(ExecutorId::local(), INTERRUPTED_BY_STOP.to_string()),
+                RescueScope::HeldBy(core.executor_name(ExecutorId::LOCAL), INTERRUPTED_BY_STOP.to_string()),
                 Timestamp::now(),
             )
             .await?;
@@ -288,6 +288,7 @@ impl TaskManager {
             return Err(EngineError::ShuttingDown);
         }
         let (id, task_types) = validate_worker_hello(&hello, &self.core.config.limits, "")?;
+        let id = self.core.executor_name(id.as_str());
         let new_types: Vec<String> = self.core.catalog.unknown_of(&task_types).into_iter().cloned().collect();
         if !new_types.is_empty() {
             self.core

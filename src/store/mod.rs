@@ -21,6 +21,7 @@ mod error;
 pub mod leased;
 pub mod ops;
 pub mod postgres;
+mod settings;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use ops::{
     Promoted, Purged, RenewRequest, Renewed, RescueScope, Rescued, StatusCount, SubmitBatch, SubmitOutcome, Submitted,
     TaskDraft, Transition,
 };
+pub use settings::{Backend, StoreConfig, redacted};
 pub use sqlite::{SqliteStore, SqliteStoreConfig, Synchronous};
 
 /// Told of the transitions of every commit, after it is durable and before

@@ -47,7 +47,7 @@ impl LocalExecutor {
     pub(crate) fn start(core: Arc<Core>, registry: HandlerRegistry) -> Arc<Self> {
         core.add_served(registry.task_types().map(str::to_string));
         let executor = Arc::new(LocalExecutor {
-            id: ExecutorId::local(),
+            id: core.executor_name(ExecutorId::LOCAL),
             core,
             registry: Arc::new(registry),
             running: Mutex::new(HashMap::new()),
