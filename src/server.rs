@@ -182,12 +182,13 @@ pub async fn start_with_source(
                 .map_err(|error| ServerError::Startup(error.to_string()))??;
             Arc::new(store)
         }
-        Backend::Postgres(store_config) => {
+        Backend::Postgres(mut store_config) => {
             tracing::info!(url = %redacted(&store_config.url), schema = ?store_config.schema, "store: postgresql");
             // Nodes share the database: each names its executors apart.
             if engine_config.node_id.is_empty() {
                 engine_config.node_id = node_name();
             }
+            store_config.node_id = engine_config.node_id.clone();
             Arc::new(PostgresStore::open(store_config, options).await?)
         }
     };

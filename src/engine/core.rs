@@ -20,7 +20,7 @@ use crate::engine::limits::ConcurrencyLimits;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::workers::WorkerRegistry;
 use crate::model::rules::placement::unserved_reason;
-use crate::model::{AttemptOutcome, ExecutorId, Task, TaskEvent, TaskStatus, Timestamp};
+use crate::model::{AttemptOutcome, ExecutorId, Task, TaskEvent, TaskId, TaskStatus, Timestamp};
 use crate::store::{ClaimRequest, ClaimedTask, RescueScope, Rescued, StatusCount, Store, StoreResult, Transition};
 
 pub struct Core {
@@ -50,8 +50,14 @@ pub struct Core {
     /// committed transitions: what load shedding compares with
     /// `max_queue_depth` without asking the store.
     queued: AtomicU64,
+    /// Stops the in-process attempt of a task (set by the local executor):
+    /// for attempts ended by another node.
+    pub local_stop: RwLock<Option<StopAttempt>>,
     pub started_at: Instant,
 }
+
+/// Stops the in-process attempt of a task.
+pub type StopAttempt = Arc<dyn Fn(TaskId) + Send + Sync>;
 
 /// Statuses of a task that waits to run.
 fn is_queued(status: TaskStatus) -> bool {
@@ -87,6 +93,7 @@ impl Core {
                     .map(|count| count.count)
                     .sum(),
             ),
+            local_stop: RwLock::new(None),
             started_at: Instant::now(),
         }
     }
@@ -173,6 +180,55 @@ impl Core {
             return;
         }
         self.metrics.lock().observe(transitions);
+        self.follow(transitions);
+    }
+
+    /// Takes in what another node sharing the store committed: not this
+    /// node's metrics, but its view of the queue, its wake-ups, and the
+    /// attempts running here that ended there (cancelled, or their lease
+    /// taken back), which are stopped.
+    pub fn observe_remote(&self, transitions: &[Transition]) {
+        self.follow(transitions);
+        for transition in transitions {
+            if transition.from == Some(TaskStatus::Running) {
+                let reason = match transition.to {
+                    TaskStatus::Cancelled => "the task was cancelled",
+                    _ => "the attempt was ended on another node",
+                };
+                self.workers.taken_back(transition.task_id, reason);
+                if let Some(stop) = self.local_stop.read().clone() {
+                    stop(transition.task_id);
+                }
+            }
+        }
+    }
+
+    /// After notices from other nodes may have been missed: the queue's
+    /// counts are read again from the store.
+    pub fn resync(self: &Arc<Self>) {
+        let core = self.clone();
+        tokio::spawn(async move {
+            match core.store.counts().await {
+                Ok(counts) => {
+                    core.dispatch.reset_ready(&counts);
+                    core.queued.store(
+                        counts
+                            .iter()
+                            .filter(|count| is_queued(count.status))
+                            .map(|count| count.count)
+                            .sum(),
+                        Ordering::Release,
+                    );
+                    core.work_may_be_ready();
+                    core.due_changed.notify_one();
+                }
+                Err(error) => tracing::warn!(%error, "cannot read the queue's counts again"),
+            }
+        });
+    }
+
+    /// What every commit, here or elsewhere, changes in this node's view.
+    fn follow(&self, transitions: &[Transition]) {
         let (entered, left) = transitions.iter().fold((0u64, 0u64), |(entered, left), transition| {
             (
                 entered + u64::from(is_queued(transition.to)),

@@ -78,6 +78,20 @@ impl Dispatch {
         dispatch
     }
 
+    /// Replaces the ready counts with the store's (after changes may have
+    /// been missed); claims under way keep their reservations.
+    pub fn reset_ready(&self, counts: &[StatusCount]) {
+        let mut state = self.state.lock();
+        for of in state.types.values_mut() {
+            of.ready = 0;
+        }
+        for count in counts {
+            if count.status == TaskStatus::Pending {
+                state.of(&count.task_type).ready = count.count;
+            }
+        }
+    }
+
     /// Follows one commit's transitions. Returns whether tasks became ready.
     pub fn observe(&self, transitions: &[Transition]) -> bool {
         let mut state = self.state.lock();

@@ -84,6 +84,20 @@ impl TaskManager {
                 core.observe(transitions);
             }
         }));
+        let remote = Arc::downgrade(&core);
+        let resyncing = Arc::downgrade(&core);
+        core.store.on_remote_commit(
+            Arc::new(move |transitions| {
+                if let Some(core) = remote.upgrade() {
+                    core.observe_remote(transitions);
+                }
+            }),
+            Arc::new(move || {
+                if let Some(core) = resyncing.upgrade() {
+                    core.resync();
+                }
+            }),
+        );
         core.catalog.add(SEED_TASK_TYPES.iter().map(|name| name.to_string()));
         core.catalog.add(core.config.known_task_types.iter().cloned());
         core.catalog.add(core.store.declared_task_types().await?);
@@ -153,6 +167,14 @@ impl TaskManager {
         }
         let count = requests.len();
         self.admit(count)?;
+        if requests
+            .iter()
+            .any(|request| !self.core.catalog.knows(&request.task_type))
+        {
+            // Another node sharing the store may have learnt it from a
+            // worker since this one started.
+            self.core.catalog.add(self.core.store.declared_task_types().await?);
+        }
         let (batch, names) = drafts::draft(
             requests,
             &self.core.config,

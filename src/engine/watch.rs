@@ -5,7 +5,7 @@ use std::sync::Arc;
 use futures::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::model::{Task, TaskEvent, TaskFilter};
+use crate::model::{EventKind, Task, TaskEvent, TaskFilter};
 use crate::store::Store;
 
 enum Single {
@@ -43,6 +43,17 @@ pub fn single_task(
                 }
                 Single::Follow => loop {
                     match receiver.recv().await {
+                        // The store itself missed changes (made on another
+                        // node): read the task again, as for a lag here.
+                        Ok(event) if event.kind == EventKind::Lagged => {
+                            let task = store.get(id).await.ok()??;
+                            if task.revision <= seen {
+                                continue;
+                            }
+                            let next = next_state(&task);
+                            let revision = task.revision;
+                            return Some((TaskEvent::snapshot(task), (next, receiver, store, revision)));
+                        }
                         Ok(event) => {
                             let Some(task) = &event.task else { continue };
                             if task.id != id || task.revision <= seen {
@@ -75,6 +86,9 @@ pub fn filtered(
     futures::stream::unfold((filter, receiver), |(filter, mut receiver)| async move {
         loop {
             match receiver.recv().await {
+                Ok(event) if event.kind == EventKind::Lagged => {
+                    return Some((TaskEvent::clone(&event), (filter, receiver)));
+                }
                 Ok(event) => {
                     let matches = event.task.as_ref().is_some_and(|task| filter.matches(task));
                     if matches {

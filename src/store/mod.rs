@@ -45,6 +45,9 @@ pub use sqlite::{SqliteStore, SqliteStoreConfig, Synchronous};
 /// can never lag behind what a client has seen.
 pub type CommitObserver = Arc<dyn Fn(&[Transition]) + Send + Sync>;
 
+/// Told when changes made elsewhere may have been missed.
+pub type ResyncHook = Arc<dyn Fn() + Send + Sync>;
+
 /// What every backend is told when it opens, beyond its own settings.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -129,6 +132,11 @@ pub trait Store: Send + Sync + 'static {
     /// in commit order, on the committing thread: it must be quick. Replaces
     /// any earlier observer.
     fn on_commit(&self, observer: CommitObserver);
+
+    /// Calls `observer` with the transitions other nodes sharing this
+    /// store commit (a backend for one node never does), and `resync` when
+    /// some may have been missed (the link to the others was down).
+    fn on_remote_commit(&self, _observer: CommitObserver, _resync: ResyncHook) {}
 
     /// Events of every durable change, in commit order.
     fn subscribe(&self) -> broadcast::Receiver<Arc<TaskEvent>>;

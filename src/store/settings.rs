@@ -74,6 +74,7 @@ impl StoreConfig {
                 statement_timeout: self.statement_timeout,
                 connect_timeout: self.connect_timeout,
                 schema: Some(self.schema.clone()).filter(|schema| !schema.is_empty()),
+                ..PostgresStoreConfig::new(url)
             }));
         }
         Err(format!(
@@ -114,7 +115,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_a_log_line() {
-        assert_eq!(redacted("postgres://taskd:hunter2@db/tasks"), "postgres://taskd:***@db/tasks");
+        assert_eq!(
+            redacted("postgres://taskd:hunter2@db/tasks"),
+            "postgres://taskd:***@db/tasks"
+        );
         assert_eq!(redacted("postgres://taskd@db/tasks"), "postgres://taskd@db/tasks");
     }
 }

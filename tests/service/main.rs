@@ -7,6 +7,7 @@ mod bad_input;
 mod builtins;
 mod cancellation;
 mod cli;
+mod cluster;
 mod crash;
 mod dashboard;
 mod dependencies;

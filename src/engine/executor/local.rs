@@ -54,6 +54,12 @@ impl LocalExecutor {
             attempts: TaskTracker::new(),
             no_more_claims: CancellationToken::new(),
         });
+        let stopping = Arc::downgrade(&executor);
+        *executor.core.local_stop.write() = Some(Arc::new(move |task_id| {
+            if let Some(executor) = stopping.upgrade() {
+                executor.stop_task(task_id);
+            }
+        }));
         if !executor.registry.is_empty() {
             tokio::spawn(executor.clone().claim_loop());
         }
@@ -67,6 +73,15 @@ impl LocalExecutor {
             && running.lease.reference() == *lease
         {
             tracing::info!(task_id = %lease.task_id, "stopping the handler of a cancelled task");
+            running.stop.cancel();
+        }
+    }
+
+    /// Stops the attempt of `task_id`, whatever its lease: another node
+    /// ended it.
+    pub fn stop_task(&self, task_id: TaskId) {
+        if let Some(running) = self.running.lock().get(&task_id) {
+            tracing::info!(%task_id, "stopping a handler whose attempt another node ended");
             running.stop.cancel();
         }
     }

@@ -100,6 +100,7 @@ pub async fn close(
     changes
         .update_task(
             tx,
+            task.id,
             CLOSE,
             &[
                 &task.id,
@@ -228,6 +229,7 @@ async fn one_less(tx: &Transaction<'_>, changes: &mut Changes, dependent: &Depen
     changes
         .update_task(
             tx,
+            dependent.id,
             ONE_LESS,
             &[&dependent.id, &unmet, &reason, &now.as_micros()],
             EventKind::StatusChanged,
@@ -251,6 +253,7 @@ async fn place(
     changes
         .update_task(
             tx,
+            dependent.id,
             PLACE,
             &[
                 &dependent.id,

@@ -66,7 +66,7 @@ pub async fn apply(
         closed_attempt: was_running.then(|| (AttemptOutcome::Cancelled, now.duration_since(task.facts.started_at))),
     });
     let cancelled = row.clone().into_task()?;
-    changes.record_row(EventKind::StatusChanged, Some(task.status), || row);
+    changes.record_row(id, EventKind::StatusChanged, Some(task.status), || row);
     if task.dependent_count > 0 {
         dependency_ended(tx, changes, id, TaskStatus::Cancelled, now).await?;
     }

@@ -12,7 +12,7 @@ use tokio::sync::broadcast;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskStatus};
+use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskId, TaskStatus};
 use crate::store::columns::TaskRow;
 use crate::store::postgres::error::Step;
 use crate::store::postgres::row::{COLUMNS, read};
@@ -53,6 +53,8 @@ pub struct Changes {
     /// Whether anyone watches: rows are only read back for them.
     pub wants_events: bool,
     pub changes: Vec<Change>,
+    /// Every task changed, watched here or not: other nodes may watch it.
+    pub changed: Vec<(TaskId, EventKind, Option<TaskStatus>)>,
     pub transitions: Vec<Transition>,
 }
 
@@ -62,24 +64,33 @@ impl Changes {
     pub async fn update_task(
         &mut self,
         tx: &Transaction<'_>,
+        id: TaskId,
         sql: &str,
         params: Params<'_>,
         kind: EventKind,
         previous: Option<TaskStatus>,
     ) -> Step<()> {
         if !self.wants_events {
+            self.changed.push((id, kind, previous));
             execute(tx, sql, params).await?;
             return Ok(());
         }
         let returning = format!("{sql} RETURNING {COLUMNS}");
         if let Some(row) = query_opt(tx, &returning, params).await? {
             let row = read(&row, 0)?;
-            self.record_row(kind, previous, || row);
+            self.record_row(id, kind, previous, || row);
         }
         Ok(())
     }
 
-    pub fn record_row(&mut self, kind: EventKind, previous: Option<TaskStatus>, row: impl FnOnce() -> TaskRow) {
+    pub fn record_row(
+        &mut self,
+        id: TaskId,
+        kind: EventKind,
+        previous: Option<TaskStatus>,
+        row: impl FnOnce() -> TaskRow,
+    ) {
+        self.changed.push((id, kind, previous));
         if self.wants_events {
             self.changes.push(Change {
                 kind,
@@ -89,7 +100,14 @@ impl Changes {
         }
     }
 
-    pub fn record_task(&mut self, kind: EventKind, previous: Option<TaskStatus>, task: impl FnOnce() -> Task) {
+    pub fn record_task(
+        &mut self,
+        id: TaskId,
+        kind: EventKind,
+        previous: Option<TaskStatus>,
+        task: impl FnOnce() -> Task,
+    ) {
+        self.changed.push((id, kind, previous));
         if self.wants_events {
             self.changes.push(Change {
                 kind,
@@ -177,7 +195,37 @@ impl Publisher {
         {
             observer(&changes.transitions);
         }
-        for change in changes.changes {
+        self.send_events(changes.changes);
+    }
+
+    /// Events of another node's commit, after this node's publications so
+    /// far.
+    pub fn publish_remote(&self, changes: Vec<(EventKind, Option<TaskStatus>, ChangedTask)>) {
+        let _order = self.order.lock();
+        self.send_events(
+            changes
+                .into_iter()
+                .map(|(kind, previous, task)| Change { kind, previous, task })
+                .collect(),
+        );
+    }
+
+    /// Tells watchers they missed `missed` events (changes made elsewhere
+    /// that could not be read): they read the state again.
+    pub fn publish_lagged(&self, missed: u64) {
+        let _order = self.order.lock();
+        let _ = self.events.send(Arc::new(TaskEvent {
+            sequence: self.sequence.fetch_add(1, Ordering::Relaxed),
+            kind: EventKind::Lagged,
+            time: crate::model::Timestamp::now(),
+            previous_status: None,
+            task: None,
+            missed,
+        }));
+    }
+
+    fn send_events(&self, changes: Vec<Change>) {
+        for change in changes {
             let task = match change.task {
                 ChangedTask::Task(task) => task,
                 ChangedTask::Row(row) => match row.into_task() {

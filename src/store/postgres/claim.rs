@@ -115,7 +115,9 @@ async fn lease(
         waited: Some(now.duration_since(ready_since)),
         closed_attempt: None,
     });
-    changes.record_task(EventKind::StatusChanged, Some(TaskStatus::Pending), || task.clone());
+    changes.record_task(task.id, EventKind::StatusChanged, Some(TaskStatus::Pending), || {
+        task.clone()
+    });
     Ok(ClaimedTask {
         lease: Lease {
             task_id: task.id,
@@ -163,6 +165,7 @@ async fn promote_due(tx: &Transaction<'_>, changes: &mut Changes, now: Timestamp
         changes
             .update_task(
                 tx,
+                id,
                 PROMOTE,
                 &[&id, &queue_key, &placement.reason(), &now.as_micros()],
                 EventKind::StatusChanged,

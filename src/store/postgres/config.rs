@@ -19,6 +19,8 @@ pub struct PostgresStoreConfig {
     /// The schema the tables live in (created if missing); `None`: the
     /// connection's default (`public`).
     pub schema: Option<String>,
+    /// This node's name in the notices it sends (it ignores its own).
+    pub node_id: String,
 }
 
 impl PostgresStoreConfig {
@@ -29,6 +31,7 @@ impl PostgresStoreConfig {
             statement_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             schema: None,
+            node_id: format!("node-{:08x}", rand::random::<u32>()),
         }
     }
 }

@@ -43,6 +43,13 @@ impl Failure {
         )
     }
 
+    /// The connection was found closed (the database restarted, or cut
+    /// it) before the transaction's commit was sent: nothing was written,
+    /// and a fresh connection may run it.
+    pub fn is_closed_connection(&self) -> bool {
+        matches!(self, Failure::Database(error) if error.is_closed())
+    }
+
     pub fn into_store_error(self) -> StoreError {
         match self {
             Failure::Refused(error) => error,

@@ -53,6 +53,7 @@ pub async fn record_progress(
     changes
         .update_task(
             tx,
+            lease.task_id,
             PROGRESS,
             &[&lease.task_id, &to_json(&progress), &now.as_micros()],
             EventKind::Progress,

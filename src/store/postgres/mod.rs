@@ -16,6 +16,7 @@ mod claim;
 mod config;
 mod error;
 mod lease;
+mod notify;
 mod reads;
 mod row;
 mod schema;
@@ -34,7 +35,7 @@ use crate::store::postgres::changes::{Changes, Publisher};
 use crate::store::postgres::error::{Failure, Step, database_error};
 use crate::store::{
     AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ListQuery, Promoted, Purged,
-    RenewRequest, Renewed, RescueScope, Rescued, StatusCount, Store, StoreError, StoreOptions, StoreResult,
+    RenewRequest, Renewed, RescueScope, Rescued, ResyncHook, StatusCount, Store, StoreError, StoreOptions, StoreResult,
     SubmitBatch, Submitted,
 };
 
@@ -50,6 +51,11 @@ pub struct PostgresStore {
     publisher: Arc<Publisher>,
     options: StoreOptions,
     config: PostgresStoreConfig,
+    /// The LISTEN/NOTIFY channel of this schema's nodes.
+    channel: String,
+    remote_observer: Arc<parking_lot::RwLock<Option<CommitObserver>>>,
+    resync: Arc<parking_lot::RwLock<Option<ResyncHook>>>,
+    stop_listening: tokio_util::sync::CancellationToken,
 }
 
 /// Runs `$body` (which may use `$tx` and `$changes`) in a transaction:
@@ -62,11 +68,22 @@ macro_rules! transact {
         loop {
             run += 1;
             let mut client = store.client().await?;
-            let $tx = client.transaction().await.map_err(|error| database_error(&error))?;
+            let $tx = match client.transaction().await {
+                Ok(tx) => tx,
+                // A pooled connection the database has closed: take another.
+                Err(error) if error.is_closed() && run < MOST_RUNS => continue,
+                Err(error) => break Err(database_error(&error)),
+            };
             #[allow(unused_mut)]
             let mut $changes = store.changes();
             let outcome: Step<_> = async { $body }.await;
-            let failure = match outcome {
+            let outcome = match outcome {
+                Ok(value) => notify::send(&$tx, &store.channel, &store.config.node_id, &$changes)
+                    .await
+                    .map(|()| value),
+                Err(failure) => Err(failure),
+            };
+            let (failure, before_commit) = match outcome {
                 Ok(value) => {
                     let ticket = store.publisher.ticket();
                     match $tx.commit().await {
@@ -74,15 +91,16 @@ macro_rules! transact {
                             ticket.publish($changes);
                             break Ok(value);
                         }
-                        Err(error) => Failure::Database(error),
+                        Err(error) => (Failure::Database(error), false),
                     }
                 }
                 Err(failure) => {
                     drop($tx);
-                    failure
+                    (failure, true)
                 }
             };
-            if failure.is_race() && run < MOST_RUNS {
+            let again = failure.is_race() || (before_commit && failure.is_closed_connection());
+            if again && run < MOST_RUNS {
                 tokio::time::sleep(Duration::from_millis(u64::from(run) * rand::random_range(1..5))).await;
                 continue;
             }
@@ -108,7 +126,10 @@ impl PostgresStore {
         }
         pg.options(settings.trim());
         pg.connect_timeout(config.connect_timeout);
-        pg.application_name("taskd");
+        if pg.get_application_name().is_none() {
+            pg.application_name("taskd");
+        }
+        let listener_config = pg.clone();
         let manager = Manager::from_config(
             pg,
             NoTls,
@@ -123,11 +144,28 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|error| StoreError::Unavailable(format!("postgresql pool: {error}")))?;
+        // Channels are the database's, not a schema's: nodes of another
+        // schema (another taskd cluster, a parallel test) must not hear
+        // these.
+        let channel = format!(
+            "taskd_{}",
+            config
+                .schema
+                .as_deref()
+                .unwrap_or("public")
+                .chars()
+                .take(56)
+                .collect::<String>()
+        );
         let store = PostgresStore {
             pool,
             publisher: Arc::new(Publisher::new(options.event_buffer)),
             options,
             config,
+            channel,
+            remote_observer: Arc::new(parking_lot::RwLock::new(None)),
+            resync: Arc::new(parking_lot::RwLock::new(None)),
+            stop_listening: tokio_util::sync::CancellationToken::new(),
         };
         let mut client = store.client().await?;
         if let Some(schema) = &store.config.schema {
@@ -139,6 +177,16 @@ impl PostgresStore {
             }
         }
         schema::migrate(&mut client).await?;
+        let receiver = notify::Receiver {
+            node: store.config.node_id.clone(),
+            channel: store.channel.clone(),
+            config: listener_config,
+            pool: store.pool.clone(),
+            publisher: store.publisher.clone(),
+            observer: store.remote_observer.clone(),
+            resync: store.resync.clone(),
+        };
+        tokio::spawn(receiver.run(store.stop_listening.clone()));
         Ok(store)
     }
 
@@ -154,6 +202,7 @@ impl PostgresStore {
             weights: self.options.weights,
             wants_events: self.publisher.wants_events(),
             changes: Vec::new(),
+            changed: Vec::new(),
             transitions: Vec::new(),
         }
     }
@@ -253,6 +302,11 @@ impl Store for PostgresStore {
         *self.publisher.observer.write() = Some(observer);
     }
 
+    fn on_remote_commit(&self, observer: CommitObserver, resync: ResyncHook) {
+        *self.remote_observer.write() = Some(observer);
+        *self.resync.write() = Some(resync);
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Arc<TaskEvent>> {
         self.publisher.events.subscribe()
     }
@@ -266,6 +320,7 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
+        self.stop_listening.cancel();
         self.pool.close();
     }
 }

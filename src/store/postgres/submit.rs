@@ -211,6 +211,6 @@ async fn insert(
         waited: None,
         closed_attempt: None,
     });
-    changes.record_task(EventKind::Submitted, None, || task.clone());
+    changes.record_task(task.id, EventKind::Submitted, None, || task.clone());
     Ok(task)
 }

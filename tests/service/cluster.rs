@@ -1,0 +1,477 @@
+//! Several taskd processes on one PostgreSQL database (a schema of the
+//! test's own): work submitted anywhere runs exactly once somewhere, a
+//! killed node's tasks are rescued by the others, dependencies and cancels
+//! cross nodes, watchers see tasks wherever they run, and the nodes ride
+//! out the database dropping their connections.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use taskd_client::proto::task_event::Kind;
+use taskd_client::worker::Worker;
+use taskd_client::{Client, ListTasksRequest, NewTask, TaskStatus};
+
+use crate::store_postgres::{database_url, fresh_schema};
+use crate::support::{terminate, within};
+
+/// How long a whole cluster run may take.
+const RUN_BOUND: Duration = Duration::from_secs(120);
+
+struct Node {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    schema: String,
+}
+
+impl Cluster {
+    fn start(count: usize, settings: &[&str]) -> Cluster {
+        let schema = fresh_schema();
+        let url = format!("{}?application_name={schema}", database_url());
+        let nodes = (0..count)
+            .map(|index| {
+                let dir = tempfile::tempdir().expect("dir");
+                let (child, address) = crate::support::spawn_with(dir.path(), |command| {
+                    command
+                        .args(["--store", &url, "--set", &format!("store.schema={schema}")])
+                        .args(["--set", &format!("engine.node_id=node{index}")])
+                        .args(["--set", "monitor.enabled=false", "--set", "store.pool_size=6"]);
+                    for setting in settings {
+                        command.args(["--set", setting]);
+                    }
+                    command
+                });
+                Node {
+                    child,
+                    address,
+                    _dir: dir,
+                }
+            })
+            .collect();
+        Cluster { nodes, schema }
+    }
+
+    async fn client(&self, index: usize) -> Client {
+        Client::connect(self.nodes[index].address.clone())
+            .await
+            .expect("connects")
+    }
+
+    fn stop(mut self) {
+        for node in &mut self.nodes {
+            if node.child.try_wait().ok().flatten().is_none() {
+                terminate(&mut node.child);
+            }
+        }
+        self.nodes.clear();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.child.kill();
+            let _ = node.child.wait();
+        }
+    }
+}
+
+/// Every task, following pages.
+async fn all_tasks(client: &Client) -> Vec<taskd_client::Task> {
+    client
+        .list_all(ListTasksRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+}
+
+/// Waits (polling the counts, bounded) until nothing waits or runs.
+async fn drained(client: &Client) {
+    within("the cluster to finish every task", async {
+        loop {
+            let counts = client.stats().await.expect("stats").counts.expect("counts");
+            if counts.pending + counts.running + counts.scheduled + counts.waiting == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_run_ten_thousand_tasks_each_exactly_once() {
+    let cluster = Cluster::start(3, &[]);
+    let mut submitters = Vec::new();
+    for index in 0..3 {
+        let client = cluster.client(index).await;
+        submitters.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for batch in 0..7 {
+                let tasks = (0..500).map(|n| NewTask::new("diag.echo").params(json!({"n": n, "batch": batch})));
+                ids.extend(
+                    client
+                        .submit_batch(tasks)
+                        .await
+                        .expect("batch")
+                        .into_iter()
+                        .map(|task| task.id),
+                );
+            }
+            ids
+        }));
+    }
+    let mut submitted = BTreeSet::new();
+    for submitter in submitters {
+        submitted.extend(submitter.await.expect("joined"));
+    }
+    assert_eq!(submitted.len(), 10_500);
+    let client = cluster.client(0).await;
+    tokio::time::timeout(RUN_BOUND, drained(&client))
+        .await
+        .expect("bounded");
+    let tasks = all_tasks(&client).await;
+    assert_eq!(tasks.len(), 10_500, "nothing acknowledged is lost");
+    let mut by_node: BTreeMap<String, usize> = BTreeMap::new();
+    for task in &tasks {
+        assert!(submitted.contains(&task.id));
+        assert_eq!(task.status(), TaskStatus::Completed, "{}", task.status_reason);
+        assert_eq!(
+            task.attempts.len(),
+            1,
+            "each task ran exactly once: {:?}",
+            task.attempts
+        );
+        *by_node.entry(task.attempts[0].worker.clone()).or_default() += 1;
+    }
+    assert!(by_node.len() >= 2, "the work spread over the nodes: {by_node:?}");
+    cluster.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_nodes_tasks_are_rescued_by_the_others() {
+    let mut cluster = Cluster::start(
+        3,
+        &[
+            "engine.lease_duration=2s",
+            "engine.rescue_interval=200ms",
+            "engine.max_concurrent_tasks=8",
+        ],
+    );
+    let client = cluster.client(0).await;
+    let tasks = (0..60).map(|n| NewTask::new("diag.sleep").params(json!({"duration_ms": 300, "n": n})));
+    let ids: Vec<String> = client
+        .submit_batch(tasks)
+        .await
+        .expect("batch")
+        .into_iter()
+        .map(|task| task.id)
+        .collect();
+    // Node 2 dies holding tasks.
+    within("node 2 to hold a task", async {
+        loop {
+            let running = client
+                .list(ListTasksRequest {
+                    statuses: vec![TaskStatus::Running as i32],
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await
+                .expect("list");
+            if running.tasks.iter().any(|task| {
+                task.attempts
+                    .last()
+                    .is_some_and(|attempt| attempt.worker.ends_with("@node2"))
+            }) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    cluster.nodes[2].child.kill().expect("SIGKILL");
+    tokio::time::timeout(RUN_BOUND, drained(&client))
+        .await
+        .expect("bounded");
+    let tasks = all_tasks(&client).await;
+    assert_eq!(tasks.len(), ids.len());
+    let mut rescued = 0;
+    for task in &tasks {
+        assert_eq!(task.status(), TaskStatus::Completed, "{}", task.status_reason);
+        if task.attempts.len() > 1 {
+            rescued += 1;
+            assert!(task.attempts[0].worker.ends_with("@node2"), "{:?}", task.attempts);
+            assert!(!task.attempts.last().expect("attempt").worker.ends_with("@node2"));
+        }
+    }
+    assert!(
+        rescued >= 1,
+        "the killed node held at least one task that another node ran"
+    );
+    cluster.nodes.remove(2);
+    cluster.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_on_one_node_serves_tasks_submitted_and_watched_on_another() {
+    let cluster = Cluster::start(2, &[]);
+    let (on_a, on_b) = (cluster.client(0).await, cluster.client(1).await);
+    let (release, released) = tokio::sync::watch::channel(false);
+    let worker = Worker::new(&on_b).worker_id("w").handle("cluster.work", move |task| {
+        let mut released = released.clone();
+        async move {
+            if task.params().get("hold").is_some() {
+                tokio::select! {
+                    _ = released.wait_for(|open| *open) => {}
+                    _ = task.cancelled() => {}
+                }
+            }
+            Ok(json!({"done": true}))
+        }
+    });
+    let worker = tokio::spawn(worker.run_until(futures::future::pending()));
+    within("the worker to connect on node 1", async {
+        loop {
+            if on_b
+                .workers()
+                .await
+                .expect("workers")
+                .iter()
+                .any(|worker| worker.worker_id.starts_with("w@"))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+
+    // Submitted and watched on node 0, run by the worker on node 1.
+    let task = on_a
+        .submit(NewTask::new("cluster.work").params(json!({"hold": true})))
+        .await
+        .expect("node 0 knows the type node 1's worker declared");
+    let mut events = Box::pin(on_a.watch(&task.id).await.expect("watch"));
+    let mut seen = Vec::new();
+    let running = within("RUNNING seen on node 0", async {
+        while let Some(event) = events.next().await {
+            let task = event.expect("event").task.expect("task");
+            seen.push(task.status());
+            if task.status() == TaskStatus::Running {
+                return task;
+            }
+        }
+        panic!("stream ended: {seen:?}");
+    })
+    .await;
+    assert_eq!(running.attempts[0].worker, "w@node1");
+    release.send(true).expect("release");
+    within("COMPLETED seen on node 0", async {
+        while let Some(event) = events.next().await {
+            if event.expect("event").task.expect("task").status() == TaskStatus::Completed {
+                return;
+            }
+        }
+        panic!("stream ended");
+    })
+    .await;
+
+    // A cancel on node 0 reaches the handler on node 1 at once (not at its
+    // next lease renewal).
+    let _ = release.send(false);
+    let held = on_a
+        .submit(NewTask::new("cluster.work").params(json!({"hold": true})))
+        .await
+        .expect("submit");
+    crate::support::within("the held task to run", async {
+        loop {
+            if on_a.get(&held.id).await.expect("get").status() == TaskStatus::Running {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    on_a.cancel(&held.id, "from node 0").await.expect("cancel");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let workers = on_b.workers().await.expect("workers");
+            if workers.iter().all(|worker| worker.held == 0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the worker on node 1 let go of the cancelled task within 5 s");
+    worker.abort();
+    cluster.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dependencies_and_cascades_cross_nodes() {
+    let cluster = Cluster::start(2, &[]);
+    let (on_a, on_b) = (cluster.client(0).await, cluster.client(1).await);
+    // A chain submitted on node 0 runs in order on whichever nodes.
+    let chain = on_a
+        .submit_batch([
+            NewTask::new("diag.echo").batch_ref("a"),
+            NewTask::new("diag.echo").batch_ref("b").depends_on_ref("a"),
+            NewTask::new("diag.echo").batch_ref("c").depends_on_ref("b"),
+        ])
+        .await
+        .expect("chain");
+    drained(&on_b).await;
+    let mut finished = Vec::new();
+    for task in &chain {
+        let task = on_b.get(&task.id).await.expect("get");
+        assert_eq!(task.status(), TaskStatus::Completed);
+        finished.push((task.started_at.expect("started"), task.completed_at.expect("done")));
+    }
+    for pair in finished.windows(2) {
+        let ended = pair[0].1.seconds as f64 + pair[0].1.nanos as f64 / 1e9;
+        let started = pair[1].0.seconds as f64 + pair[1].0.nanos as f64 / 1e9;
+        assert!(started >= ended, "a dependent started before its dependency ended");
+    }
+    // A cascade: dependents submitted on node 1 of a task cancelled on node 0.
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let root = on_a
+        .submit(NewTask::new("diag.echo").run_at(later))
+        .await
+        .expect("root");
+    let child = on_b
+        .submit(NewTask::new("diag.echo").depends_on(&root.id))
+        .await
+        .expect("child");
+    let grandchild = on_b
+        .submit(NewTask::new("diag.echo").depends_on(&child.id))
+        .await
+        .expect("grandchild");
+    let mut watching = Box::pin(on_b.watch_all(Default::default()).await.expect("watch on node 1"));
+    on_a.cancel(&root.id, "cascade").await.expect("cancel");
+    for id in [&child.id, &grandchild.id] {
+        assert_eq!(on_b.get(id).await.expect("get").status(), TaskStatus::Cancelled);
+    }
+    // Node 1's watchers hear of the cancels node 0 committed.
+    let mut cancelled = BTreeSet::new();
+    within("node 1 to see the three cancels", async {
+        while let Some(event) = watching.next().await {
+            let event = event.expect("event");
+            if event.kind() == Kind::StatusChanged
+                && let Some(task) = event.task
+                && task.status() == TaskStatus::Cancelled
+            {
+                cancelled.insert(task.id);
+                if cancelled.len() == 3 {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    cluster.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_report_the_database_gone_and_carry_on_when_it_is_back() {
+    let cluster = Cluster::start(2, &["store.connect_timeout=2s"]);
+    let client = cluster.client(0).await;
+    let before = client.submit(NewTask::new("diag.echo")).await.expect("submit");
+    client.wait(&before.id).await.expect("done");
+    // Every connection of this cluster is cut, as a database restart would.
+    let (admin, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
+        .await
+        .expect("admin connection");
+    tokio::spawn(connection);
+    let cut = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&cluster.schema],
+        )
+        .await
+        .expect("terminate");
+    assert!(!cut.is_empty(), "the cluster's connections were found");
+    // The nodes carry on: new connections are made as needed, and the
+    // listeners listen again.
+    let after = within("a submit once the connections are back", async {
+        loop {
+            match client.submit(NewTask::new("diag.echo")).await {
+                Ok(task) => return task,
+                Err(error) => {
+                    assert_eq!(error.code(), Some(tonic::Code::Unavailable), "{error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+    .await;
+    let done = within("the task to run", client.wait(&after.id)).await.expect("wait");
+    assert_eq!(done.status(), TaskStatus::Completed);
+    let on_b = cluster.client(1).await;
+    let cross = on_b
+        .submit(NewTask::new("diag.sleep").params(json!({"duration_ms": 300})))
+        .await
+        .expect("node 1 submits");
+    // Watched on node 0 from before it ends, whenever node 0's listener is
+    // back: what it missed meanwhile reaches the watch as a lag, and the
+    // watch reads the task again.
+    let watched = {
+        let client = client.clone();
+        let id = cross.id.clone();
+        tokio::spawn(async move { client.wait(&id).await })
+    };
+    within("node 1's task to run", async {
+        loop {
+            let task = on_b.get(&cross.id).await.expect("get");
+            if task.status() == TaskStatus::Completed {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        within("node 0 to see it ended", watched)
+            .await
+            .expect("joined")
+            .expect("wait")
+            .status(),
+        TaskStatus::Completed
+    );
+    cluster.stop();
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let started = std::time::Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_taskd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--store",
+            "postgres://taskd:secret@127.0.0.1:1/tasks",
+            "--set",
+            "store.connect_timeout=1s",
+        ])
+        .env("TASKD_LOG", "warn")
+        .output()
+        .expect("taskd runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("postgresql"), "{stderr}");
+    assert!(!stderr.contains("secret"), "the password reached the log: {stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "a bounded wait, not a hang"
+    );
+}
