@@ -9,7 +9,7 @@
 //! calls, default 64), BENCH_QUEUED (tasks queued for the memory and
 //! restart phase, default 1000000; 0 skips it; BENCH_TASKD_BIN runs it on
 //! another build), BENCH_SYNCHRONOUS=normal (no fsync per commit),
-//! BENCH_ONLY=raw|single|get|e2e|workers|list|lone|store|queued|overload|watches, or several separated by
+//! BENCH_ONLY=raw|single|get|e2e|workers|list|lone|store|queued|overload|watches|postgres, or several separated by
 //! commas (`raw,single` gives the ratio alone), for profiling.
 //!
 //! The raw unary and single-submit phases alternate over several rounds and
@@ -19,6 +19,7 @@
 
 mod measure;
 mod overload;
+mod postgres;
 mod queued;
 mod remote;
 mod store_costs;
@@ -307,6 +308,26 @@ async fn run() {
             row(
                 "  accepted tasks that completed",
                 format!("{} of {}", flood.completed, flood.accepted),
+            );
+        }
+    }
+    if settings.runs("postgres") {
+        for nodes in [1, 2] {
+            let figures = postgres::measure(nodes, settings.seconds, settings.e2e_tasks.min(50_000)).await;
+            row(
+                &format!(
+                    "postgresql, {} node(s): batch SubmitTasks x500 (tasks/s)",
+                    figures.nodes
+                ),
+                format!("{:.0}", figures.batch_submit),
+            );
+            row(
+                "  end to end, batch submit -> COMPLETED (tasks/s)",
+                format!("{:.0}   ({} tasks)", figures.end_to_end, figures.e2e_tasks),
+            );
+            row(
+                "  submit-to-start p50 / p99 (ms)",
+                format!("{:.2} / {:.2}", figures.start_p50_ms, figures.start_p99_ms),
             );
         }
     }

@@ -475,3 +475,20 @@ fn a_database_that_cannot_be_reached_stops_the_start_with_a_clear_error() {
         "a bounded wait, not a hang"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_waiter_sees_the_end_of_every_task_whichever_node_runs_it() {
+    let cluster = Cluster::start(2, &[]);
+    let clients = [cluster.client(0).await, cluster.client(1).await];
+    // Tasks that end within a millisecond or two, often on the other node,
+    // while their waiter is still subscribing: none may be missed.
+    for index in 0..200 {
+        let client = &clients[index % 2];
+        let task = client.submit(NewTask::new("diag.echo")).await.expect("submit");
+        let done = within("the waiter to see the end", client.wait(&task.id))
+            .await
+            .expect("wait");
+        assert_eq!(done.status(), TaskStatus::Completed);
+    }
+    cluster.stop();
+}

@@ -195,6 +195,13 @@ impl Publisher {
         {
             observer(&changes.transitions);
         }
+        if !changes.wants_events && !changes.changed.is_empty() && self.wants_events() {
+            // Someone began watching while this transaction ran, after it
+            // had decided not to read its rows back; the watcher may hold a
+            // snapshot from before the commit. A lag makes it read again.
+            self.lag(changes.changed.len() as u64);
+            return;
+        }
         self.send_events(changes.changes);
     }
 
@@ -214,6 +221,10 @@ impl Publisher {
     /// that could not be read): they read the state again.
     pub fn publish_lagged(&self, missed: u64) {
         let _order = self.order.lock();
+        self.lag(missed);
+    }
+
+    fn lag(&self, missed: u64) {
         let _ = self.events.send(Arc::new(TaskEvent {
             sequence: self.sequence.fetch_add(1, Ordering::Relaxed),
             kind: EventKind::Lagged,

@@ -10,6 +10,7 @@
 //! the SQL is this database's.
 
 mod attempt;
+mod batch;
 mod cancel;
 mod changes;
 mod claim;
@@ -43,16 +44,14 @@ pub use config::PostgresStoreConfig;
 
 /// How many times an operation that lost a race to another transaction is
 /// run again before the error is returned.
-const MOST_RUNS: u32 = 8;
+pub(crate) const MOST_RUNS: u32 = 8;
 
 /// PostgreSQL-backed [`Store`].
 pub struct PostgresStore {
-    pool: Pool,
-    publisher: Arc<Publisher>,
-    options: StoreOptions,
+    db: Db,
     config: PostgresStoreConfig,
-    /// The LISTEN/NOTIFY channel of this schema's nodes.
-    channel: String,
+    /// Finishes wait here to be committed together.
+    finishes: tokio::sync::mpsc::UnboundedSender<batch::FinishRequest>,
     remote_observer: Arc<parking_lot::RwLock<Option<CommitObserver>>>,
     resync: Arc<parking_lot::RwLock<Option<ResyncHook>>>,
     stop_listening: tokio_util::sync::CancellationToken,
@@ -67,7 +66,7 @@ macro_rules! transact {
         let mut run = 0;
         loop {
             run += 1;
-            let mut client = store.client().await?;
+            let mut client = store.db.client().await?;
             let $tx = match client.transaction().await {
                 Ok(tx) => tx,
                 // A pooled connection the database has closed: take another.
@@ -75,17 +74,17 @@ macro_rules! transact {
                 Err(error) => break Err(database_error(&error)),
             };
             #[allow(unused_mut)]
-            let mut $changes = store.changes();
+            let mut $changes = store.db.changes();
             let outcome: Step<_> = async { $body }.await;
             let outcome = match outcome {
-                Ok(value) => notify::send(&$tx, &store.channel, &store.config.node_id, &$changes)
+                Ok(value) => notify::send(&$tx, &store.db.channel, &store.db.node, &$changes)
                     .await
                     .map(|()| value),
                 Err(failure) => Err(failure),
             };
             let (failure, before_commit) = match outcome {
                 Ok(value) => {
-                    let ticket = store.publisher.ticket();
+                    let ticket = store.db.publisher.ticket();
                     match $tx.commit().await {
                         Ok(()) => {
                             ticket.publish($changes);
@@ -157,17 +156,24 @@ impl PostgresStore {
                 .take(56)
                 .collect::<String>()
         );
-        let store = PostgresStore {
+        let db = Db {
             pool,
             publisher: Arc::new(Publisher::new(options.event_buffer)),
-            options,
-            config,
+            weights: options.weights,
             channel,
+            node: config.node_id.clone(),
+        };
+        let (finishes, waiting) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(batch::finish_in_batches(db.clone(), waiting));
+        let store = PostgresStore {
+            db,
+            config,
+            finishes,
             remote_observer: Arc::new(parking_lot::RwLock::new(None)),
             resync: Arc::new(parking_lot::RwLock::new(None)),
             stop_listening: tokio_util::sync::CancellationToken::new(),
         };
-        let mut client = store.client().await?;
+        let mut client = store.db.client().await?;
         if let Some(schema) = &store.config.schema {
             let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', "\"\""));
             if let Err(error) = client.batch_execute(&create).await
@@ -178,18 +184,32 @@ impl PostgresStore {
         }
         schema::migrate(&mut client).await?;
         let receiver = notify::Receiver {
-            node: store.config.node_id.clone(),
-            channel: store.channel.clone(),
+            node: store.db.node.clone(),
+            channel: store.db.channel.clone(),
             config: listener_config,
-            pool: store.pool.clone(),
-            publisher: store.publisher.clone(),
+            pool: store.db.pool.clone(),
+            publisher: store.db.publisher.clone(),
             observer: store.remote_observer.clone(),
             resync: store.resync.clone(),
         };
         tokio::spawn(receiver.run(store.stop_listening.clone()));
         Ok(store)
     }
+}
 
+/// What every transaction of this node needs: connections, the order of
+/// publication, and where notices go.
+#[derive(Clone)]
+pub(crate) struct Db {
+    pool: Pool,
+    publisher: Arc<Publisher>,
+    weights: crate::model::SchedulingWeights,
+    /// The LISTEN/NOTIFY channel of this schema's nodes.
+    channel: String,
+    node: String,
+}
+
+impl Db {
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
         self.pool
             .get()
@@ -199,7 +219,7 @@ impl PostgresStore {
 
     fn changes(&self) -> Changes {
         Changes {
-            weights: self.options.weights,
+            weights: self.weights,
             wants_events: self.publisher.wants_events(),
             changes: Vec::new(),
             changed: Vec::new(),
@@ -236,8 +256,13 @@ impl Store for PostgresStore {
     }
 
     async fn finish(&self, report: AttemptReport) -> StoreResult<Finished> {
-        transact!(self, |tx, changes| attempt::finish(&tx, &mut changes, report.clone())
-            .await)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.finishes
+            .send(batch::FinishRequest { report, reply })
+            .map_err(|_| StoreError::Unavailable("the store is closed".to_string()))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the store is closed".to_string())))
     }
 
     async fn cancel(&self, id: TaskId, reason: String, now: Timestamp) -> StoreResult<Cancelled> {
@@ -290,7 +315,7 @@ impl Store for PostgresStore {
     }
 
     async fn optimize(&self) -> StoreResult<String> {
-        let client = self.client().await?;
+        let client = self.db.client().await?;
         client
             .batch_execute("ANALYZE tasks; ANALYZE task_dependencies")
             .await
@@ -299,7 +324,7 @@ impl Store for PostgresStore {
     }
 
     fn on_commit(&self, observer: CommitObserver) {
-        *self.publisher.observer.write() = Some(observer);
+        *self.db.publisher.observer.write() = Some(observer);
     }
 
     fn on_remote_commit(&self, observer: CommitObserver, resync: ResyncHook) {
@@ -308,19 +333,19 @@ impl Store for PostgresStore {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<TaskEvent>> {
-        self.publisher.events.subscribe()
+        self.db.publisher.events.subscribe()
     }
 
     async fn watch(&self, id: TaskId) -> StoreResult<(Option<Task>, broadcast::Receiver<Arc<TaskEvent>>)> {
         // Subscribed first, then read: every commit published before the
         // read is in the snapshot, every later one reaches the receiver.
-        let receiver = self.publisher.events.subscribe();
+        let receiver = self.db.publisher.events.subscribe();
         let snapshot = self.get(id).await?;
         Ok((snapshot, receiver))
     }
 
     async fn close(&self) {
         self.stop_listening.cancel();
-        self.pool.close();
+        self.db.pool.close();
     }
 }

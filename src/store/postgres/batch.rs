@@ -1,0 +1,104 @@
+//! Group commit of finishes: reports that arrive while a commit is under
+//! way are ended together in the next transaction, one commit (and one
+//! notice) for all of them. A lone report is committed at once; a busy node
+//! commits many per round trip to the disk.
+//!
+//! Each report is checked before anything is written for it, so one
+//! refused (a lost lease) leaves the others alone; a transaction that
+//! fails or loses a race to another node is run again whole, or every
+//! report in it is told why it failed.
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::postgres::error::Failure;
+use crate::store::postgres::{Db, MOST_RUNS, attempt, notify};
+use crate::store::{AttemptReport, Finished, StoreError, StoreResult};
+
+/// Most reports ended in one transaction.
+const MOST_PER_BATCH: usize = 512;
+
+pub struct FinishRequest {
+    pub report: AttemptReport,
+    pub reply: oneshot::Sender<StoreResult<Finished>>,
+}
+
+pub async fn finish_in_batches(db: Db, mut waiting: mpsc::UnboundedReceiver<FinishRequest>) {
+    while let Some(first) = waiting.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MOST_PER_BATCH {
+            match waiting.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        // Rows locked in one order by every node's batches: fewer deadlocks.
+        batch.sort_by_key(|request| request.report.lease.task_id);
+        let answers = finish_batch(&db, &batch).await;
+        for (request, answer) in batch.into_iter().zip(answers) {
+            let _ = request.reply.send(answer);
+        }
+    }
+}
+
+async fn finish_batch(db: &Db, batch: &[FinishRequest]) -> Vec<StoreResult<Finished>> {
+    let fail_all = |error: StoreError| batch.iter().map(|_| Err(error.clone())).collect();
+    let mut run = 0;
+    loop {
+        run += 1;
+        let mut client = match db.client().await {
+            Ok(client) => client,
+            Err(error) => return fail_all(error),
+        };
+        let tx = match client.transaction().await {
+            Ok(tx) => tx,
+            Err(error) if error.is_closed() && run < MOST_RUNS => continue,
+            Err(error) => return fail_all(crate::store::postgres::error::database_error(&error)),
+        };
+        let mut changes = db.changes();
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut failure: Option<Failure> = None;
+        for request in batch {
+            let start = changes.transitions.len();
+            match attempt::finish(&tx, &mut changes, request.report.clone()).await {
+                Ok(finished) => answers.push(Ok(Finished {
+                    status: finished.status,
+                    transitions: changes.transitions[start..].to_vec(),
+                })),
+                Err(Failure::Refused(error)) => answers.push(Err(error)),
+                Err(other) => {
+                    failure = Some(other);
+                    break;
+                }
+            }
+        }
+        if failure.is_none()
+            && let Err(error) = notify::send(&tx, &db.channel, &db.node, &changes).await
+        {
+            failure = Some(error);
+        }
+        let (failure, before_commit) = match failure {
+            Some(failure) => {
+                drop(tx);
+                (failure, true)
+            }
+            None => {
+                let ticket = db.publisher.ticket();
+                match tx.commit().await {
+                    Ok(()) => {
+                        ticket.publish(changes);
+                        return answers;
+                    }
+                    Err(error) => (Failure::Database(error), false),
+                }
+            }
+        };
+        let again = failure.is_race() || (before_commit && failure.is_closed_connection());
+        if again && run < MOST_RUNS {
+            tokio::time::sleep(Duration::from_millis(u64::from(run) * rand::random_range(1..5))).await;
+            continue;
+        }
+        return fail_all(failure.into_store_error());
+    }
+}
