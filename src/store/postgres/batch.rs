@@ -57,22 +57,11 @@ async fn finish_batch(db: &Db, batch: &[FinishRequest]) -> Vec<StoreResult<Finis
             Err(error) => return fail_all(crate::store::postgres::error::database_error(&error)),
         };
         let mut changes = db.changes();
-        let mut answers = Vec::with_capacity(batch.len());
-        let mut failure: Option<Failure> = None;
-        for request in batch {
-            let start = changes.transitions.len();
-            match attempt::finish(&tx, &mut changes, request.report.clone()).await {
-                Ok(finished) => answers.push(Ok(Finished {
-                    status: finished.status,
-                    transitions: changes.transitions[start..].to_vec(),
-                })),
-                Err(Failure::Refused(error)) => answers.push(Err(error)),
-                Err(other) => {
-                    failure = Some(other);
-                    break;
-                }
-            }
-        }
+        let reports: Vec<AttemptReport> = batch.iter().map(|request| request.report.clone()).collect();
+        let (mut answers, mut failure) = match attempt::finish_many(&tx, &mut changes, &reports).await {
+            Ok(answers) => (answers, None),
+            Err(failure) => (Vec::new(), Some(failure)),
+        };
         if failure.is_none()
             && let Err(error) = notify::send(&tx, &db.channel, &db.node, &changes).await
         {
@@ -88,7 +77,7 @@ async fn finish_batch(db: &Db, batch: &[FinishRequest]) -> Vec<StoreResult<Finis
                 match tx.commit().await {
                     Ok(()) => {
                         ticket.publish(changes);
-                        return answers;
+                        return std::mem::take(&mut answers);
                     }
                     Err(error) => (Failure::Database(error), false),
                 }

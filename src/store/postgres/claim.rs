@@ -42,10 +42,36 @@ pub async fn apply(tx: &Transaction<'_>, changes: &mut Changes, request: ClaimRe
     }
     candidates.sort_by_key(|(queue_key, task)| (*queue_key, task.id));
     candidates.truncate(request.limit);
+    let mut leases = Leases::default();
     let mut tasks = Vec::with_capacity(candidates.len());
     for (queue_key, row) in candidates {
         let attempt_count = attempts_of.get(&row.id).copied().unwrap_or(0);
-        tasks.push(lease(tx, changes, &request, queue_key, attempt_count, row, now).await?);
+        tasks.push(lease(
+            changes,
+            &request,
+            &mut leases,
+            queue_key,
+            attempt_count,
+            row,
+            now,
+        )?);
+    }
+    if !tasks.is_empty() {
+        execute(
+            tx,
+            LEASE_ALL,
+            &[
+                &leases.ids,
+                &request.executor.as_str(),
+                &now.as_micros(),
+                &leases.attempts,
+                &leases.tokens,
+                &leases.deadlines,
+                &leases.reasons,
+                &leases.records,
+            ],
+        )
+        .await?;
     }
     Ok(Claimed {
         tasks,
@@ -53,15 +79,31 @@ pub async fn apply(tx: &Transaction<'_>, changes: &mut Changes, request: ClaimRe
     })
 }
 
-const LEASE: &str = "UPDATE tasks SET status = 3, attempt_count = $2, lease_owner = $3, lease_token = $4, \
-     lease_deadline = $5, started_at = $6, progress = NULL, status_reason = $7, \
-     attempts = attempts || jsonb_build_array($8::text::jsonb), queue_key = NULL, updated_at = $6, \
-     revision = revision + 1 WHERE id = $1";
+/// Every claimed task's lease, written by one statement.
+const LEASE_ALL: &str = "UPDATE tasks AS task SET status = 3, attempt_count = lease.attempt, lease_owner = $2, \
+     lease_token = lease.token, lease_deadline = lease.deadline, started_at = $3, progress = NULL, \
+     status_reason = lease.reason, attempts = task.attempts || jsonb_build_array(lease.record::jsonb), \
+     queue_key = NULL, updated_at = $3, revision = task.revision + 1 \
+     FROM unnest($1::uuid[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[], $8::text[]) \
+     AS lease(id, attempt, token, deadline, reason, record) WHERE task.id = lease.id";
 
-async fn lease(
-    tx: &Transaction<'_>,
+/// The columns of [`LEASE_ALL`], one entry per claimed task.
+#[derive(Default)]
+struct Leases {
+    ids: Vec<crate::model::TaskId>,
+    attempts: Vec<i64>,
+    tokens: Vec<i64>,
+    deadlines: Vec<i64>,
+    reasons: Vec<String>,
+    records: Vec<String>,
+}
+
+/// Leases one candidate: its columns are added to `leases`, and the task
+/// the executor gets is the candidate with the same changes made.
+fn lease(
     changes: &mut Changes,
     request: &ClaimRequest,
+    leases: &mut Leases,
     queue_key: i64,
     attempt_count: i64,
     row: TaskRow,
@@ -82,21 +124,12 @@ async fn lease(
         finished_under: None,
     };
     let reason = running_reason(attempt);
-    execute(
-        tx,
-        LEASE,
-        &[
-            &task.id,
-            &i64::from(attempt),
-            &request.executor.as_str(),
-            &token.as_i64(),
-            &deadline.as_micros(),
-            &now.as_micros(),
-            &reason,
-            &to_json(&record),
-        ],
-    )
-    .await?;
+    leases.ids.push(task.id);
+    leases.attempts.push(i64::from(attempt));
+    leases.tokens.push(token.as_i64());
+    leases.deadlines.push(deadline.as_micros());
+    leases.reasons.push(reason.clone());
+    leases.records.push(to_json(&record));
     task.status = TaskStatus::Running;
     task.started_at = Some(now);
     task.progress = None;

@@ -37,6 +37,14 @@ pub const COLUMNS: &str = "id, name, task_type, priority, status, params, depend
      backoff_max_us, backoff_jitter, run_at, created_at, started_at, completed_at, updated_at, progress, result, \
      error, status_reason, attempts::text, revision";
 
+/// [`COLUMNS`] of the table aliased `task` (in statements that join or
+/// update `FROM` another relation).
+pub const COLUMNS_OF_TASK: &str = "task.id, task.name, task.task_type, task.priority, task.status, task.params, \
+     task.dependencies, task.labels::text, task.idempotency_key, task.max_retries, task.retry_count, \
+     task.timeout_us, task.backoff_initial_us, task.backoff_multiplier, task.backoff_max_us, task.backoff_jitter, \
+     task.run_at, task.created_at, task.started_at, task.completed_at, task.updated_at, task.progress, \
+     task.result, task.error, task.status_reason, task.attempts::text, task.revision";
+
 /// Reads [`COLUMNS`] from `row`, starting at column `first`.
 pub fn read(row: &Row, first: usize) -> Result<TaskRow, tokio_postgres::Error> {
     Ok(TaskRow {
