@@ -387,6 +387,14 @@ async fn nodes_report_the_database_gone_and_carry_on_when_it_is_back() {
     let client = cluster.client(0).await;
     let before = client.submit(NewTask::new("diag.echo")).await.expect("submit");
     client.wait(&before.id).await.expect("done");
+    // Work under way when the connections go.
+    let busy: Vec<String> = client
+        .submit_batch((0..500).map(|n| NewTask::new("diag.sleep").params(json!({"duration_ms": 20, "n": n}))))
+        .await
+        .expect("batch")
+        .into_iter()
+        .map(|task| task.id)
+        .collect();
     // Every connection of this cluster is cut, as a database restart would.
     let (admin, connection) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls)
         .await
@@ -416,6 +424,14 @@ async fn nodes_report_the_database_gone_and_carry_on_when_it_is_back() {
     .await;
     let done = within("the task to run", client.wait(&after.id)).await.expect("wait");
     assert_eq!(done.status(), TaskStatus::Completed);
+    // Nothing acknowledged is lost: the work under way all ends COMPLETED.
+    tokio::time::timeout(RUN_BOUND, drained(&client))
+        .await
+        .expect("bounded");
+    for id in &busy {
+        let task = client.get(id).await.expect("get");
+        assert_eq!(task.status(), TaskStatus::Completed, "{}", task.status_reason);
+    }
     let on_b = cluster.client(1).await;
     let cross = on_b
         .submit(NewTask::new("diag.sleep").params(json!({"duration_ms": 300})))
@@ -491,4 +507,50 @@ async fn a_waiter_sees_the_end_of_every_task_whichever_node_runs_it() {
         assert_eq!(done.status(), TaskStatus::Completed);
     }
     cluster.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nodes_starting_together_on_a_new_database_migrate_it_once() {
+    let schema = fresh_schema();
+    let url = database_url();
+    let starts: Vec<_> = (0..3)
+        .map(|index| {
+            let (url, schema) = (url.clone(), schema.clone());
+            std::thread::spawn(move || {
+                let dir = tempfile::tempdir().expect("dir");
+                let (child, address) = crate::support::spawn_with(dir.path(), |command| {
+                    command
+                        .args(["--store", &url, "--set", &format!("store.schema={schema}")])
+                        .args(["--set", &format!("engine.node_id=together{index}")])
+                        .args(["--set", "monitor.enabled=false"])
+                });
+                (child, address, dir)
+            })
+        })
+        .collect();
+    let mut nodes: Vec<_> = starts.into_iter().map(|start| start.join().expect("started")).collect();
+    for (_, address, _) in &nodes {
+        let client = Client::connect(address.clone()).await.expect("connects");
+        let task = client.submit(NewTask::new("diag.echo")).await.expect("submit");
+        assert_eq!(
+            within("a task to run", client.wait(&task.id))
+                .await
+                .expect("wait")
+                .status(),
+            TaskStatus::Completed
+        );
+    }
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let version: i64 = admin
+        .query_one(&format!("SELECT version FROM \"{schema}\".taskd_schema_version"), &[])
+        .await
+        .expect("one version row")
+        .get(0);
+    assert_eq!(version, 1);
+    for (child, _, _) in &mut nodes {
+        terminate(child);
+    }
 }
