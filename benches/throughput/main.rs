@@ -118,6 +118,9 @@ async fn run() {
         ..ServerConfig::default()
     };
     config.engine.max_concurrent_tasks = 256;
+    // The submit phases park millions of tasks: past the default queue
+    // depth they would be shed, which is not what they measure.
+    config.engine.limits.max_queue_depth = u64::MAX;
     config.store.synchronous = settings.synchronous;
     let server = taskd::server::start(config, HandlerRegistry::new())
         .await

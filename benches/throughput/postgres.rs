@@ -37,6 +37,7 @@ fn serve(schema: &str, index: usize) -> (Child, String, tempfile::TempDir) {
         .args(["--set", &format!("store.schema={schema}")])
         .args(["--set", &format!("engine.node_id=bench{index}")])
         .args(["--set", "monitor.enabled=false", "--max-concurrent-tasks", "256"])
+        .args(["--set", "engine.limits.max_queue_depth=1000000000"])
         .env("TASKD_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()

@@ -45,6 +45,7 @@ fn serve(data_dir: &std::path::Path) -> (Child, String, Duration) {
     let mut child = Command::new(binary().0)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(["--set", "engine.limits.max_queue_depth=1000000000"])
         .env("TASKD_LOG", "warn")
         .env("TASKD_MONITOR_INTERVAL", "1s")
         .stdout(Stdio::piped())
