@@ -554,3 +554,43 @@ async fn nodes_starting_together_on_a_new_database_migrate_it_once() {
         terminate(child);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_node_reports_the_whole_cluster_over_rest_and_metrics() {
+    let cluster = Cluster::start(2, &[]);
+    let on_a = cluster.client(0).await;
+    let tasks = on_a
+        .submit_batch((0..30).map(|n| NewTask::new("diag.echo").params(json!({"n": n}))))
+        .await
+        .expect("batch");
+    drained(&on_a).await;
+    let node_b = &cluster.nodes[1].address;
+    // The explorer's list and the stats the dashboard reads, from node 1.
+    let listed: serde_json::Value = reqwest::get(format!("{node_b}/api/v1/tasks?task_type=diag.echo&page_size=100"))
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["tasks"].as_array().map(Vec::len), Some(tasks.len()));
+    let stats: serde_json::Value = reqwest::get(format!("{node_b}/api/v1/tasks/stats"))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stats["counts"]["completed"], 30, "{stats}");
+    // Prometheus scraping node 1 sees the tasks node 0 took in.
+    let metrics = reqwest::get(format!("{node_b}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let completed = metrics
+        .lines()
+        .find(|line| line.starts_with("taskd_tasks{") && line.contains("diag.echo") && line.contains("\"COMPLETED\""))
+        .unwrap_or_else(|| panic!("no completed diag.echo gauge in\n{metrics}"));
+    assert!(completed.ends_with(" 30") || completed.ends_with(" 30.0"), "{completed}");
+    cluster.stop();
+}
