@@ -7,8 +7,9 @@
 //!   functions. The status machine lives here, once, for every backend.
 //! - [`store`]: the source of truth. Every transition is one atomic
 //!   operation of the [`store::Store`] contract (submit, claim under a
-//!   lease, renew, finish, cancel, rescue); SQLite is the embedded default
-//!   and a conformance suite defines the contract for every backend.
+//!   lease, renew, finish, cancel, rescue); SQLite is the embedded default,
+//!   PostgreSQL serves several nodes, and a conformance suite defines the
+//!   contract for every backend.
 //! - [`engine`]: the transport-free core. [`engine::TaskManager`] submits,
 //!   reads, cancels and watches through the store; executors run attempts
 //!   under leases, the in-process one among them.

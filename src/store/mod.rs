@@ -11,7 +11,8 @@
 //! watcher never sees a change a crash could undo. An operation that fails
 //! wrote nothing.
 //!
-//! SQLite ([`sqlite`]) is the embedded default. The conformance suite
+//! SQLite ([`sqlite`]) is the embedded default; PostgreSQL ([`postgres`])
+//! lets several nodes share one database. The conformance suite
 //! ([`conformance`]) is the executable definition of the contract; every
 //! backend runs it unchanged.
 
