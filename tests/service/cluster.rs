@@ -591,6 +591,9 @@ async fn every_node_reports_the_whole_cluster_over_rest_and_metrics() {
         .lines()
         .find(|line| line.starts_with("taskd_tasks{") && line.contains("diag.echo") && line.contains("\"COMPLETED\""))
         .unwrap_or_else(|| panic!("no completed diag.echo gauge in\n{metrics}"));
-    assert!(completed.ends_with(" 30") || completed.ends_with(" 30.0"), "{completed}");
+    assert!(
+        completed.ends_with(" 30") || completed.ends_with(" 30.0"),
+        "{completed}"
+    );
     cluster.stop();
 }

@@ -458,7 +458,7 @@ impl WorkerConnection {
         self.core.config.lease_duration
     }
 
-    /// Ends the session: see [`Session::close`].
+    /// Ends the session: see `Session::close`.
     pub async fn close(mut self, why: &str) {
         self.closed = true;
         close_session(self.core.clone(), self.session.clone(), why).await;

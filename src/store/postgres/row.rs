@@ -45,7 +45,7 @@ pub const COLUMNS_OF_TASK: &str = "task.id, task.name, task.task_type, task.prio
      task.run_at, task.created_at, task.started_at, task.completed_at, task.updated_at, task.progress, \
      task.result, task.error, task.status_reason, task.attempts::text, task.revision";
 
-/// Reads [`COLUMNS`] from `row`, starting at column `first`.
+/// Reads `COLUMNS` from `row`, starting at column `first`.
 pub fn read(row: &Row, first: usize) -> Result<TaskRow, tokio_postgres::Error> {
     Ok(TaskRow {
         id: row.try_get(first)?,
