@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
 use tokio_postgres::Row;
@@ -20,20 +20,21 @@ use crate::store::{CommitObserver, Transition};
 
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-/// Runs `sql` (prepared once per connection).
-pub async fn execute(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Step<u64> {
-    let statement = tx.prepare_cached(sql).await?;
-    Ok(tx.execute(&statement, params).await?)
+/// Runs `sql` (prepared once per connection) in a transaction or on a
+/// plain connection.
+pub async fn execute(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Step<u64> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.execute(&statement, params).await?)
 }
 
-pub async fn query(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Step<Vec<Row>> {
-    let statement = tx.prepare_cached(sql).await?;
-    Ok(tx.query(&statement, params).await?)
+pub async fn query(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Step<Vec<Row>> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query(&statement, params).await?)
 }
 
-pub async fn query_opt(tx: &Transaction<'_>, sql: &str, params: Params<'_>) -> Step<Option<Row>> {
-    let statement = tx.prepare_cached(sql).await?;
-    Ok(tx.query_opt(&statement, params).await?)
+pub async fn query_opt(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Step<Option<Row>> {
+    let statement = client.prepare_cached(sql).await?;
+    Ok(client.query_opt(&statement, params).await?)
 }
 
 pub enum ChangedTask {

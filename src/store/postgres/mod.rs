@@ -108,6 +108,26 @@ macro_rules! transact {
     }};
 }
 
+/// Runs `$body` (which may use `$client`) on a pooled connection outside
+/// any transaction (a read sees committed state, one statement): run again
+/// on another connection when the one taken was found closed.
+macro_rules! read {
+    ($store:expr, |$client:ident| $body:expr) => {{
+        let store = $store;
+        let mut run = 0;
+        loop {
+            run += 1;
+            let $client = store.db.client().await?;
+            let outcome: Step<_> = async { $body }.await;
+            match outcome {
+                Ok(value) => break Ok(value),
+                Err(failure) if failure.is_closed_connection() && run < MOST_RUNS => continue,
+                Err(failure) => break Err(failure.into_store_error()),
+            }
+        }
+    }};
+}
+
 impl PostgresStore {
     /// Connects, creates the schema if asked, and migrates it.
     pub async fn open(config: PostgresStoreConfig, options: StoreOptions) -> StoreResult<Self> {
@@ -290,15 +310,15 @@ impl Store for PostgresStore {
     }
 
     async fn get(&self, id: TaskId) -> StoreResult<Option<Task>> {
-        transact!(self, |tx, changes| reads::get(&tx, id).await)
+        read!(self, |client| reads::get(&client, id).await)
     }
 
     async fn list(&self, query: &ListQuery) -> StoreResult<Vec<Task>> {
-        transact!(self, |tx, changes| reads::list(&tx, query).await)
+        read!(self, |client| reads::list(&client, query).await)
     }
 
     async fn counts(&self) -> StoreResult<Vec<StatusCount>> {
-        transact!(self, |tx, changes| reads::counts(&tx).await)
+        read!(self, |client| reads::counts(&client).await)
     }
 
     async fn declare_task_types(&self, task_types: Vec<String>, now: Timestamp) -> StoreResult<()> {
@@ -307,7 +327,7 @@ impl Store for PostgresStore {
     }
 
     async fn declared_task_types(&self) -> StoreResult<Vec<String>> {
-        transact!(self, |tx, changes| reads::declared_task_types(&tx).await)
+        read!(self, |client| reads::declared_task_types(&client).await)
     }
 
     async fn check_writable(&self, now: Timestamp) -> StoreResult<()> {

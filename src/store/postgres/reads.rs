@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
 use crate::model::{Task, TaskId, TaskStatus, Timestamp};
@@ -13,7 +13,7 @@ use crate::store::postgres::error::Step;
 use crate::store::postgres::row::{COLUMNS, read};
 use crate::store::{ListQuery, Purged, StatusCount};
 
-pub async fn get(tx: &Transaction<'_>, id: TaskId) -> Step<Option<Task>> {
+pub async fn get(tx: &impl GenericClient, id: TaskId) -> Step<Option<Task>> {
     let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
     match query(tx, &sql, &[&id]).await?.first() {
         Some(row) => Ok(Some(read(row, 0)?.into_task()?)),
@@ -21,7 +21,7 @@ pub async fn get(tx: &Transaction<'_>, id: TaskId) -> Step<Option<Task>> {
     }
 }
 
-pub async fn list(tx: &Transaction<'_>, list: &ListQuery) -> Step<Vec<Task>> {
+pub async fn list(tx: &impl GenericClient, list: &ListQuery) -> Step<Vec<Task>> {
     let filter = &list.filter;
     let mut conditions: Vec<String> = Vec::new();
     let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
@@ -89,7 +89,7 @@ pub async fn list(tx: &Transaction<'_>, list: &ListQuery) -> Step<Vec<Task>> {
     rows.iter().map(|row| Ok(read(row, 0)?.into_task()?)).collect()
 }
 
-pub async fn counts(tx: &Transaction<'_>) -> Step<Vec<StatusCount>> {
+pub async fn counts(tx: &impl GenericClient) -> Step<Vec<StatusCount>> {
     let rows = query(
         tx,
         "SELECT task_type, status, COUNT(*) FROM tasks GROUP BY task_type, status",
@@ -153,7 +153,7 @@ pub async fn declare_task_types(tx: &Transaction<'_>, task_types: &[String], now
     Ok(())
 }
 
-pub async fn declared_task_types(tx: &Transaction<'_>) -> Step<Vec<String>> {
+pub async fn declared_task_types(tx: &impl GenericClient) -> Step<Vec<String>> {
     let rows = query(tx, "SELECT name FROM task_types ORDER BY name", &[]).await?;
     rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
 }
