@@ -134,6 +134,13 @@ pub async fn measure(nodes: usize, seconds: u64, e2e_tasks: u64) -> Figures {
     for (child, _, _) in servers {
         stop(child);
     }
+    // The run's tables go with it.
+    if let Ok((admin, connection)) = tokio_postgres::connect(&database_url(), tokio_postgres::NoTls).await {
+        tokio::spawn(connection);
+        let _ = admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await;
+    }
     Figures {
         nodes,
         batch_submit,

@@ -194,15 +194,7 @@ impl PostgresStore {
             stop_listening: tokio_util::sync::CancellationToken::new(),
         };
         let mut client = store.db.client().await?;
-        if let Some(schema) = &store.config.schema {
-            let create = format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", schema.replace('"', "\"\""));
-            if let Err(error) = client.batch_execute(&create).await
-                && error.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
-            {
-                return Err(database_error(&error));
-            }
-        }
-        schema::migrate(&mut client).await?;
+        schema::migrate(&mut client, store.config.schema.as_deref()).await?;
         let receiver = notify::Receiver {
             node: store.db.node.clone(),
             channel: store.db.channel.clone(),

@@ -76,30 +76,35 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO health (id, checked_at) VALUES (1, 0);",
 ];
 
-/// Brings the database (the connection's schema) to the newest version.
-pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+/// Brings the database (the connection's schema, created if `schema`
+/// names one that does not exist) to the newest version. Everything runs in
+/// one transaction under an advisory lock on the schema's name: nodes
+/// starting together take turns, and the later ones find the work done.
+pub async fn migrate(client: &mut Client, schema: Option<&str>) -> Result<(), StoreError> {
     let fail = |error: tokio_postgres::Error| database_error(&error);
-    client
-        .batch_execute("CREATE TABLE IF NOT EXISTS taskd_schema_version (version bigint NOT NULL)")
-        .await
-        .or_else(|error| {
-            // Two nodes creating it at once: one of them finds it made.
-            if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                Ok(())
-            } else {
-                Err(fail(error))
-            }
-        })?;
-    let known = MIGRATIONS.len() as i64;
     let transaction = client.transaction().await.map_err(fail)?;
-    // One node at a time past this point, per schema.
+    let name = schema.unwrap_or("public");
     transaction
         .execute(
-            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.taskd_migrations'))",
-            &[],
+            "SELECT pg_advisory_xact_lock(hashtext('taskd_migrations.' || $1))",
+            &[&name],
         )
         .await
         .map_err(fail)?;
+    if let Some(schema) = schema {
+        transaction
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                schema.replace('"', "\"\"")
+            ))
+            .await
+            .map_err(fail)?;
+    }
+    transaction
+        .batch_execute("CREATE TABLE IF NOT EXISTS taskd_schema_version (version bigint NOT NULL)")
+        .await
+        .map_err(fail)?;
+    let known = MIGRATIONS.len() as i64;
     let version: i64 = match transaction
         .query_opt("SELECT version FROM taskd_schema_version", &[])
         .await
