@@ -7,8 +7,7 @@
 //! - 10,000 open watch streams: resident memory, and how long one event
 //!   takes to reach all of them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -18,29 +17,18 @@ use serde_json::json;
 use taskd_client::{Client, NewTask};
 
 use crate::measure::{micros, percentile};
-use crate::queued::{rss_mib, stop};
+use crate::queued::{listening, rss_mib, stop};
 
 fn serve(data_dir: &std::path::Path, settings: &[&str]) -> (Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_taskd"));
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
-        .env("TASKD_LOG", "error")
-        .stdout(Stdio::piped());
+        .env("TASKD_LOG", "error");
     for setting in settings {
         command.args(["--set", setting]);
     }
-    let mut child = command.spawn().expect("taskd starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a line");
-    let address = line
-        .trim()
-        .strip_prefix("taskd listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, format!("http://{address}"))
+    listening(&mut command)
 }
 
 pub struct Flood {

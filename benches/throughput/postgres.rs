@@ -3,15 +3,14 @@
 //! one node and with two sharing the database: batch submit, end to end,
 //! and submit-to-start latency, with clients spread over the nodes.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use taskd_client::{Client, NewTask};
 
 use crate::measure::{percentile, rate};
-use crate::queued::stop;
+use crate::queued::{listening, stop};
 
 const PARKED: &str = "document_processing";
 
@@ -30,7 +29,8 @@ fn database_url() -> String {
 
 fn serve(schema: &str, index: usize) -> (Child, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taskd"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_taskd"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
         .args(["--store", &database_url()])
@@ -38,20 +38,9 @@ fn serve(schema: &str, index: usize) -> (Child, String, tempfile::TempDir) {
         .args(["--set", &format!("engine.node_id=bench{index}")])
         .args(["--set", "monitor.enabled=false", "--max-concurrent-tasks", "256"])
         .args(["--set", "engine.limits.max_queue_depth=1000000000"])
-        .env("TASKD_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("taskd starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("a line");
-    let address = line
-        .trim()
-        .strip_prefix("taskd listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, format!("http://{address}"), dir)
+        .env("TASKD_LOG", "error");
+    let (child, address) = listening(&mut command);
+    (child, address, dir)
 }
 
 async fn completed_count(client: &Client, task_type: &str) -> u64 {

@@ -42,15 +42,21 @@ fn binary() -> (String, bool) {
 /// it took to print that it listens.
 fn serve(data_dir: &std::path::Path) -> (Child, String, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(binary().0)
+    let mut command = Command::new(binary().0);
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(["--set", "engine.limits.max_queue_depth=1000000000"])
         .env("TASKD_LOG", "warn")
-        .env("TASKD_MONITOR_INTERVAL", "1s")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("taskd starts");
+        .env("TASKD_MONITOR_INTERVAL", "1s");
+    let (child, address) = listening(&mut command);
+    (child, address, started.elapsed())
+}
+
+/// Starts `command` (a `taskd serve` on port 0) and waits for the line
+/// saying it listens; returns it and its `http://` address.
+pub fn listening(command: &mut Command) -> (Child, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("taskd starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).expect("a line");
@@ -59,7 +65,7 @@ fn serve(data_dir: &std::path::Path) -> (Child, String, Duration) {
         .strip_prefix("taskd listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
-    (child, format!("http://{address}"), started.elapsed())
+    (child, format!("http://{address}"))
 }
 
 pub fn rss_mib(pid: u32) -> f64 {

@@ -18,6 +18,7 @@
 
 pub mod columns;
 pub mod conformance;
+pub mod decide;
 mod error;
 pub mod leased;
 pub mod ops;

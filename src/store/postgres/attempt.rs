@@ -9,10 +9,10 @@ use std::collections::{HashMap, VecDeque};
 use deadpool_postgres::Transaction;
 
 use crate::model::rules::attempts::{AttemptEnd, AttemptFacts, completed_progress, end_attempt};
-use crate::model::rules::dependencies::{DependencyState, dependency_state};
-use crate::model::rules::placement::{Placement, place_ready, waiting_reason};
+use crate::model::rules::placement::Placement;
 use crate::model::{EventKind, LeaseToken, MachineState, TaskId, TaskStatus, Timestamp};
 use crate::store::columns::{duration, parse_priority, parse_status, to_json};
+use crate::store::decide::{DependentMove, dependent_move};
 use crate::store::leased::{LeasedTask, check_lease};
 use crate::store::postgres::changes::{Changes, query, query_opt};
 use crate::store::postgres::error::Step;
@@ -164,17 +164,22 @@ pub async fn dependency_ended(
             if parse_status(dependent.status)? != TaskStatus::Waiting {
                 continue;
             }
-            let required = parse_status(dependent.required_status)?;
-            match dependency_state(dependency, status, required) {
-                DependencyState::Unmet => {}
-                DependencyState::Met if dependent.unmet > 1 => one_less(tx, changes, &dependent, now).await?,
-                DependencyState::Met => {
-                    let placement = place_ready(dependent.run_at.map(Timestamp), now);
-                    place(tx, changes, &dependent, placement, now).await?;
+            let movement = dependent_move(
+                (dependency, status),
+                parse_status(dependent.required_status)?,
+                (dependent.unmet, dependent.total),
+                dependent.run_at.map(Timestamp),
+                now,
+            );
+            match movement {
+                None => {}
+                Some(DependentMove::OneLess { unmet, reason }) => {
+                    one_less(tx, changes, &dependent, unmet, reason, now).await?
                 }
-                DependencyState::Broken { reason } => {
-                    place(tx, changes, &dependent, Placement::Cancelled { reason }, now).await?;
-                    if dependent.dependent_count > 0 {
+                Some(DependentMove::Place(placement)) => {
+                    let cancelled = placement.status() == TaskStatus::Cancelled;
+                    place(tx, changes, &dependent, placement, now).await?;
+                    if cancelled && dependent.dependent_count > 0 {
                         work.push_back((dependent.id, TaskStatus::Cancelled));
                     }
                 }
@@ -218,12 +223,14 @@ const ONE_LESS: &str = "UPDATE tasks SET unmet_dependencies = $2, status_reason 
 const PLACE: &str = "UPDATE tasks SET status = $2, unmet_dependencies = 0, status_reason = $3, queue_key = $4, \
      completed_at = $5, error = $6, updated_at = $7, revision = revision + 1 WHERE id = $1";
 
-async fn one_less(tx: &Transaction<'_>, changes: &mut Changes, dependent: &Dependent, now: Timestamp) -> Step<()> {
-    let unmet = dependent.unmet - 1;
-    let reason = waiting_reason(
-        usize::try_from(unmet).unwrap_or(0),
-        usize::try_from(dependent.total).unwrap_or(0),
-    );
+async fn one_less(
+    tx: &Transaction<'_>,
+    changes: &mut Changes,
+    dependent: &Dependent,
+    unmet: i64,
+    reason: String,
+    now: Timestamp,
+) -> Step<()> {
     changes
         .update_task(
             tx,

@@ -6,10 +6,10 @@
 
 use deadpool_postgres::Transaction;
 
-use crate::model::rules::attempts::{lease_deadline, running_reason};
 use crate::model::rules::placement::place_due;
-use crate::model::{Attempt, AttemptOutcome, EventKind, Lease, LeaseToken, TaskStatus, Timestamp};
+use crate::model::{EventKind, TaskStatus, Timestamp};
 use crate::store::columns::{TaskRow, parse_priority, to_json};
+use crate::store::decide;
 use crate::store::postgres::changes::{Changes, execute, query};
 use crate::store::postgres::error::Step;
 use crate::store::postgres::row::{COLUMNS, read};
@@ -46,15 +46,7 @@ pub async fn apply(tx: &Transaction<'_>, changes: &mut Changes, request: ClaimRe
     let mut tasks = Vec::with_capacity(candidates.len());
     for (queue_key, row) in candidates {
         let attempt_count = attempts_of.get(&row.id).copied().unwrap_or(0);
-        tasks.push(lease(
-            changes,
-            &request,
-            &mut leases,
-            queue_key,
-            attempt_count,
-            row,
-            now,
-        )?);
+        tasks.push(lease(changes, &request, &mut leases, queue_key, attempt_count, row)?);
     }
     if !tasks.is_empty() {
         execute(
@@ -107,60 +99,24 @@ fn lease(
     queue_key: i64,
     attempt_count: i64,
     row: TaskRow,
-    now: Timestamp,
 ) -> Step<ClaimedTask> {
-    let mut task = row.into_task()?;
-    let attempt = u32::try_from(attempt_count).unwrap_or(0) + 1;
-    let token = LeaseToken::from_random(rand::random());
-    let deadline = lease_deadline(now, request.lease_duration, now, task.timeout);
-    let record = Attempt {
-        number: attempt,
-        started_at: now,
-        finished_at: None,
-        outcome: AttemptOutcome::Running,
-        error: None,
-        worker: request.executor.to_string(),
-        started_under: request.machine,
-        finished_under: None,
-    };
-    let reason = running_reason(attempt);
+    let leased = decide::lease(row.into_task()?, request, attempt_count, queue_key, &changes.weights);
+    let ClaimedTask { lease, task } = &leased.claimed;
     leases.ids.push(task.id);
-    leases.attempts.push(i64::from(attempt));
-    leases.tokens.push(token.as_i64());
-    leases.deadlines.push(deadline.as_micros());
-    leases.reasons.push(reason.clone());
-    leases.records.push(to_json(&record));
-    task.status = TaskStatus::Running;
-    task.started_at = Some(now);
-    task.progress = None;
-    task.status_reason = reason;
-    task.attempts.push(record);
-    task.updated_at = now;
-    task.revision += 1;
-    let ready_since = Timestamp(queue_key).saturating_add(changes.weights.boost(task.priority));
-    changes.transition(Transition {
-        task_id: task.id,
-        task_type: task.task_type.clone(),
-        priority: task.priority,
-        from: Some(TaskStatus::Pending),
-        to: TaskStatus::Running,
-        due: None,
-        waited: Some(now.duration_since(ready_since)),
-        closed_attempt: None,
-    });
-    changes.record_task(task.id, EventKind::StatusChanged, Some(TaskStatus::Pending), || {
-        task.clone()
-    });
-    Ok(ClaimedTask {
-        lease: Lease {
-            task_id: task.id,
-            attempt,
-            token,
-            executor: request.executor.clone(),
-            deadline,
-        },
-        task,
-    })
+    leases.attempts.push(i64::from(lease.attempt));
+    leases.tokens.push(lease.token.as_i64());
+    leases.deadlines.push(lease.deadline.as_micros());
+    leases.reasons.push(task.status_reason.clone());
+    leases.records.push(to_json(&leased.record));
+    changes.transition(leased.transition);
+    let claimed = leased.claimed;
+    changes.record_task(
+        claimed.task.id,
+        EventKind::StatusChanged,
+        Some(TaskStatus::Pending),
+        || claimed.task.clone(),
+    );
+    Ok(claimed)
 }
 
 /// `promote_due`: promotes, then says when the next task is due.

@@ -8,13 +8,13 @@ use std::collections::HashMap;
 
 use deadpool_postgres::Transaction;
 
-use crate::model::rules::placement::{DependencyAtPlacement, Placement, place_new};
-use crate::model::{EventKind, Fingerprint, Task, TaskDependency, TaskId, TaskStatus, Timestamp};
+use crate::model::{EventKind, Fingerprint, Task, TaskId, TaskStatus, Timestamp};
 use crate::store::columns::{micros, parse_status, to_json};
+use crate::store::decide;
 use crate::store::postgres::changes::{Changes, execute, query_opt};
 use crate::store::postgres::error::Step;
 use crate::store::postgres::row::{COLUMNS, read};
-use crate::store::{DraftTarget, StoreError, SubmitBatch, SubmitOutcome, Submitted, TaskDraft, Transition};
+use crate::store::{DraftTarget, StoreError, SubmitBatch, SubmitOutcome, Submitted, TaskDraft};
 
 pub async fn apply(tx: &Transaction<'_>, changes: &mut Changes, request: SubmitBatch) -> Step<Submitted> {
     let SubmitBatch { drafts, now } = request;
@@ -101,60 +101,14 @@ async fn insert(
     statuses: &HashMap<TaskId, TaskStatus>,
     now: Timestamp,
 ) -> Step<Task> {
-    let mut dependencies: Vec<DependencyAtPlacement> = Vec::with_capacity(draft.dependencies.len());
-    for dependency in &draft.dependencies {
-        let task_id = match dependency.target {
-            DraftTarget::Task(id) => id,
-            DraftTarget::Draft(index) => ids[index],
-        };
-        if dependencies.iter().any(|seen| seen.task_id == task_id) {
-            continue;
-        }
-        dependencies.push(DependencyAtPlacement {
-            task_id,
-            status: statuses[&task_id],
-            required_status: dependency.required_status,
-        });
-    }
-    let placement = place_new(&dependencies, draft.run_at, now);
-    let status = placement.status();
-    let cancelled = status == TaskStatus::Cancelled;
-    let unmet = match &placement {
-        Placement::Waiting { unmet, .. } => *unmet,
-        _ => 0,
-    };
-    let task = Task {
-        id: draft.id,
-        name: draft.name,
-        task_type: draft.task_type,
-        params: draft.params,
-        priority: draft.priority,
-        status,
-        dependencies: dependencies
-            .iter()
-            .map(|dependency| TaskDependency {
-                task_id: dependency.task_id,
-                required_status: dependency.required_status,
-            })
-            .collect(),
-        max_retries: draft.max_retries,
-        retry_count: 0,
-        timeout: draft.timeout,
-        run_at: draft.run_at,
-        created_at: now,
-        started_at: None,
-        completed_at: cancelled.then_some(now),
-        progress: None,
-        result: None,
-        error: cancelled.then(|| placement.reason()),
-        labels: draft.labels,
-        idempotency_key: draft.idempotency_key,
-        attempts: Vec::new(),
-        retry_policy: draft.retry_policy,
-        status_reason: placement.reason(),
-        updated_at: now,
-        revision: 1,
-    };
+    let fingerprint = draft.fingerprint;
+    let placed = decide::new_task(draft, ids, statuses, now);
+    let decide::NewTask {
+        task,
+        dependencies,
+        placement,
+        unmet,
+    } = &placed;
     let queue_key = placement.queue_key(task.priority, &changes.weights);
     let policy = &task.retry_policy;
     execute(
@@ -170,7 +124,7 @@ async fn insert(
             &to_json(&task.dependencies),
             &to_json(&task.labels),
             &task.idempotency_key,
-            &draft.fingerprint.map(Fingerprint::as_i64),
+            &fingerprint.map(Fingerprint::as_i64),
             &i64::from(task.max_retries),
             &micros(task.timeout),
             &micros(policy.initial_backoff),
@@ -182,12 +136,12 @@ async fn insert(
             &task.completed_at.map(|at| at.as_micros()),
             &task.error,
             &task.status_reason,
-            &(unmet as i64),
+            &(*unmet as i64),
             &queue_key,
         ],
     )
     .await?;
-    for dependency in &dependencies {
+    for dependency in dependencies {
         execute(
             tx,
             "INSERT INTO task_dependencies (depends_on, task_id, required_status) VALUES ($1, $2, $3)",
@@ -201,16 +155,7 @@ async fn insert(
         )
         .await?;
     }
-    changes.transition(Transition {
-        task_id: task.id,
-        task_type: task.task_type.clone(),
-        priority: task.priority,
-        from: None,
-        to: status,
-        due: placement.due(),
-        waited: None,
-        closed_attempt: None,
-    });
+    changes.transition(placed.transition());
     changes.record_task(task.id, EventKind::Submitted, None, || task.clone());
-    Ok(task)
+    Ok(placed.task)
 }

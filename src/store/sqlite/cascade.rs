@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 
 use rusqlite::params;
 
-use crate::model::rules::dependencies::{DependencyState, dependency_state};
-use crate::model::rules::placement::{Placement, place_ready, waiting_reason};
+use crate::model::rules::placement::Placement;
 use crate::model::{EventKind, TaskId, TaskStatus, Timestamp};
+use crate::store::decide::{DependentMove, dependent_move};
 use crate::store::sqlite::row::{parse_priority, parse_status};
 use crate::store::sqlite::writer::Batch;
 use crate::store::{StoreResult, Transition};
@@ -35,17 +35,20 @@ pub fn dependency_ended(batch: &mut Batch<'_>, ended: TaskId, status: TaskStatus
             if parse_status(dependent.status)? != TaskStatus::Waiting {
                 continue;
             }
-            let required = parse_status(dependent.required_status)?;
-            match dependency_state(dependency, status, required) {
-                DependencyState::Unmet => {}
-                DependencyState::Met if dependent.unmet > 1 => one_less(batch, &dependent, now)?,
-                DependencyState::Met => {
-                    let placement = place_ready(dependent.run_at.map(Timestamp), now);
+            let movement = dependent_move(
+                (dependency, status),
+                parse_status(dependent.required_status)?,
+                (dependent.unmet, dependent.total),
+                dependent.run_at.map(Timestamp),
+                now,
+            );
+            match movement {
+                None => {}
+                Some(DependentMove::OneLess { unmet, reason }) => one_less(batch, &dependent, unmet, reason, now)?,
+                Some(DependentMove::Place(placement)) => {
+                    let cancelled = placement.status() == TaskStatus::Cancelled;
                     place(batch, &dependent, placement, now)?;
-                }
-                DependencyState::Broken { reason } => {
-                    place(batch, &dependent, Placement::Cancelled { reason }, now)?;
-                    if dependent.dependent_count > 0 {
+                    if cancelled && dependent.dependent_count > 0 {
                         work.push_back((dependent.id, TaskStatus::Cancelled));
                     }
                 }
@@ -85,12 +88,13 @@ const PLACE: &str = "UPDATE tasks SET status = ?2, unmet_dependencies = 0, statu
      completed_at = ?5, error = ?6, updated_at = ?7, revision = revision + 1 WHERE id = ?1";
 
 /// One more dependency met; others remain.
-fn one_less(batch: &mut Batch<'_>, dependent: &Dependent, now: Timestamp) -> StoreResult<()> {
-    let unmet = dependent.unmet - 1;
-    let reason = waiting_reason(
-        usize::try_from(unmet).unwrap_or(0),
-        usize::try_from(dependent.total).unwrap_or(0),
-    );
+fn one_less(
+    batch: &mut Batch<'_>,
+    dependent: &Dependent,
+    unmet: i64,
+    reason: String,
+    now: Timestamp,
+) -> StoreResult<()> {
     batch.update_task(
         ONE_LESS,
         params![dependent.id, unmet, reason, now.as_micros()],

@@ -3,12 +3,12 @@
 
 use rusqlite::params;
 
-use crate::model::rules::attempts::{lease_deadline, running_reason};
-use crate::model::{Attempt, AttemptOutcome, EventKind, Lease, LeaseToken, TaskId, TaskStatus, Timestamp};
+use crate::model::{EventKind, TaskId, TaskStatus, Timestamp};
+use crate::store::decide;
 use crate::store::sqlite::promote;
 use crate::store::sqlite::row::{COLUMNS, TaskRow, to_json};
 use crate::store::sqlite::writer::Batch;
-use crate::store::{ClaimRequest, Claimed, ClaimedTask, StoreResult, Transition};
+use crate::store::{ClaimRequest, Claimed, ClaimedTask, StoreResult};
 
 /// A ready task that may be claimed.
 struct Candidate {
@@ -89,60 +89,22 @@ fn lease(
         .connection
         .prepare_cached(LEASED_ROW.as_str())?
         .query_row(params![id], |row| Ok((row.get::<_, i64>(0)?, TaskRow::read(row, 1)?)))?;
-    let mut task = row.into_task()?;
-    let attempt = u32::try_from(attempt_count).unwrap_or(0) + 1;
-    let token = LeaseToken::from_random(rand::random());
-    let deadline = lease_deadline(now, request.lease_duration, now, task.timeout);
-    let record = Attempt {
-        number: attempt,
-        started_at: now,
-        finished_at: None,
-        outcome: AttemptOutcome::Running,
-        error: None,
-        worker: request.executor.to_string(),
-        started_under: request.machine,
-        finished_under: None,
-    };
-    let reason = running_reason(attempt);
+    let leased = decide::lease(row.into_task()?, request, attempt_count, queue_key, &batch.weights);
+    let ClaimedTask { lease, task } = &leased.claimed;
     batch.connection.prepare_cached(LEASE)?.execute(params![
         task.id,
-        i64::from(attempt),
+        i64::from(lease.attempt),
         request.executor.as_str(),
-        token.as_i64(),
-        deadline.as_micros(),
+        lease.token.as_i64(),
+        lease.deadline.as_micros(),
         now.as_micros(),
-        reason,
-        to_json(&record),
+        task.status_reason,
+        to_json(&leased.record),
     ])?;
-    task.status = TaskStatus::Running;
-    task.started_at = Some(now);
-    task.progress = None;
-    task.status_reason = reason;
-    task.attempts.push(record);
-    task.updated_at = now;
-    task.revision += 1;
-
-    // The key is the ready time moved earlier by the priority's boost.
-    let ready_since = Timestamp(queue_key).saturating_add(batch.weights.boost(task.priority));
-    batch.transition(Transition {
-        task_id: task.id,
-        task_type: task.task_type.clone(),
-        priority: task.priority,
-        from: Some(TaskStatus::Pending),
-        to: TaskStatus::Running,
-        due: None,
-        waited: Some(now.duration_since(ready_since)),
-        closed_attempt: None,
+    batch.transition(leased.transition);
+    let claimed = leased.claimed;
+    batch.record_task(EventKind::StatusChanged, Some(TaskStatus::Pending), || {
+        claimed.task.clone()
     });
-    batch.record_task(EventKind::StatusChanged, Some(TaskStatus::Pending), || task.clone());
-    Ok(ClaimedTask {
-        lease: Lease {
-            task_id: task.id,
-            attempt,
-            token,
-            executor: request.executor.clone(),
-            deadline,
-        },
-        task,
-    })
+    Ok(claimed)
 }

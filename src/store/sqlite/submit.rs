@@ -5,13 +5,11 @@ use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, params};
 
-use crate::model::rules::placement::{DependencyAtPlacement, Placement, place_new};
-use crate::model::{EventKind, Fingerprint, Task, TaskDependency, TaskId, TaskStatus, Timestamp};
+use crate::model::{EventKind, Fingerprint, Task, TaskId, TaskStatus, Timestamp};
+use crate::store::decide;
 use crate::store::sqlite::row::{COLUMNS, micros, parse_status, query_tasks, to_json};
 use crate::store::sqlite::writer::Batch;
-use crate::store::{
-    DraftTarget, StoreError, StoreResult, SubmitBatch, SubmitOutcome, Submitted, TaskDraft, Transition,
-};
+use crate::store::{DraftTarget, StoreError, StoreResult, SubmitBatch, SubmitOutcome, Submitted, TaskDraft};
 
 pub fn apply(batch: &mut Batch<'_>, request: SubmitBatch) -> StoreResult<Submitted> {
     let start = batch.transitions.len();
@@ -109,62 +107,14 @@ fn insert(
     statuses: &HashMap<TaskId, TaskStatus>,
     now: Timestamp,
 ) -> StoreResult<Task> {
-    let mut dependencies: Vec<DependencyAtPlacement> = Vec::with_capacity(draft.dependencies.len());
-    for dependency in &draft.dependencies {
-        let task_id = match dependency.target {
-            DraftTarget::Task(id) => id,
-            DraftTarget::Draft(index) => ids[index],
-        };
-        // Two targets may name one task (a batch member standing for an
-        // existing task): it counts once.
-        if dependencies.iter().any(|seen| seen.task_id == task_id) {
-            continue;
-        }
-        dependencies.push(DependencyAtPlacement {
-            task_id,
-            status: statuses[&task_id],
-            required_status: dependency.required_status,
-        });
-    }
-    let placement = place_new(&dependencies, draft.run_at, now);
-    let status = placement.status();
-    let cancelled = status == TaskStatus::Cancelled;
-    let unmet = match &placement {
-        Placement::Waiting { unmet, .. } => *unmet,
-        _ => 0,
-    };
-    let task = Task {
-        id: draft.id,
-        name: draft.name,
-        task_type: draft.task_type,
-        params: draft.params,
-        priority: draft.priority,
-        status,
-        dependencies: dependencies
-            .iter()
-            .map(|dependency| TaskDependency {
-                task_id: dependency.task_id,
-                required_status: dependency.required_status,
-            })
-            .collect(),
-        max_retries: draft.max_retries,
-        retry_count: 0,
-        timeout: draft.timeout,
-        run_at: draft.run_at,
-        created_at: now,
-        started_at: None,
-        completed_at: cancelled.then_some(now),
-        progress: None,
-        result: None,
-        error: cancelled.then(|| placement.reason()),
-        labels: draft.labels,
-        idempotency_key: draft.idempotency_key,
-        attempts: Vec::new(),
-        retry_policy: draft.retry_policy,
-        status_reason: placement.reason(),
-        updated_at: now,
-        revision: 1,
-    };
+    let fingerprint = draft.fingerprint;
+    let placed = decide::new_task(draft, ids, statuses, now);
+    let decide::NewTask {
+        task,
+        dependencies,
+        placement,
+        unmet,
+    } = &placed;
     let queue_key = placement.queue_key(task.priority, &batch.weights);
     let policy = &task.retry_policy;
     batch
@@ -187,7 +137,7 @@ fn insert(
             to_json(&task.dependencies),
             to_json(&task.labels),
             task.idempotency_key,
-            draft.fingerprint.map(Fingerprint::as_i64),
+            fingerprint.map(Fingerprint::as_i64),
             i64::from(task.max_retries),
             micros(task.timeout),
             micros(policy.initial_backoff),
@@ -199,10 +149,10 @@ fn insert(
             task.completed_at.map(|at| at.as_micros()),
             task.error,
             task.status_reason,
-            unmet as i64,
+            *unmet as i64,
             queue_key,
         ])?;
-    for dependency in &dependencies {
+    for dependency in dependencies {
         batch
             .connection
             .prepare_cached("INSERT INTO task_dependencies (depends_on, task_id, required_status) VALUES (?1, ?2, ?3)")?
@@ -212,16 +162,7 @@ fn insert(
             .prepare_cached("UPDATE tasks SET dependent_count = dependent_count + 1 WHERE id = ?1")?
             .execute(params![dependency.task_id])?;
     }
-    batch.transition(Transition {
-        task_id: task.id,
-        task_type: task.task_type.clone(),
-        priority: task.priority,
-        from: None,
-        to: status,
-        due: placement.due(),
-        waited: None,
-        closed_attempt: None,
-    });
+    batch.transition(placed.transition());
     batch.record_task(EventKind::Submitted, None, || task.clone());
-    Ok(task)
+    Ok(placed.task)
 }
