@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -240,21 +239,17 @@ impl Refusal {
     }
 
     pub fn respond(self, grpc: bool) -> Response {
-        let mut response = if grpc {
-            let mut response = Response::new(Body::empty());
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-            headers.insert("grpc-status", HeaderValue::from_static(self.grpc_code));
-            if let Ok(message) = HeaderValue::from_str(&crate::api::grpc_limits::percent_encode(&self.message)) {
-                headers.insert("grpc-message", message);
+        if grpc {
+            let mut trailers = HeaderMap::new();
+            if let Some(retry_after_ms) = self.retry_after_ms {
+                insert_retry_hint(&mut trailers, retry_after_ms);
             }
-            response
-        } else {
-            let body = serde_json::json!({"code": self.name, "message": self.message});
-            (self.http, axum::Json(body)).into_response()
-        };
+            return crate::api::grpc_limits::status_response(self.grpc_code, &self.message, trailers);
+        }
+        let body = serde_json::json!({"code": self.name, "message": self.message});
+        let mut response = (self.http, axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        if self.http == StatusCode::UNAUTHORIZED && !grpc {
+        if self.http == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"taskd\""),
@@ -375,7 +370,7 @@ mod tests {
             axum::http::Request::builder()
                 .method(method)
                 .uri("/api/v1/tasks")
-                .body(Body::empty())
+                .body(axum::body::Body::empty())
                 .expect("request")
         };
         let first = tokio::spawn(router.clone().oneshot(request(Method::POST)));

@@ -45,6 +45,43 @@ pub async fn oversized_as_resource_exhausted(request: Request, next: Next) -> Re
     response
 }
 
+/// A gRPC error answered before any handler ran: response headers, then
+/// the status in trailers. Not a trailers-only response: the request stream
+/// may still be open, and the server then resets it (RST_STREAM NO_ERROR);
+/// gRPC's C core (Python, Ruby, PHP clients) reads a reset after a single
+/// header frame as INTERNAL, which it may do before it reads the status.
+/// `trailers` may hold more (a retry hint); the status is added to them.
+pub fn status_response(code: &'static str, message: &str, mut trailers: axum::http::HeaderMap) -> Response {
+    trailers.insert("grpc-status", HeaderValue::from_static(code));
+    if let Ok(value) = HeaderValue::from_str(&percent_encode(message)) {
+        trailers.insert("grpc-message", value);
+    }
+    let mut response = Response::new(axum::body::Body::new(Trailers(Some(trailers))));
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/grpc"));
+    response
+}
+
+/// A body of nothing but trailers.
+struct Trailers(Option<axum::http::HeaderMap>);
+
+impl http_body::Body for Trailers {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.take().map(|trailers| Ok(http_body::Frame::trailers(trailers))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
 fn percent_decode(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 const DEADLINE_EXCEEDED: &str = "4";
 
@@ -17,16 +17,11 @@ pub async fn grpc_deadline(request: Request, next: Next) -> Response {
     };
     match tokio::time::timeout(timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => {
-            let mut headers = HeaderMap::new();
-            headers.insert("content-type", HeaderValue::from_static("application/grpc"));
-            headers.insert("grpc-status", HeaderValue::from_static(DEADLINE_EXCEEDED));
-            headers.insert(
-                "grpc-message",
-                HeaderValue::from_static("the client's deadline (grpc-timeout) passed before the server answered"),
-            );
-            (headers, ()).into_response()
-        }
+        Err(_) => crate::api::grpc_limits::status_response(
+            DEADLINE_EXCEEDED,
+            "the client's deadline (grpc-timeout) passed before the server answered",
+            HeaderMap::new(),
+        ),
     }
 }
 
@@ -52,10 +47,14 @@ fn parse_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body::Body as _;
 
     fn parsed(value: &str) -> Option<Duration> {
         let mut headers = HeaderMap::new();
-        headers.insert("grpc-timeout", HeaderValue::from_str(value).expect("header"));
+        headers.insert(
+            "grpc-timeout",
+            axum::http::HeaderValue::from_str(value).expect("header"),
+        );
         parse_grpc_timeout(&headers)
     }
 
@@ -104,7 +103,13 @@ mod tests {
             .expect("request");
         let started = tokio::time::Instant::now();
         let response = router.oneshot(request).await.expect("infallible");
-        assert_eq!(response.headers()["grpc-status"], DEADLINE_EXCEEDED);
+        let mut body = response.into_body();
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx))
+            .await
+            .expect("a frame")
+            .expect("infallible");
+        let trailers = frame.into_trailers().expect("the status, in trailers");
+        assert_eq!(trailers["grpc-status"], DEADLINE_EXCEEDED);
         assert_eq!(started.elapsed(), Duration::from_millis(50));
         assert!(
             cancelled.load(std::sync::atomic::Ordering::SeqCst),
