@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::access::{self, Access};
+use crate::api::guard::{self, Guard};
 use crate::api::proto;
 use crate::api::proto::system_service_server::SystemServiceServer;
 use crate::api::proto::task_service_server::TaskServiceServer;
@@ -251,7 +252,6 @@ pub async fn start_with_source(
         manager: manager.clone(),
         monitor: monitor.clone(),
         history,
-        cors_origins: std::sync::Arc::new(config.cors_origins.clone()),
         stopping: stopping.clone(),
     });
     warn_if_exposed(local_addr, &access, tls.is_some());
@@ -264,13 +264,18 @@ pub async fn start_with_source(
         .add_service(worker_service)
         .prepare()
         .into_axum_router()
-        // Outermost first on the way in: who is asking and may they, then
+        // Outermost last here, first on the way in: is the request what it
+        // says and not a web page's doing, who is asking and may they, then
         // the client's deadline over everything the call does.
         .layer(axum::middleware::from_fn(
             crate::api::grpc_limits::oversized_as_resource_exhausted,
         ))
         .layer(axum::middleware::from_fn(crate::net::grpc_deadline))
-        .layer(axum::middleware::from_fn_with_state(access.clone(), access::check));
+        .layer(axum::middleware::from_fn_with_state(access.clone(), access::check))
+        .layer(axum::middleware::from_fn_with_state(
+            Guard::new(config.cors_origins.clone(), &config.net.allowed_hosts, access.clone()),
+            guard::check,
+        ));
     let stop_accepting = CancellationToken::new();
     let serving = tokio::spawn(crate::net::serve(
         Listener {

@@ -54,12 +54,21 @@ impl Access {
         !self.tokens.read().is_empty()
     }
 
-    fn requirement(&self, method: &Method, path: &str, grpc: bool) -> Requirement {
-        if grpc {
+    fn requirement(&self, method: &Method, path: &str) -> Requirement {
+        if is_grpc_path(path) {
             return grpc_requirement(path, &self.config);
         }
         rest_requirement(method, path, &self.config)
     }
+}
+
+/// Whether `path` names a gRPC method (`/package.Service/Method`). Decided
+/// by the path alone, as tonic routes: what a request declares about
+/// itself must not change which rules apply to it.
+pub fn is_grpc_path(path: &str) -> bool {
+    path.strip_prefix('/')
+        .and_then(|path| path.split_once('/'))
+        .is_some_and(|(service, method)| service.contains('.') && !method.is_empty() && !method.contains('/'))
 }
 
 fn grpc_requirement(path: &str, config: &AuthConfig) -> Requirement {
@@ -97,20 +106,14 @@ fn rest_requirement(method: &Method, path: &str, config: &AuthConfig) -> Require
     }
 }
 
-fn is_submit(method: &Method, path: &str, grpc: bool) -> bool {
-    if grpc {
+fn is_submit(method: &Method, path: &str) -> bool {
+    if is_grpc_path(path) {
         return matches!(
             path,
             "/taskd.v1.TaskService/SubmitTask" | "/taskd.v1.TaskService/SubmitTasks"
         );
     }
     method == Method::POST && matches!(path, "/api/v1/tasks" | "/api/v1/tasks/batch")
-}
-
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -121,11 +124,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The middleware: authenticate, authorize, admit.
 pub async fn check(State(access): State<Access>, mut request: Request, next: Next) -> Response {
-    let grpc = is_grpc(request.headers());
-    let submit = is_submit(request.method(), request.uri().path(), grpc);
+    // `guard::check` ran first: a gRPC path here is a gRPC request.
+    let grpc = is_grpc_path(request.uri().path());
+    let submit = is_submit(request.method(), request.uri().path());
     let tokens = access.tokens.read().clone();
     if !tokens.is_empty()
-        && let Requirement::Scope(scope) = access.requirement(request.method(), request.uri().path(), grpc)
+        && let Requirement::Scope(scope) = access.requirement(request.method(), request.uri().path())
     {
         let Some(presented) = bearer(request.headers()) else {
             return Refusal::unauthenticated("no bearer token: send `authorization: Bearer <token>`").respond(grpc);
@@ -200,41 +204,62 @@ pub struct Refusal {
     name: &'static str,
     message: String,
     retry_after_ms: Option<u64>,
+    /// The request's part that is wrong, for HTTP answers (`content-type`).
+    field: Option<&'static str>,
 }
 
 impl Refusal {
-    fn unauthenticated(message: &str) -> Self {
+    fn new(grpc_code: &'static str, http: StatusCode, name: &'static str, message: String) -> Self {
         Refusal {
-            grpc_code: "16",
-            http: StatusCode::UNAUTHORIZED,
-            name: "UNAUTHENTICATED",
-            message: message.to_string(),
+            grpc_code,
+            http,
+            name,
+            message,
             retry_after_ms: None,
+            field: None,
         }
+    }
+
+    fn unauthenticated(message: &str) -> Self {
+        Refusal::new("16", StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message.to_string())
+    }
+
+    /// Refused whoever asks: a host name or a web page not allowed here.
+    pub fn forbidden(message: String) -> Self {
+        Refusal::new("7", StatusCode::FORBIDDEN, "PERMISSION_DENIED", message)
+    }
+
+    /// The body is not of the type the path takes; `message` starts with
+    /// the header's name.
+    pub fn unsupported_media_type(message: &str) -> Self {
+        Refusal {
+            field: Some("content-type"),
+            ..Refusal::new(
+                "3",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "INVALID_ARGUMENT",
+                message.to_string(),
+            )
+        }
+    }
+
+    pub fn http_version_not_supported(message: String) -> Self {
+        Refusal::new("3", StatusCode::HTTP_VERSION_NOT_SUPPORTED, "INVALID_ARGUMENT", message)
     }
 
     fn permission_denied(principal: &Principal, needed: &str) -> Self {
         let held: Vec<&str> = principal.scopes().map(Scope::name).collect();
-        Refusal {
-            grpc_code: "7",
-            http: StatusCode::FORBIDDEN,
-            name: "PERMISSION_DENIED",
-            message: format!(
-                "token {:?} lacks scope {needed} (it has {})",
-                principal.name,
-                held.join(", ")
-            ),
-            retry_after_ms: None,
-        }
+        Refusal::forbidden(format!(
+            "token {:?} lacks scope {needed} (it has {})",
+            principal.name,
+            held.join(", ")
+        ))
     }
 
     pub fn overloaded(message: String) -> Self {
         Refusal {
-            grpc_code: "8",
-            http: StatusCode::TOO_MANY_REQUESTS,
-            name: "RESOURCE_EXHAUSTED",
-            message,
             retry_after_ms: Some(RETRY_AFTER_MS),
+            ..Refusal::new("8", StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED", message)
         }
     }
 
@@ -246,7 +271,10 @@ impl Refusal {
             }
             return crate::api::grpc_limits::status_response(self.grpc_code, &self.message, trailers);
         }
-        let body = serde_json::json!({"code": self.name, "message": self.message});
+        let mut body = serde_json::json!({"code": self.name, "message": self.message});
+        if let Some(field) = self.field {
+            body["field"] = field.into();
+        }
         let mut response = (self.http, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if self.http == StatusCode::UNAUTHORIZED {
@@ -334,6 +362,29 @@ mod tests {
             Requirement::Scope(Scope::Read)
         );
         assert_eq!(rest_requirement(&Method::GET, "/metrics", &closed), Requirement::Open);
+    }
+
+    #[test]
+    fn a_grpc_method_is_told_by_its_path_alone() {
+        assert!(is_grpc_path("/taskd.v1.TaskService/SubmitTask"));
+        assert!(is_grpc_path("/grpc.health.v1.Health/Check"));
+        for path in [
+            "/api/v1/tasks",
+            "/dashboard/app.js",
+            "/favicon.ico",
+            "/",
+            "/metrics",
+            "/taskd.v1.TaskService/",
+            "/a.b/c/d",
+        ] {
+            assert!(!is_grpc_path(path), "{path}");
+        }
+        let access = Access::new(Tokens::default(), config(), 1);
+        assert_eq!(
+            access.requirement(&Method::POST, "/taskd.v1.TaskService/SubmitTask"),
+            Requirement::Scope(Scope::Submit)
+        );
+        assert!(is_submit(&Method::POST, "/taskd.v1.TaskService/SubmitTasks"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod dashboard;
 pub mod error_codes;
 pub mod grpc_limits;
+pub mod guard;
 #[path = "../../client/src/json.rs"]
 pub mod json;
 pub mod metrics;

@@ -25,6 +25,12 @@ pub struct NetConfig {
     /// Submit requests being processed at once, on all connections; one
     /// more is refused at once with RESOURCE_EXHAUSTED / 429.
     pub max_in_flight_submits: usize,
+    /// Host names (as in the URL a client uses; `*.example.com` for a
+    /// domain's subdomains, `*` for any) this server answers to when no
+    /// tokens are configured, besides IP addresses and `localhost`. Any
+    /// other `Host` is refused: a web page whose name was rebound to this
+    /// address (DNS rebinding) must not read or change tasks.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for NetConfig {
@@ -36,6 +42,7 @@ impl Default for NetConfig {
             max_streams_per_connection: 512,
             max_watches_per_connection: 256,
             max_in_flight_submits: 1024,
+            allowed_hosts: Vec::new(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod cancellation;
 mod cli;
 mod cluster;
 mod crash;
+mod cross_site;
 mod dashboard;
 mod dependencies;
 mod durability;

@@ -504,7 +504,7 @@ async fn a_connection_beyond_the_limit_is_answered_with_the_limit_and_closed() {
     for _ in 0..2 {
         let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
         stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await
             .expect("write");
         let mut answer = [0u8; 256];

@@ -4,7 +4,6 @@
 //! reads the same from curl as from grpcurl.
 
 mod error;
-mod guard;
 pub mod json;
 mod openapi;
 
@@ -48,15 +47,12 @@ pub struct RestState {
     pub monitor: ResourceMonitor,
     /// The node's recent history, for charts that start full.
     pub history: History,
-    /// Origins other than its own whose pages may write (CORS).
-    pub cors_origins: std::sync::Arc<Vec<String>>,
     /// Ends event streams when the server stops.
     pub stopping: CancellationToken,
 }
 
 /// The REST routes, to merge with the gRPC ones on one listener.
 pub fn router(state: RestState) -> Router {
-    let allowed = guard::AllowedOrigins(state.cors_origins.clone());
     Router::new()
         .route("/api/v1/tasks", post(submit_task).get(list_tasks))
         .route("/api/v1/tasks/batch", post(submit_tasks))
@@ -80,7 +76,6 @@ pub fn router(state: RestState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(allowed, guard::guard_writes))
         .with_state(state)
 }
 
