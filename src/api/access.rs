@@ -77,6 +77,7 @@ fn grpc_requirement(path: &str, config: &AuthConfig) -> Requirement {
         ("grpc.health.v1.Health", _) if config.open_health => Requirement::Open,
         ("taskd.v1.TaskService", "SubmitTask" | "SubmitTasks") => Requirement::Scope(Scope::Submit),
         ("taskd.v1.TaskService", "CancelTask") => Requirement::Scope(Scope::Cancel),
+        ("taskd.v1.TaskService", "DeleteTaskType") => Requirement::Scope(Scope::Admin),
         ("taskd.v1.WorkerService", "ListWorkers") => Requirement::Scope(Scope::Read),
         ("taskd.v1.WorkerService", _) => Requirement::Scope(Scope::Worker),
         // Reads, watches, stats, the system service, reflection, and paths
@@ -101,6 +102,10 @@ fn rest_requirement(method: &Method, path: &str, config: &AuthConfig) -> Require
         "/api/v1/tasks" | "/api/v1/tasks/batch" if method == Method::POST => Requirement::Scope(Scope::Submit),
         path if method == Method::POST && path.starts_with("/api/v1/tasks/") && path.ends_with("/cancel") => {
             Requirement::Scope(Scope::Cancel)
+        }
+        // Anything but a read is an admin's, on a path that has no other.
+        path if method != Method::GET && method != Method::HEAD && path.starts_with("/api/v1/task-types") => {
+            Requirement::Scope(Scope::Admin)
         }
         _ => Requirement::Scope(Scope::Read),
     }
@@ -328,6 +333,10 @@ mod tests {
         );
         assert_eq!(needs("/taskd.v1.WorkerService/Work"), Requirement::Scope(Scope::Worker));
         assert_eq!(
+            needs("/taskd.v1.TaskService/DeleteTaskType"),
+            Requirement::Scope(Scope::Admin)
+        );
+        assert_eq!(
             needs("/taskd.v1.WorkerService/ListWorkers"),
             Requirement::Scope(Scope::Read)
         );
@@ -349,6 +358,14 @@ mod tests {
             Requirement::Scope(Scope::Cancel)
         );
         assert_eq!(needs(Method::GET, "/api/v1/events"), Requirement::Scope(Scope::Read));
+        assert_eq!(
+            needs(Method::DELETE, "/api/v1/task-types/thumbnails"),
+            Requirement::Scope(Scope::Admin)
+        );
+        assert_eq!(
+            needs(Method::GET, "/api/v1/task-types"),
+            Requirement::Scope(Scope::Read)
+        );
         assert_eq!(needs(Method::GET, "/metrics"), Requirement::Scope(Scope::Read));
         assert_eq!(needs(Method::GET, "/readyz"), Requirement::Open);
         assert_eq!(needs(Method::GET, "/dashboard/app.js"), Requirement::Open);

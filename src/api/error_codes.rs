@@ -24,6 +24,7 @@ pub fn wire_codes(code: ErrorCode) -> WireCodes {
         ErrorCode::FailedPrecondition => (Code::FailedPrecondition, StatusCode::CONFLICT, "FAILED_PRECONDITION"),
         ErrorCode::Unavailable => (Code::Unavailable, StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
         ErrorCode::DataLoss => (Code::DataLoss, StatusCode::INTERNAL_SERVER_ERROR, "DATA_LOSS"),
+        ErrorCode::PermissionDenied => (Code::PermissionDenied, StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
         ErrorCode::ResourceExhausted => (
             Code::ResourceExhausted,
             StatusCode::TOO_MANY_REQUESTS,

@@ -125,6 +125,17 @@ impl TaskService for TaskServiceHandler {
         )))
     }
 
+    async fn delete_task_type(
+        &self,
+        request: Request<proto::DeleteTaskTypeRequest>,
+    ) -> Result<Response<proto::DeleteTaskTypeResponse>, Status> {
+        self.manager
+            .delete_task_type(&request.get_ref().task_type)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(proto::DeleteTaskTypeResponse {}))
+    }
+
     type WatchTaskStream = EventStream;
 
     async fn watch_task(&self, request: Request<proto::WatchTaskRequest>) -> Result<Response<EventStream>, Status> {

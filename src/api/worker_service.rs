@@ -51,6 +51,10 @@ fn within(message: &str, error: EngineError) -> EngineError {
             field: format!("{message}.{field}"),
             message: text,
         },
+        EngineError::PermissionDenied { field, message: text } => EngineError::PermissionDenied {
+            field: format!("{message}.{field}"),
+            message: text,
+        },
         other => other,
     }
 }
@@ -210,7 +214,13 @@ async fn drive(
                     }
                 }
                 Ok(None) => break "closed its stream",
-                Err(_) => break "lost its connection",
+                Err(status) => match protocol_error(&status) {
+                    Some(answer) => {
+                        let _ = outbox.send(Err(answer)).await;
+                        break "sent a message that breaks the protocol";
+                    }
+                    None => break "lost its connection",
+                },
             },
             _ = stopping.cancelled(), if !session.is_draining() => session.drain(),
             _ = session.closed() => {
@@ -221,6 +231,23 @@ async fn drive(
         }
     };
     connection.close(why).await;
+}
+
+/// What to tell a worker whose stream failed with `status`, when the fault
+/// is in what it sent (a message that does not decode, or one over the
+/// size limit) rather than in the connection: the stream must not end as if
+/// all were well.
+fn protocol_error(status: &Status) -> Option<Status> {
+    match status.code() {
+        // Our codec's answer to bytes that are not a WorkRequest.
+        tonic::Code::InvalidArgument => Some(Status::invalid_argument(format!("message: {}", status.message()))),
+        // tonic's answer to a message over the size limit.
+        tonic::Code::OutOfRange => Some(Status::resource_exhausted(format!(
+            "message: too large: {}",
+            status.message()
+        ))),
+        _ => None,
+    }
 }
 
 /// Acts on one message of the worker. An error ends the stream.

@@ -2,12 +2,15 @@
 //! refused, naming the known ones: a typo like `report_generaton` must not
 //! park a task forever waiting for a handler that will never come.
 //!
-//! A type is known when the design note names it, a built-in or embedded
-//! handler serves it, the configuration lists it (`known_task_types`), or a
-//! worker has ever declared it. Declarations are stored, so they outlive
-//! the worker's connection and the server's restarts.
+//! A type is known for one of four reasons, kept apart because they last
+//! differently: the design note names it, a handler of this server serves
+//! it, the configuration lists it (`known_task_types`) — those hold for the
+//! server's life — or a worker declared it. Declarations are stored, shared
+//! by every node and kept across restarts, but not for ever: one no worker
+//! renewed for `forget_task_types_after` is forgotten, and an admin may
+//! remove one (`engine::task_types`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use parking_lot::RwLock;
 
@@ -24,43 +27,87 @@ pub const SEED_TASK_TYPES: &[&str] = &[
 /// Most known types an error message lists before it says how many more.
 const LISTED: usize = 20;
 
+/// Why a type is known for the server's whole life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FixedBy {
+    /// The design note names it.
+    DesignNote,
+    /// `engine.known_task_types` lists it.
+    Configuration,
+    /// A handler of this server serves it (built-in or embedded).
+    Handler,
+}
+
+impl FixedBy {
+    /// Why the type cannot be forgotten, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FixedBy::DesignNote => "the design note names it",
+            FixedBy::Configuration => "engine.known_task_types lists it",
+            FixedBy::Handler => "taskd serves it with a handler of its own",
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct TaskTypeCatalog {
-    known: RwLock<BTreeSet<String>>,
+    /// Known for the server's life, with the strongest reason (a handler
+    /// outranks the configuration, which outranks the design note).
+    fixed: RwLock<BTreeMap<String, FixedBy>>,
+    /// Declared by workers, as the store last said.
+    declared: RwLock<BTreeSet<String>>,
 }
 
 impl TaskTypeCatalog {
-    pub fn new(task_types: impl IntoIterator<Item = String>) -> Self {
-        let catalog = TaskTypeCatalog::default();
-        catalog.add(task_types);
-        catalog
+    pub fn fix(&self, task_types: impl IntoIterator<Item = String>, by: FixedBy) {
+        let mut fixed = self.fixed.write();
+        for task_type in task_types {
+            let reason = fixed.entry(task_type).or_insert(by);
+            *reason = (*reason).max(by);
+        }
     }
 
-    pub fn add(&self, task_types: impl IntoIterator<Item = String>) {
-        self.known.write().extend(task_types);
+    /// Why `task_type` is known for good, if it is.
+    pub fn fixed_by(&self, task_type: &str) -> Option<FixedBy> {
+        self.fixed.read().get(task_type).copied()
+    }
+
+    pub fn add_declared(&self, task_types: impl IntoIterator<Item = String>) {
+        self.declared.write().extend(task_types);
+    }
+
+    /// The declared types are now `task_types` (as the store says): what
+    /// another node declared is learnt, what was forgotten is dropped.
+    pub fn replace_declared(&self, task_types: impl IntoIterator<Item = String>) {
+        *self.declared.write() = task_types.into_iter().collect();
+    }
+
+    pub fn forget_declared(&self, task_types: &[String]) {
+        let mut declared = self.declared.write();
+        for task_type in task_types {
+            declared.remove(task_type);
+        }
+    }
+
+    pub fn is_declared(&self, task_type: &str) -> bool {
+        self.declared.read().contains(task_type)
     }
 
     pub fn knows(&self, task_type: &str) -> bool {
-        self.known.read().contains(task_type)
+        self.fixed.read().contains_key(task_type) || self.declared.read().contains(task_type)
     }
 
-    /// Of `task_types`, those not known yet.
-    pub fn unknown_of<'a>(&self, task_types: &'a [String]) -> Vec<&'a String> {
-        let known = self.known.read();
-        task_types
-            .iter()
-            .filter(|task_type| !known.contains(*task_type))
-            .collect()
-    }
-
+    /// Every known type, sorted.
     pub fn all(&self) -> Vec<String> {
-        self.known.read().iter().cloned().collect()
+        let mut all: BTreeSet<String> = self.fixed.read().keys().cloned().collect();
+        all.extend(self.declared.read().iter().cloned());
+        all.into_iter().collect()
     }
 
     /// Why `task_type` is refused: the closest known type if one is a
     /// likely typo, and the known types.
     pub fn refusal(&self, task_type: &str) -> String {
-        let known = self.known.read();
+        let known = self.all();
         let closest = known
             .iter()
             .map(|candidate| (edit_distance(task_type, candidate), candidate))
@@ -104,7 +151,9 @@ mod tests {
     use super::*;
 
     fn seeded() -> TaskTypeCatalog {
-        TaskTypeCatalog::new(SEED_TASK_TYPES.iter().map(|name| name.to_string()))
+        let catalog = TaskTypeCatalog::default();
+        catalog.fix(SEED_TASK_TYPES.iter().map(|name| name.to_string()), FixedBy::DesignNote);
+        catalog
     }
 
     #[test]
@@ -129,20 +178,26 @@ mod tests {
 
     #[test]
     fn a_long_list_of_known_types_is_cut_short() {
-        let catalog = TaskTypeCatalog::new((0..30).map(|index| format!("type.{index:02}")));
+        let catalog = TaskTypeCatalog::default();
+        catalog.add_declared((0..30).map(|index| format!("type.{index:02}")));
         let message = catalog.refusal("other");
         assert!(message.contains("type.19 and 10 more"), "{message}");
         assert!(!message.contains("type.20"), "{message}");
     }
 
     #[test]
-    fn declared_types_become_known() {
+    fn declared_types_come_and_go_while_fixed_ones_stay_with_their_strongest_reason() {
         let catalog = seeded();
-        let declared = vec!["thumbnails".to_string(), "data_export".to_string()];
-        assert_eq!(catalog.unknown_of(&declared), vec![&declared[0]]);
-        catalog.add(declared.clone());
-        assert!(catalog.knows("thumbnails"));
-        assert!(catalog.unknown_of(&declared).is_empty());
+        catalog.fix(["data_export".to_string()], FixedBy::Handler);
+        catalog.fix(["data_export".to_string()], FixedBy::Configuration);
+        assert_eq!(catalog.fixed_by("data_export"), Some(FixedBy::Handler));
+        catalog.add_declared(["thumbnails".to_string()]);
+        assert!(catalog.knows("thumbnails") && catalog.is_declared("thumbnails"));
+        catalog.replace_declared(["embeddings".to_string()]);
+        assert!(!catalog.knows("thumbnails"));
+        catalog.forget_declared(&["embeddings".to_string()]);
+        assert!(!catalog.knows("embeddings"));
+        assert!(catalog.knows("document_processing"));
     }
 
     #[test]

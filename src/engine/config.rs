@@ -20,6 +20,20 @@ pub struct EngineConfig {
     /// built-in handlers' and those workers declared: types whose workers
     /// have not connected yet.
     pub known_task_types: Vec<String>,
+    /// Task types that taskd serves itself (its built-in or embedded
+    /// handlers) or that need scope admin (`system_maintenance`), which
+    /// workers may declare anyway. Any other worker declaring one is
+    /// refused: a worker must not be handed a built-in's tasks and their
+    /// params, nor report them done.
+    pub worker_may_serve: Vec<String>,
+    /// A type declared only by workers is forgotten when none has declared
+    /// or served it for this long (those in `known_task_types` are kept):
+    /// submits of it are refused again until a worker declares it.
+    #[serde(with = "humantime_serde")]
+    pub forget_task_types_after: Duration,
+    /// Serve `diag.panic`, a handler that panics, to check that a panic
+    /// fails only its own task. Off, a submit of it is refused.
+    pub diag_panic: bool,
     /// Head start each priority gets in the claim order; see `SchedulingWeights`.
     pub priority_boost: SchedulingWeights,
     /// Retries a task gets when its submit does not say.
@@ -57,6 +71,9 @@ impl Default for EngineConfig {
             max_concurrent_tasks: 10,
             type_concurrency_limits: BTreeMap::new(),
             known_task_types: Vec::new(),
+            worker_may_serve: Vec::new(),
+            forget_task_types_after: Duration::from_secs(7 * 24 * 3600),
+            diag_panic: false,
             priority_boost: SchedulingWeights::default(),
             default_max_retries: 3,
             default_timeout: Duration::from_secs(3600),
@@ -150,6 +167,9 @@ pub struct Limits {
     pub max_result_bytes: usize,
     /// Most task types one worker may serve.
     pub max_worker_task_types: usize,
+    /// Most task types workers may have declared, on all nodes together; a
+    /// hello that would declare more is refused with RESOURCE_EXHAUSTED.
+    pub max_declared_task_types: usize,
     /// Most tasks one worker may hold at once.
     pub max_worker_capacity: usize,
 }
@@ -173,6 +193,7 @@ impl Default for Limits {
             max_schedule_ahead: Duration::from_secs(366 * 24 * 3600),
             max_result_bytes: 1024 * 1024,
             max_worker_task_types: 64,
+            max_declared_task_types: 1000,
             max_worker_capacity: 1000,
         }
     }

@@ -234,7 +234,12 @@ mod tests {
     use crate::model::{NewDependency, TaskStatus};
 
     fn known() -> TaskTypeCatalog {
-        TaskTypeCatalog::new(["diag.echo".to_string(), "a".to_string()])
+        let catalog = TaskTypeCatalog::default();
+        catalog.fix(
+            ["diag.echo".to_string(), "a".to_string()],
+            crate::engine::catalog::FixedBy::Handler,
+        );
+        catalog
     }
 
     #[test]

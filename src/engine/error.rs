@@ -22,6 +22,8 @@ pub enum ErrorCode {
     DataLoss,
     /// The server is over a configured load limit; retry later.
     ResourceExhausted,
+    /// The caller may not do this, whoever it is.
+    PermissionDenied,
 }
 
 /// An engine error.
@@ -43,6 +45,22 @@ pub enum EngineError {
 
     #[error("lease on task {task_id} lost: {reason}")]
     LeaseLost { task_id: TaskId, reason: LeaseLost },
+
+    /// Not allowed to anyone who asks this way; `field` names what.
+    #[error("{field}: {message}")]
+    PermissionDenied { field: String, message: String },
+
+    /// Something other than a task is not there; the message names it.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// The request cannot apply in the current state; the message says why.
+    #[error("{0}")]
+    FailedPrecondition(String),
+
+    /// A configured bound would be passed; the message names it.
+    #[error("{0}")]
+    LimitReached(String),
 
     #[error("worker_id: a worker named {worker_id:?} is connected already")]
     WorkerConnected { worker_id: String },
@@ -76,8 +94,12 @@ impl EngineError {
     pub fn code(&self) -> ErrorCode {
         match self {
             EngineError::InvalidArgument { .. } => ErrorCode::InvalidArgument,
-            EngineError::TaskNotFound(_) => ErrorCode::NotFound,
-            EngineError::AlreadyFinished { .. } | EngineError::LeaseLost { .. } => ErrorCode::FailedPrecondition,
+            EngineError::TaskNotFound(_) | EngineError::NotFound(_) => ErrorCode::NotFound,
+            EngineError::AlreadyFinished { .. }
+            | EngineError::LeaseLost { .. }
+            | EngineError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+            EngineError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
+            EngineError::LimitReached(_) => ErrorCode::ResourceExhausted,
             EngineError::IdempotencyConflict { .. } | EngineError::WorkerConnected { .. } => ErrorCode::AlreadyExists,
             EngineError::ShuttingDown | EngineError::Unavailable(_) => ErrorCode::Unavailable,
             EngineError::DataLoss(_) => ErrorCode::DataLoss,
@@ -97,7 +119,9 @@ impl EngineError {
     /// The field a client got wrong, when there is one.
     pub fn field(&self) -> Option<&str> {
         match self {
-            EngineError::InvalidArgument { field, .. } | EngineError::IdempotencyConflict { field, .. } => Some(field),
+            EngineError::InvalidArgument { field, .. }
+            | EngineError::IdempotencyConflict { field, .. }
+            | EngineError::PermissionDenied { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -113,6 +137,7 @@ impl From<StoreError> for EngineError {
             StoreError::NotFound(id) => EngineError::TaskNotFound(id),
             StoreError::AlreadyFinished { task_id, status } => EngineError::AlreadyFinished { task_id, status },
             StoreError::LeaseLost { task_id, reason } => EngineError::LeaseLost { task_id, reason },
+            StoreError::LimitReached(message) => EngineError::LimitReached(message),
             StoreError::UnknownDependency { task_id, .. } => {
                 EngineError::invalid("dependencies", format!("task {task_id} does not exist"))
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 
-use crate::engine::catalog::SEED_TASK_TYPES;
+use crate::engine::catalog::{FixedBy, SEED_TASK_TYPES};
 use crate::engine::config::EngineConfig;
 use crate::engine::core::Core;
 use crate::engine::drafts;
@@ -17,6 +17,7 @@ use crate::engine::executor::remote::{Session, ToWorker, WorkerConnection, close
 use crate::engine::handler::HandlerRegistry;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::stats::{self, EngineStats, Scheduling, StatusCounts, TypeStats};
+use crate::engine::task_types;
 use crate::engine::timers;
 use crate::engine::validate::{validate_attempt_end, validate_progress, validate_worker_hello};
 use crate::engine::watch as watch_streams;
@@ -98,9 +99,11 @@ impl TaskManager {
                 }
             }),
         );
-        core.catalog.add(SEED_TASK_TYPES.iter().map(|name| name.to_string()));
-        core.catalog.add(core.config.known_task_types.iter().cloned());
-        core.catalog.add(core.store.declared_task_types().await?);
+        core.catalog
+            .fix(SEED_TASK_TYPES.iter().map(|name| name.to_string()), FixedBy::DesignNote);
+        core.catalog
+            .fix(core.config.known_task_types.iter().cloned(), FixedBy::Configuration);
+        core.catalog.replace_declared(core.store.declared_task_types().await?);
         let rescued = core
             .store
             .rescue(
@@ -115,6 +118,7 @@ impl TaskManager {
             );
         }
         timers::spawn(core.clone());
+        task_types::spawn_keeper(core.clone());
         Ok(TaskManager {
             core,
             local: Arc::new(OnceLock::new()),
@@ -123,7 +127,9 @@ impl TaskManager {
 
     /// Starts the in-process executor with `registry`'s handlers. Once.
     pub fn run_local_executor(&self, registry: HandlerRegistry) {
-        self.core.catalog.add(registry.task_types().map(str::to_string));
+        self.core
+            .catalog
+            .fix(registry.task_types().map(str::to_string), FixedBy::Handler);
         let executor = LocalExecutor::start(self.core.clone(), registry);
         if self.local.set(executor).is_err() {
             tracing::warn!("the in-process executor was already running");
@@ -173,7 +179,9 @@ impl TaskManager {
         {
             // Another node sharing the store may have learnt it from a
             // worker since this one started.
-            self.core.catalog.add(self.core.store.declared_task_types().await?);
+            self.core
+                .catalog
+                .replace_declared(self.core.store.declared_task_types().await?);
         }
         let (batch, names) = drafts::draft(
             requests,
@@ -311,14 +319,7 @@ impl TaskManager {
         }
         let (id, task_types) = validate_worker_hello(&hello, &self.core.config.limits, "")?;
         let id = self.core.executor_name(id.as_str());
-        let new_types: Vec<String> = self.core.catalog.unknown_of(&task_types).into_iter().cloned().collect();
-        if !new_types.is_empty() {
-            self.core
-                .store
-                .declare_task_types(new_types.clone(), Timestamp::now())
-                .await?;
-            self.core.catalog.add(new_types);
-        }
+        task_types::admit_declared(&self.core, &task_types).await?;
         let (session, instructions) = Session::new(
             self.core.clone(),
             id.clone(),
@@ -377,6 +378,11 @@ impl TaskManager {
     /// The workers connected to this node, sorted by id.
     pub fn workers(&self) -> Vec<WorkerInfo> {
         self.core.workers.list()
+    }
+
+    /// Forgets a task type workers declared (an admin's request).
+    pub async fn delete_task_type(&self, task_type: &str) -> EngineResult<()> {
+        task_types::delete(&self.core, task_type).await
     }
 
     /// Every task type a submit may use, sorted, with what runs it here.

@@ -16,6 +16,7 @@ pub mod limits;
 pub mod manager;
 pub mod metrics;
 pub mod stats;
+mod task_types;
 mod timers;
 pub mod validate;
 mod watch;

@@ -31,7 +31,8 @@ use std::path::Path;
 use crate::engine::TaskManager;
 use crate::engine::handler::HandlerRegistry;
 
-/// Every task type [`builtins`] serves.
+/// Every task type [`builtins`] serves (`diag.panic` only when
+/// `engine.diag_panic` is on).
 pub const BUILTIN_TASK_TYPES: &[&str] = &[
     diag::ECHO,
     diag::SLEEP,
@@ -54,8 +55,10 @@ pub fn builtins(engine: &TaskManager, data_dir: &Path) -> HandlerRegistry {
     registry
         .register(diag::ECHO, diag::echo)
         .register(diag::SLEEP, diag::sleep)
-        .register(diag::FAIL, diag::fail)
-        .register(diag::PANIC, diag::panic);
+        .register(diag::FAIL, diag::fail);
+    if engine.config().diag_panic {
+        registry.register(diag::PANIC, diag::panic);
+    }
     let maintenance_engine = engine.clone();
     registry.register(maintenance::TASK_TYPE, move |context| {
         maintenance::run(maintenance_engine.clone(), context)

@@ -33,6 +33,7 @@ impl Harness {
         .expect("open store");
         let config = EngineConfig {
             cancel_grace: Duration::from_secs(2),
+            diag_panic: true,
             ..EngineConfig::default()
         };
         let engine = TaskManager::start(Arc::new(store), config).await.expect("start engine");

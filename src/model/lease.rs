@@ -115,6 +115,10 @@ pub enum LeaseLost {
     Cancelled,
     /// No task has this id.
     UnknownTask,
+    /// The task's current attempt was never leased with this token (or the
+    /// attempt number is ahead of the task's): the lease is not the
+    /// presenter's, and its holder keeps it.
+    NotIssued,
 }
 
 impl fmt::Display for LeaseLost {
@@ -124,6 +128,7 @@ impl fmt::Display for LeaseLost {
             LeaseLost::Superseded => "the lease was taken back and the attempt closed",
             LeaseLost::Cancelled => "the task was cancelled",
             LeaseLost::UnknownTask => "no such task",
+            LeaseLost::NotIssued => "not the token this attempt was leased with; the lease stays with its holder",
         })
     }
 }

@@ -10,7 +10,7 @@ use crate::model::rules::placement::{DependencyAtPlacement, Placement, place_new
 use crate::model::{
     Attempt, AttemptOutcome, Lease, LeaseToken, SchedulingWeights, Task, TaskDependency, TaskId, TaskStatus, Timestamp,
 };
-use crate::store::{ClaimRequest, ClaimedTask, DraftTarget, TaskDraft, Transition};
+use crate::store::{ClaimRequest, ClaimedTask, DraftTarget, StoreError, StoreResult, TaskDraft, Transition};
 
 /// A draft placed: the task to insert, its dependency edges and how many
 /// of them are unmet.
@@ -199,4 +199,17 @@ pub fn dependent_move(
         DependencyState::Met => Some(DependentMove::Place(place_ready(run_at, now))),
         DependencyState::Broken { reason } => Some(DependentMove::Place(Placement::Cancelled { reason })),
     }
+}
+
+/// Refuses a declaration of `new` types when `declared` are already and
+/// the bound is `max_declared`.
+pub fn check_declared_bound(declared: usize, new: usize, max_declared: usize) -> StoreResult<()> {
+    if new > 0 && declared + new > max_declared {
+        return Err(StoreError::LimitReached(format!(
+            "task_types: {new} new task type(s) would make {} declared, over engine.limits.max_declared_task_types \
+             ({max_declared}); an admin may remove unused ones (DeleteTaskType)",
+            declared + new
+        )));
+    }
+    Ok(())
 }

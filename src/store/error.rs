@@ -28,6 +28,10 @@ pub enum StoreError {
     /// already used for a different request.
     #[error("idempotency key {key:?} was already used for a different request (type, params or dependencies)")]
     IdempotencyConflict { position: usize, key: String },
+    /// The operation would pass a configured bound, which the message
+    /// names.
+    #[error("{0}")]
+    LimitReached(String),
     /// The lease presented is no longer honoured.
     #[error("lease on task {task_id} lost: {reason}")]
     LeaseLost { task_id: TaskId, reason: LeaseLost },

@@ -41,7 +41,13 @@ pub fn check_lease(task: Option<LeasedTask>, lease: &LeaseRef, now: Timestamp) -
     if task.status == TaskStatus::Cancelled {
         return Err(lost(LeaseLost::Cancelled));
     }
-    if task.status != TaskStatus::Running || task.current_lease() != Some(*lease) {
+    let running = task.status == TaskStatus::Running;
+    let forged = lease.attempt > task.facts.attempt
+        || (running && lease.attempt == task.facts.attempt && task.lease_token != Some(lease.token));
+    if forged {
+        return Err(lost(LeaseLost::NotIssued));
+    }
+    if !running || task.current_lease() != Some(*lease) {
         return Err(lost(LeaseLost::Superseded));
     }
     if task.lease_deadline.is_none_or(|deadline| deadline <= now) {

@@ -68,6 +68,15 @@ impl Default for StoreOptions {
     }
 }
 
+/// Which declared task types to forget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForgetTaskTypes {
+    /// This one.
+    Named(String),
+    /// Those last declared before `cutoff`, except those in `keep`.
+    DeclaredBefore { cutoff: Timestamp, keep: Vec<String> },
+}
+
 /// Durable task state and every transition of it. The conformance suite in
 /// [`conformance`] is the executable definition of this contract.
 #[async_trait]
@@ -114,10 +123,15 @@ pub trait Store: Send + Sync + 'static {
     /// Tasks by type and status.
     async fn counts(&self) -> StoreResult<Vec<StatusCount>>;
 
-    /// Remembers `task_types` as known (a worker declared them), for every
-    /// node and every later start. Declaring a known type again changes
-    /// nothing.
-    async fn declare_task_types(&self, task_types: Vec<String>, now: Timestamp) -> StoreResult<()>;
+    /// Remembers `task_types` as declared at `now` (a worker declared or
+    /// serves them), for every node and every later start; a type declared
+    /// before is renewed. Refused with [`StoreError::LimitReached`] when
+    /// more than `max_declared` types would then be declared.
+    async fn declare_task_types(&self, task_types: Vec<String>, now: Timestamp, max_declared: usize)
+    -> StoreResult<()>;
+
+    /// Forgets declared task types; the ones forgotten, sorted.
+    async fn forget_task_types(&self, which: ForgetTaskTypes) -> StoreResult<Vec<String>>;
 
     /// Every task type declared so far, sorted.
     async fn declared_task_types(&self) -> StoreResult<Vec<String>>;

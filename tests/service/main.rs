@@ -32,4 +32,5 @@ mod store_postgres;
 mod store_sqlite;
 mod taskctl;
 mod watching;
+mod worker_bounds;
 mod workers;

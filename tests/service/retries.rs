@@ -139,7 +139,7 @@ async fn an_attempt_that_outlives_its_timeout_is_stopped_and_counted_as_timed_ou
 
 #[tokio::test]
 async fn a_panicking_handler_fails_the_task_with_the_panic_message_and_the_server_goes_on() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|config| config.engine.diag_panic = true).await;
     let task = server
         .client
         .submit(

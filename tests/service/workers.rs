@@ -52,7 +52,7 @@ impl RunningWorker {
 
 /// Waits until `worker_id` is connected, so that the types it serves are
 /// known.
-async fn connected(client: &Client, worker_id: &str) {
+pub(crate) async fn connected(client: &Client, worker_id: &str) {
     for _ in 0..500 {
         if client
             .workers()
@@ -335,13 +335,16 @@ async fn a_draining_worker_finishes_what_it_holds_and_hands_back_what_outlasts_t
 }
 
 /// A worker speaking the protocol by hand.
-struct RawWorker {
+pub(crate) struct RawWorker {
     requests: mpsc::Sender<WorkRequest>,
     responses: tonic::Streaming<WorkResponse>,
 }
 
 impl RawWorker {
-    async fn connect(client: &Client, hello: proto::WorkerHello) -> Result<(Self, proto::Welcome), tonic::Status> {
+    pub(crate) async fn connect(
+        client: &Client,
+        hello: proto::WorkerHello,
+    ) -> Result<(Self, proto::Welcome), tonic::Status> {
         let (requests, outgoing) = mpsc::channel(16);
         requests
             .send(WorkRequest {
@@ -359,14 +362,14 @@ impl RawWorker {
         }
     }
 
-    async fn send(&self, message: Outgoing) {
+    pub(crate) async fn send(&self, message: Outgoing) {
         self.requests
             .send(WorkRequest { message: Some(message) })
             .await
             .unwrap();
     }
 
-    async fn next(&mut self) -> Incoming {
+    pub(crate) async fn next(&mut self) -> Incoming {
         self.responses
             .message()
             .await
@@ -377,7 +380,7 @@ impl RawWorker {
     }
 }
 
-fn hello(worker_id: &str, task_types: &[&str]) -> proto::WorkerHello {
+pub(crate) fn hello(worker_id: &str, task_types: &[&str]) -> proto::WorkerHello {
     proto::WorkerHello {
         worker_id: worker_id.to_string(),
         task_types: task_types.iter().map(|name| name.to_string()).collect(),

@@ -63,6 +63,10 @@ pub fn router(state: RestState) -> Router {
         .route("/api/v1/tasks/{task_id}/events", get(task_events))
         .route("/api/v1/events", get(events))
         .route("/api/v1/task-types", get(task_types))
+        .route(
+            "/api/v1/task-types/{task_type}",
+            axum::routing::delete(delete_task_type),
+        )
         .route("/api/v1/workers", get(workers))
         .route("/api/v1/system/load", get(system_load))
         .route("/api/v1/system/alerts", get(system_alerts))
@@ -340,6 +344,14 @@ async fn events(
 
 async fn task_types(State(state): State<RestState>) -> RestJson<proto::ListTaskTypesResponse> {
     RestJson(worker_convert::task_types_to_proto(&state.manager.task_types()))
+}
+
+async fn delete_task_type(
+    State(state): State<RestState>,
+    Path(task_type): Path<String>,
+) -> Result<RestJson<proto::DeleteTaskTypeResponse>, ApiError> {
+    state.manager.delete_task_type(&task_type).await?;
+    Ok(RestJson(proto::DeleteTaskTypeResponse {}))
 }
 
 async fn workers(State(state): State<RestState>) -> RestJson<proto::ListWorkersResponse> {

@@ -190,6 +190,7 @@ macro_rules! store_conformance_tests {
             submits::counts_follow_every_transition,
             submits::purge_deletes_only_old_finished_tasks,
             submits::declared_task_types_are_remembered_once_each,
+            submits::declared_task_types_are_bounded_and_forgotten_unless_renewed,
             claims::claims_follow_priority_and_age_together,
             claims::claims_take_only_requested_types_within_each_cap,
             claims::a_claim_promotes_due_tasks_first,

@@ -11,7 +11,7 @@ use crate::model::{Fingerprint, TaskFilter, TaskId, TaskPriority, TaskStatus};
 use crate::store::conformance::{
     at, claim, draft, failure, finish, on_draft, on_task, stored, submit, submit_one, success, try_submit,
 };
-use crate::store::{ListQuery, Store, StoreError, SubmitBatch};
+use crate::store::{ForgetTaskTypes, ListQuery, Store, StoreError, SubmitBatch};
 
 pub async fn a_submitted_task_reads_back_as_it_was_answered(store: Arc<dyn Store>) {
     let mut first = draft("data_export");
@@ -331,11 +331,11 @@ pub async fn purge_deletes_only_old_finished_tasks(store: Arc<dyn Store>) {
 pub async fn declared_task_types_are_remembered_once_each(store: Arc<dyn Store>) {
     assert_eq!(store.declared_task_types().await.unwrap(), Vec::<String>::new());
     store
-        .declare_task_types(vec!["b.type".into(), "a.type".into()], at(0.0))
+        .declare_task_types(vec!["b.type".into(), "a.type".into()], at(0.0), 10)
         .await
         .unwrap();
     store
-        .declare_task_types(vec!["a.type".into(), "c.type".into()], at(1.0))
+        .declare_task_types(vec!["a.type".into(), "c.type".into()], at(1.0), 10)
         .await
         .unwrap();
     assert_eq!(
@@ -343,4 +343,57 @@ pub async fn declared_task_types_are_remembered_once_each(store: Arc<dyn Store>)
         vec!["a.type".to_string(), "b.type".to_string(), "c.type".to_string()],
         "sorted, each once"
     );
+}
+
+pub async fn declared_task_types_are_bounded_and_forgotten_unless_renewed(store: Arc<dyn Store>) {
+    store
+        .declare_task_types(vec!["a".into(), "b".into(), "c".into()], at(0.0), 4)
+        .await
+        .unwrap();
+    let refused = store
+        .declare_task_types(vec!["a".into(), "d".into(), "e".into()], at(1.0), 4)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::LimitReached(message) if message.contains("max_declared_task_types (4)")),
+        "{refused}"
+    );
+    assert_eq!(
+        store.declared_task_types().await.unwrap(),
+        ["a", "b", "c"],
+        "a refused declaration renews nothing and adds nothing"
+    );
+    // Renewing what is declared passes the bound.
+    store
+        .declare_task_types(vec!["a".into(), "b".into(), "c".into()], at(10.0), 3)
+        .await
+        .unwrap();
+    store.declare_task_types(vec!["d".into()], at(10.0), 4).await.unwrap();
+    // "b" was renewed at 10, "c" is kept though older than the cutoff.
+    store.declare_task_types(vec!["a".into()], at(20.0), 4).await.unwrap();
+    let forgotten = store
+        .forget_task_types(ForgetTaskTypes::DeclaredBefore {
+            cutoff: at(15.0),
+            keep: vec!["c".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(forgotten, ["b", "d"]);
+    assert_eq!(store.declared_task_types().await.unwrap(), ["a", "c"]);
+    assert_eq!(
+        store
+            .forget_task_types(ForgetTaskTypes::Named("c".into()))
+            .await
+            .unwrap(),
+        ["c"]
+    );
+    assert!(
+        store
+            .forget_task_types(ForgetTaskTypes::Named("c".into()))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a type forgotten is not there to forget again"
+    );
+    assert_eq!(store.declared_task_types().await.unwrap(), ["a"]);
 }

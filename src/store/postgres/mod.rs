@@ -35,9 +35,9 @@ use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
 use crate::store::postgres::changes::{Changes, Publisher};
 use crate::store::postgres::error::{Failure, Step, database_error};
 use crate::store::{
-    AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ListQuery, Promoted, Purged,
-    RenewRequest, Renewed, RescueScope, Rescued, ResyncHook, StatusCount, Store, StoreError, StoreOptions, StoreResult,
-    SubmitBatch, Submitted,
+    AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ForgetTaskTypes, ListQuery, Promoted,
+    Purged, RenewRequest, Renewed, RescueScope, Rescued, ResyncHook, StatusCount, Store, StoreError, StoreOptions,
+    StoreResult, SubmitBatch, Submitted,
 };
 
 pub use config::PostgresStoreConfig;
@@ -313,9 +313,23 @@ impl Store for PostgresStore {
         read!(self, |client| reads::counts(&client).await)
     }
 
-    async fn declare_task_types(&self, task_types: Vec<String>, now: Timestamp) -> StoreResult<()> {
-        transact!(self, |tx, changes| reads::declare_task_types(&tx, &task_types, now)
-            .await)
+    async fn declare_task_types(
+        &self,
+        task_types: Vec<String>,
+        now: Timestamp,
+        max_declared: usize,
+    ) -> StoreResult<()> {
+        transact!(self, |tx, changes| reads::declare_task_types(
+            &tx,
+            &task_types,
+            now,
+            max_declared
+        )
+        .await)
+    }
+
+    async fn forget_task_types(&self, which: ForgetTaskTypes) -> StoreResult<Vec<String>> {
+        transact!(self, |tx, changes| reads::forget_task_types(&tx, &which).await)
     }
 
     async fn declared_task_types(&self) -> StoreResult<Vec<String>> {

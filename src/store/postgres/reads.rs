@@ -8,10 +8,11 @@ use tokio_postgres::types::ToSql;
 
 use crate::model::{Task, TaskId, TaskStatus, Timestamp};
 use crate::store::columns::parse_status;
+use crate::store::decide::check_declared_bound;
 use crate::store::postgres::changes::{execute, query};
-use crate::store::postgres::error::Step;
+use crate::store::postgres::error::{Failure, Step};
 use crate::store::postgres::row::{COLUMNS, read};
-use crate::store::{ListQuery, Purged, StatusCount};
+use crate::store::{ForgetTaskTypes, ListQuery, Purged, StatusCount, StoreError};
 
 pub async fn get(tx: &impl GenericClient, id: TaskId) -> Step<Option<Task>> {
     let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
@@ -142,15 +143,58 @@ pub async fn purge(tx: &Transaction<'_>, cutoff: Timestamp, limit: usize) -> Ste
     })
 }
 
-pub async fn declare_task_types(tx: &Transaction<'_>, task_types: &[String], now: Timestamp) -> Step<()> {
+pub async fn declare_task_types(
+    tx: &Transaction<'_>,
+    task_types: &[String],
+    now: Timestamp,
+    max_declared: usize,
+) -> Step<()> {
+    // Nodes declaring at once count one after the other: the bound holds
+    // for the whole cluster.
+    execute(tx, "LOCK TABLE task_types IN SHARE ROW EXCLUSIVE MODE", &[]).await?;
+    let counted = query(
+        tx,
+        "SELECT (SELECT COUNT(*) FROM task_types), \
+         (SELECT COUNT(*) FROM unnest($1::text[]) AS name WHERE name NOT IN (SELECT name FROM task_types))",
+        &[&task_types],
+    )
+    .await?;
+    let row = counted
+        .first()
+        .ok_or_else(|| Failure::Refused(StoreError::Corrupt("no count".into())))?;
+    let declared = usize::try_from(row.try_get::<_, i64>(0)?).unwrap_or(usize::MAX);
+    let new = usize::try_from(row.try_get::<_, i64>(1)?).unwrap_or(usize::MAX);
+    check_declared_bound(declared, new, max_declared).map_err(Failure::Refused)?;
     execute(
         tx,
         "INSERT INTO task_types (name, declared_at) SELECT name, $2 FROM unnest($1::text[]) AS name \
-         ON CONFLICT (name) DO NOTHING",
+         ON CONFLICT (name) DO UPDATE SET declared_at = GREATEST(task_types.declared_at, excluded.declared_at)",
         &[&task_types, &now.as_micros()],
     )
     .await?;
     Ok(())
+}
+
+pub async fn forget_task_types(tx: &Transaction<'_>, which: &ForgetTaskTypes) -> Step<Vec<String>> {
+    let rows = match which {
+        ForgetTaskTypes::Named(name) => {
+            query(tx, "DELETE FROM task_types WHERE name = $1 RETURNING name", &[name]).await?
+        }
+        ForgetTaskTypes::DeclaredBefore { cutoff, keep } => {
+            query(
+                tx,
+                "DELETE FROM task_types WHERE declared_at < $1 AND NOT (name = ANY($2)) RETURNING name",
+                &[&cutoff.as_micros(), keep],
+            )
+            .await?
+        }
+    };
+    let mut forgotten = rows
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<Vec<String>, _>>()?;
+    forgotten.sort();
+    Ok(forgotten)
 }
 
 pub async fn declared_task_types(tx: &impl GenericClient) -> Step<Vec<String>> {

@@ -26,7 +26,7 @@ mod rescue;
 mod row;
 mod schema;
 mod submit;
-mod task_types;
+pub mod task_types;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -44,8 +44,8 @@ use crate::store::sqlite::counts::Counts;
 use crate::store::sqlite::lock::OwnerLock;
 use crate::store::sqlite::writer::{Batch, Shared, Writer, operation};
 use crate::store::{
-    AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ListQuery, Promoted, Purged,
-    RenewRequest, Renewed, RescueScope, Rescued, StatusCount, Store, StoreError, StoreOptions, StoreResult,
+    AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ForgetTaskTypes, ListQuery, Promoted,
+    Purged, RenewRequest, Renewed, RescueScope, Rescued, StatusCount, Store, StoreError, StoreOptions, StoreResult,
     SubmitBatch, Submitted,
 };
 
@@ -252,11 +252,21 @@ impl Store for SqliteStore {
         Ok(self.shared.counts.lock().rows())
     }
 
-    async fn declare_task_types(&self, task_types: Vec<String>, now: Timestamp) -> StoreResult<()> {
+    async fn declare_task_types(
+        &self,
+        task_types: Vec<String>,
+        now: Timestamp,
+        max_declared: usize,
+    ) -> StoreResult<()> {
         self.write(task_types.len(), move |writer| {
-            task_types::declare(writer.connection, &task_types, now)
+            task_types::declare(writer.connection, &task_types, now, max_declared)
         })
         .await
+    }
+
+    async fn forget_task_types(&self, which: ForgetTaskTypes) -> StoreResult<Vec<String>> {
+        self.write(1, move |writer| task_types::forget(writer.connection, &which))
+            .await
     }
 
     async fn declared_task_types(&self) -> StoreResult<Vec<String>> {
