@@ -16,6 +16,16 @@ impl From<rusqlite::Error> for StoreError {
 /// More than the statements the store uses, reads and writes together.
 const STATEMENT_CACHE_CAPACITY: usize = 128;
 
+/// A connection for reads only: SQLite refuses any write on it. Only the
+/// writer writes; a reader that wrote (ANALYZE, say) would take the write
+/// lock from under the writer's transactions, which then fail as "database
+/// is locked".
+pub fn open_read_connection(path: &Path, config: &SqliteStoreConfig) -> Result<Connection, StoreError> {
+    let connection = open_connection(path, config)?;
+    connection.execute_batch("PRAGMA query_only = ON;")?;
+    Ok(connection)
+}
+
 pub fn open_connection(path: &Path, config: &SqliteStoreConfig) -> Result<Connection, StoreError> {
     let connection = Connection::open_with_flags(
         path,

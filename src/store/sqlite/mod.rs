@@ -39,7 +39,7 @@ use rusqlite::Connection;
 use tokio::sync::broadcast;
 
 use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
-use crate::store::sqlite::connection::open_connection;
+use crate::store::sqlite::connection::{open_connection, open_read_connection};
 use crate::store::sqlite::counts::Counts;
 use crate::store::sqlite::lock::OwnerLock;
 use crate::store::sqlite::writer::{Batch, Shared, Writer, operation};
@@ -148,7 +148,7 @@ impl SqliteStore {
         let pooled = self.readers.lock().pop();
         let connection = match pooled {
             Some(connection) => connection,
-            None => open_connection(&self.path, &self.config)?,
+            None => open_read_connection(&self.path, &self.config)?,
         };
         let result = read(&connection);
         let mut pool = self.readers.lock();
@@ -172,7 +172,7 @@ impl SqliteStore {
             let pooled = readers.lock().pop();
             let connection = match pooled {
                 Some(connection) => connection,
-                None => open_connection(&path, &config)?,
+                None => open_read_connection(&path, &config)?,
             };
             let result = read(&connection);
             let mut pool = readers.lock();
@@ -290,7 +290,9 @@ impl Store for SqliteStore {
     }
 
     async fn optimize(&self) -> StoreResult<String> {
-        self.read(reads::optimize).await
+        // Analyzing writes statistics: the writer does it, between batches.
+        self.write(1, |writer| reads::analyze(writer.connection)).await?;
+        self.read(reads::checkpoint).await
     }
 
     fn on_commit(&self, observer: CommitObserver) {

@@ -109,8 +109,15 @@ pub fn count_by_type_and_status(connection: &Connection) -> StoreResult<Vec<Stat
         .collect()
 }
 
-pub fn optimize(connection: &Connection) -> StoreResult<String> {
+/// Refreshes the query planner's statistics (a write).
+pub fn analyze(connection: &Connection) -> StoreResult<()> {
     connection.execute_batch("PRAGMA optimize;")?;
+    Ok(())
+}
+
+/// Copies the write-ahead log into the database as far as readers allow,
+/// and says how the files stand. A checkpoint takes no write lock.
+pub fn checkpoint(connection: &Connection) -> StoreResult<String> {
     let (busy, log_frames, checkpointed): (i64, i64, i64) =
         connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?))
