@@ -597,3 +597,70 @@ async fn every_node_reports_the_whole_cluster_over_rest_and_metrics() {
     );
     cluster.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watcher_sees_each_end_once_and_only_as_a_status_change_whichever_node_ran_it() {
+    let cluster = Cluster::start(2, &[]);
+    let (on_a, on_b) = (cluster.client(0).await, cluster.client(1).await);
+    // Only node 0 serves the sentinel: its end reaches node 1 through node
+    // 0's notices, after every notice node 0 sent before.
+    let sentinel_worker = Worker::new(&on_a)
+        .worker_id("sentinel")
+        .handle("cluster.sentinel", |_task| async { Ok(json!("last")) });
+    let sentinel_worker = tokio::spawn(sentinel_worker.run_until(futures::future::pending()));
+    within("the sentinel worker to connect on node 0", async {
+        while !on_a
+            .workers()
+            .await
+            .expect("workers")
+            .iter()
+            .any(|worker| worker.worker_id.starts_with("sentinel@"))
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let mut completed = Box::pin(
+        on_b.watch_all(taskd_client::proto::WatchTasksRequest {
+            statuses: vec![TaskStatus::Completed as i32],
+            ..Default::default()
+        })
+        .await
+        .expect("watch on node 1"),
+    );
+    // Tasks that report progress while they run: a node that read a task
+    // for another's progress notice after it had ended published its end
+    // as PROGRESS, then again for the end's own notice.
+    for batch in 0..4 {
+        on_a.submit_batch(
+            (0..500).map(|n| NewTask::new("diag.sleep").params(json!({"duration_ms": 25, "n": n, "batch": batch}))),
+        )
+        .await
+        .expect("batch");
+    }
+    drained(&on_a).await;
+    let sentinel = on_a.submit(NewTask::new("cluster.sentinel")).await.expect("sentinel");
+    let mut seen = BTreeSet::new();
+    within("every end, then the sentinel's, on node 1", async {
+        while let Some(event) = completed.next().await {
+            let event = event.expect("event");
+            assert_eq!(event.kind(), Kind::StatusChanged, "{event:?}");
+            let task = event.task.expect("task");
+            assert_eq!(task.status(), TaskStatus::Completed);
+            assert!(
+                seen.insert(task.id.clone()),
+                "task {} delivered twice (revision {})",
+                task.id,
+                task.revision
+            );
+            if task.id == sentinel.id {
+                return;
+            }
+        }
+        panic!("the watch ended");
+    })
+    .await;
+    assert_eq!(seen.len(), 2001, "every end was seen");
+    sentinel_worker.abort();
+    cluster.stop();
+}

@@ -2,7 +2,7 @@
 //! once it committed: the transitions (for the commit observer) and the
 //! changed rows (for watchers), in commit order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -132,6 +132,44 @@ pub struct Publisher {
     pub events: broadcast::Sender<Arc<TaskEvent>>,
     sequence: AtomicU64,
     order: Mutex<Order>,
+    /// The revision last published of each recently changed task.
+    published: Mutex<RecentRevisions>,
+}
+
+/// How many tasks [`RecentRevisions`] remembers at least.
+const REMEMBERED_TASKS: usize = 50_000;
+
+/// The last revision published per task, for the most recent tasks: two
+/// generations, the older dropped when the newer fills, so memory stays
+/// bounded while a task is remembered far longer than the gap between two
+/// notices about it.
+#[derive(Default)]
+struct RecentRevisions {
+    current: HashMap<TaskId, u64>,
+    previous: HashMap<TaskId, u64>,
+}
+
+impl RecentRevisions {
+    fn last(&self, id: TaskId) -> Option<u64> {
+        self.current.get(&id).or_else(|| self.previous.get(&id)).copied()
+    }
+
+    fn record(&mut self, id: TaskId, revision: u64) {
+        if self.current.len() >= REMEMBERED_TASKS {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(id, revision);
+    }
+}
+
+/// Where a change to publish comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// A commit of this node: the change is exactly what it says.
+    Here,
+    /// Another node's notice: the task was read afterwards, and may be
+    /// past the change the notice names.
+    Elsewhere,
 }
 
 #[derive(Default)]
@@ -156,6 +194,7 @@ impl Publisher {
             events,
             sequence: AtomicU64::new(1),
             order: Mutex::new(Order::default()),
+            published: Mutex::new(RecentRevisions::default()),
         }
     }
 
@@ -203,7 +242,7 @@ impl Publisher {
             self.lag(changes.changed.len() as u64);
             return;
         }
-        self.send_events(changes.changes);
+        self.send_events(changes.changes, Origin::Here);
     }
 
     /// Events of another node's commit, after this node's publications so
@@ -215,6 +254,7 @@ impl Publisher {
                 .into_iter()
                 .map(|(kind, previous, task)| Change { kind, previous, task })
                 .collect(),
+            Origin::Elsewhere,
         );
     }
 
@@ -236,7 +276,13 @@ impl Publisher {
         }));
     }
 
-    fn send_events(&self, changes: Vec<Change>) {
+    /// Publishes each change whose revision no watcher here has seen.
+    /// Another node's change read past its own revision is left to the
+    /// notice of what moved it on (which comes later, in commit order),
+    /// unless it is a status change: then it goes out as one, carrying the
+    /// status the task has now.
+    fn send_events(&self, changes: Vec<Change>, origin: Origin) {
+        let mut published = self.published.lock();
         for change in changes {
             let task = match change.task {
                 ChangedTask::Task(task) => task,
@@ -248,6 +294,20 @@ impl Publisher {
                     }
                 },
             };
+            if published.last(task.id).is_some_and(|last| last >= task.revision) {
+                continue;
+            }
+            if origin == Origin::Elsewhere {
+                let past_it = match change.kind {
+                    EventKind::Progress => task.status != TaskStatus::Running,
+                    EventKind::StatusChanged => change.previous == Some(task.status),
+                    _ => false,
+                };
+                if past_it {
+                    continue;
+                }
+            }
+            published.record(task.id, task.revision);
             let _ = self.events.send(Arc::new(TaskEvent {
                 sequence: self.sequence.fetch_add(1, Ordering::Relaxed),
                 kind: change.kind,
@@ -273,5 +333,27 @@ impl Drop for Ticket<'_> {
         if !self.done {
             self.publisher.settle(self.number, None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_revisions_remember_a_task_for_a_generation_after_the_newer_one_fills() {
+        let mut recent = RecentRevisions::default();
+        let early = TaskId::new();
+        recent.record(early, 3);
+        for _ in 1..REMEMBERED_TASKS {
+            recent.record(TaskId::new(), 1);
+        }
+        recent.record(TaskId::new(), 1);
+        assert_eq!(recent.last(early), Some(3), "still remembered in the older generation");
+        for _ in 0..REMEMBERED_TASKS {
+            recent.record(TaskId::new(), 1);
+        }
+        assert_eq!(recent.last(early), None, "forgotten two generations later");
+        assert!(recent.current.len() + recent.previous.len() <= 2 * REMEMBERED_TASKS);
     }
 }
