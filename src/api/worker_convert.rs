@@ -175,6 +175,7 @@ pub fn worker_to_proto(worker: &WorkerInfo) -> proto::Worker {
         last_seen: Some(timestamp_to_proto(worker.last_seen)),
         draining: worker.draining,
         finished: worker.finished,
+        node: worker.node.clone(),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::engine::limits::ConcurrencyLimits;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::workers::WorkerRegistry;
 use crate::model::rules::placement::unserved_reason;
-use crate::model::{AttemptOutcome, ExecutorId, Task, TaskEvent, TaskId, TaskStatus, Timestamp};
+use crate::model::{AttemptOutcome, ExecutorId, Task, TaskEvent, TaskId, TaskStatus, Timestamp, WorkerInfo};
 use crate::store::{ClaimRequest, ClaimedTask, RescueScope, Rescued, StatusCount, Store, StoreResult, Transition};
 
 pub struct Core {
@@ -36,6 +36,12 @@ pub struct Core {
     served: RwLock<BTreeMap<String, usize>>,
     /// The workers connected to this node.
     pub workers: WorkerRegistry,
+    /// The workers connected to the other nodes sharing the store, as
+    /// they last said (empty on a store of one node).
+    pub workers_elsewhere: RwLock<Vec<WorkerInfo>>,
+    /// Fires when a worker connects to or leaves this node: the others are
+    /// told at once.
+    pub workers_changed: Notify,
     /// Bumped whenever tasks may have become claimable; every executor
     /// watches it, so none misses a change made while it was claiming.
     work: watch::Sender<u64>,
@@ -80,6 +86,8 @@ impl Core {
             dispatch: Dispatch::new(counts),
             served: RwLock::new(BTreeMap::new()),
             workers: WorkerRegistry::default(),
+            workers_elsewhere: RwLock::new(Vec::new()),
+            workers_changed: Notify::new(),
             work: watch::Sender::new(0),
             next_due: Mutex::new(None),
             due_changed: Notify::new(),
@@ -143,12 +151,44 @@ impl Core {
         }
     }
 
+    /// Whether something runs `task_type`: an executor of this node or a
+    /// worker connected to another.
     pub fn serves(&self, task_type: &str) -> bool {
         self.served.read().contains_key(task_type)
+            || self
+                .workers_elsewhere
+                .read()
+                .iter()
+                .any(|worker| worker.task_types.iter().any(|served| served == task_type))
     }
 
+    /// Every task type something runs, here or on another node.
     pub fn served_types(&self) -> Vec<String> {
-        self.served.read().keys().cloned().collect()
+        let mut served: std::collections::BTreeSet<String> = self.served.read().keys().cloned().collect();
+        for worker in self.workers_elsewhere.read().iter() {
+            served.extend(worker.task_types.iter().cloned());
+        }
+        served.into_iter().collect()
+    }
+
+    /// Every worker of the cluster (this node's and the others'), sorted
+    /// by id.
+    pub fn all_workers(&self) -> Vec<WorkerInfo> {
+        let mut workers = self.workers.list();
+        workers.extend(self.workers_elsewhere.read().iter().cloned());
+        workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
+        workers
+    }
+
+    /// How many workers of the cluster serve each task type.
+    pub fn workers_by_type(&self) -> BTreeMap<String, usize> {
+        let mut by_type = self.workers.workers_by_type();
+        for worker in self.workers_elsewhere.read().iter() {
+            for task_type in &worker.task_types {
+                *by_type.entry(task_type.clone()).or_default() += 1;
+            }
+        }
+        by_type
     }
 
     /// Says in `status_reason` why a PENDING task that nothing here serves

@@ -17,11 +17,11 @@ use crate::engine::executor::remote::{Session, ToWorker, WorkerConnection, close
 use crate::engine::handler::HandlerRegistry;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::stats::{self, EngineStats, Scheduling, StatusCounts, TypeStats};
-use crate::engine::task_types;
 use crate::engine::timers;
 use crate::engine::validate::{validate_attempt_end, validate_progress, validate_worker_hello};
 use crate::engine::watch as watch_streams;
 use crate::engine::workers::{TaskTypeInfo, WorkerHello, WorkerInfo};
+use crate::engine::{cluster, task_types};
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::rules::cancel::DEFAULT_CANCEL_REASON;
 use crate::model::{ExecutorId, NewTask, Task, TaskEvent, TaskFilter, TaskId, TaskStatus, Timestamp};
@@ -119,6 +119,7 @@ impl TaskManager {
         }
         timers::spawn(core.clone());
         task_types::spawn_keeper(core.clone());
+        cluster::spawn(core.clone());
         Ok(TaskManager {
             core,
             local: Arc::new(OnceLock::new()),
@@ -333,6 +334,7 @@ impl TaskManager {
             });
         }
         self.core.add_served(task_types.iter().cloned());
+        self.core.workers_changed.notify_one();
         session.start();
         tracing::info!(worker = %id, task_types = ?task_types, capacity = hello.capacity, "worker connected");
         Ok((WorkerConnection::new(session, self.core.clone()), instructions))
@@ -375,9 +377,10 @@ impl TaskManager {
             .await?)
     }
 
-    /// The workers connected to this node, sorted by id.
+    /// The workers connected to this node and, when nodes share the
+    /// store, to the others; sorted by id.
     pub fn workers(&self) -> Vec<WorkerInfo> {
-        self.core.workers.list()
+        self.core.all_workers()
     }
 
     /// Forgets a task type workers declared (an admin's request).
@@ -387,7 +390,7 @@ impl TaskManager {
 
     /// Every task type a submit may use, sorted, with what runs it here.
     pub fn task_types(&self) -> Vec<TaskTypeInfo> {
-        let workers = self.core.workers.workers_by_type();
+        let workers = self.core.workers_by_type();
         self.core
             .catalog
             .all()
@@ -405,7 +408,7 @@ impl TaskManager {
         let rows = self.core.store.counts().await?;
         let served = self.core.served_types();
         let by_type = stats::counts_by_type(rows, served.iter().map(String::as_str));
-        let workers = self.core.workers.workers_by_type();
+        let workers = self.core.workers_by_type();
         let mut totals: StatusCounts = [0; 7];
         let mut types = Vec::with_capacity(by_type.len());
         let mut unserved = Vec::new();

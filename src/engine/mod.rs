@@ -5,6 +5,7 @@
 //! embedded handlers. Nothing in here knows about gRPC, HTTP or SQL.
 
 pub mod catalog;
+mod cluster;
 pub mod config;
 mod core;
 mod dispatch;

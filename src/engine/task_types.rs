@@ -75,8 +75,7 @@ pub async fn delete(core: &Core, task_type: &str) -> EngineResult<()> {
         )));
     }
     let serving: Vec<String> = core
-        .workers
-        .list()
+        .all_workers()
         .into_iter()
         .filter(|worker| worker.task_types.iter().any(|served| served == task_type))
         .map(|worker| worker.worker_id)

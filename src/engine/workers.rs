@@ -9,7 +9,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::engine::executor::remote::Session;
-use crate::model::{ExecutorId, LeaseRef, TaskId, Timestamp};
+pub use crate::model::WorkerInfo;
+use crate::model::{ExecutorId, LeaseRef, TaskId};
 
 /// A worker as it introduced itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,24 +24,6 @@ pub struct WorkerHello {
     pub capacity: usize,
     /// Free-form facts (host, pid, SDK) shown to operators.
     pub labels: BTreeMap<String, String>,
-}
-
-/// A connected worker, as operators see it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerInfo {
-    pub worker_id: String,
-    pub task_types: Vec<String>,
-    pub capacity: usize,
-    /// Tasks it holds now.
-    pub held: usize,
-    pub labels: BTreeMap<String, String>,
-    pub connected_at: Timestamp,
-    /// When it last said anything.
-    pub last_seen: Timestamp,
-    /// Whether it asked for no more tasks.
-    pub draining: bool,
-    /// Attempts it finished since it connected.
-    pub finished: u64,
 }
 
 /// A task type a submit may use, and what runs it on this node.

@@ -10,6 +10,7 @@
 //! - [`lease`]: the right to run one attempt ([`Lease`]).
 //! - [`event`]: what watchers are told ([`TaskEvent`]).
 //! - [`rules`]: the status machine.
+//! - [`worker`]: a connected worker as operators and other nodes see it.
 
 pub mod event;
 mod filter;
@@ -21,6 +22,7 @@ pub mod scheduling;
 pub mod submit;
 pub mod task;
 mod time;
+pub mod worker;
 
 pub use event::{EventKind, TaskEvent};
 pub use filter::TaskFilter;
@@ -33,3 +35,4 @@ pub use task::{
     Attempt, AttemptOutcome, MachineState, Params, Progress, Task, TaskDependency, TaskPriority, TaskStatus,
 };
 pub use time::Timestamp;
+pub use worker::WorkerInfo;

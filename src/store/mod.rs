@@ -31,7 +31,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::model::{LeaseRef, Progress, SchedulingWeights, Task, TaskEvent, TaskId, Timestamp};
+use crate::model::{LeaseRef, Progress, SchedulingWeights, Task, TaskEvent, TaskId, Timestamp, WorkerInfo};
 
 pub use error::{StoreError, StoreResult};
 pub use ops::{
@@ -135,6 +135,31 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every task type declared so far, sorted.
     async fn declared_task_types(&self) -> StoreResult<Vec<String>>;
+
+    /// Whether several nodes share this store; they learn of each other's
+    /// workers through it.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Records `workers` as the ones connected to `node` at `now`, in place
+    /// of what it recorded before, and forgets the workers of every node
+    /// not heard from since `stale_before` (it stopped or lost the
+    /// database). A store for one node has nobody to tell.
+    async fn publish_workers(
+        &self,
+        _node: &str,
+        _workers: Vec<WorkerInfo>,
+        _now: Timestamp,
+        _stale_before: Timestamp,
+    ) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// The workers other nodes than `node` recorded since `seen_after`.
+    async fn workers_elsewhere(&self, _node: &str, _seen_after: Timestamp) -> StoreResult<Vec<WorkerInfo>> {
+        Ok(Vec::new())
+    }
 
     /// Makes a small durable write and says whether it succeeded: whether
     /// the store can take writes now (readiness). A write that changes

@@ -549,7 +549,7 @@ async fn nodes_starting_together_on_a_new_database_migrate_it_once() {
         .await
         .expect("one version row")
         .get(0);
-    assert_eq!(version, 1);
+    assert_eq!(version, taskd::store::postgres::schema::LATEST_VERSION);
     for (child, _, _) in &mut nodes {
         terminate(child);
     }
@@ -662,5 +662,81 @@ async fn a_watcher_sees_each_end_once_and_only_as_a_status_change_whichever_node
     .await;
     assert_eq!(seen.len(), 2001, "every end was seen");
     sentinel_worker.abort();
+    cluster.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_node_sees_the_workers_of_the_whole_cluster() {
+    let cluster = Cluster::start(2, &[]);
+    let (on_a, on_b) = (cluster.client(0).await, cluster.client(1).await);
+    let (release, released) = tokio::sync::watch::channel(false);
+    let worker = Worker::new(&on_b).worker_id("far").handle("cluster.far", move |_task| {
+        let mut released = released.clone();
+        async move {
+            let _ = released.wait_for(|open| *open).await;
+            Ok(json!("done"))
+        }
+    });
+    let worker = tokio::spawn(worker.run_until(futures::future::pending()));
+    // Node 0 learns of node 1's worker: listed with its node, its type served.
+    let listed = within("node 0 to list node 1's worker", async {
+        loop {
+            let workers = on_a.workers().await.expect("workers");
+            if let Some(worker) = workers.into_iter().find(|worker| worker.worker_id.starts_with("far@")) {
+                return worker;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(listed.node, "node1");
+    assert_eq!(listed.task_types, ["cluster.far"]);
+    let types = on_a.task_types().await.expect("types");
+    let far = types
+        .iter()
+        .find(|info| info.task_type == "cluster.far")
+        .expect("declared type known on node 0");
+    assert!(far.handler_available, "node 0 knows a worker serves it");
+    assert_eq!(far.workers, 1);
+    let first = on_a
+        .submit(NewTask::new("cluster.far"))
+        .await
+        .expect("submit on node 0");
+    assert!(
+        !first.status_reason.contains("no handler or worker"),
+        "{}",
+        first.status_reason
+    );
+    // A second task queues behind the first (the worker holds one at a
+    // time): still not "unserved" in node 0's stats.
+    on_a.submit(NewTask::new("cluster.far")).await.expect("second");
+    let stats = on_a.stats().await.expect("stats");
+    assert!(
+        !stats.unserved_task_types.contains(&"cluster.far".to_string()),
+        "{:?}",
+        stats.unserved_task_types
+    );
+
+    // Once the worker is gone, node 0 says so.
+    worker.abort();
+    within("node 0 to see node 1's worker gone", async {
+        loop {
+            let stats = on_a.stats().await.expect("stats");
+            if stats.unserved_task_types.contains(&"cluster.far".to_string()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        !on_a
+            .workers()
+            .await
+            .expect("workers")
+            .iter()
+            .any(|worker| worker.worker_id.starts_with("far@"))
+    );
+    let _ = release.send(true);
     cluster.stop();
 }

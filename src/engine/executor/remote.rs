@@ -131,6 +131,7 @@ impl Session {
     pub fn info(&self) -> WorkerInfo {
         WorkerInfo {
             worker_id: self.id.to_string(),
+            node: self.core.config.node_id.clone(),
             task_types: self.task_types.clone(),
             capacity: self.capacity,
             held: self.held.lock().len(),
@@ -480,6 +481,7 @@ pub(crate) async fn close_session(core: Arc<Core>, session: Arc<Session>, why: &
     if session.close(why).await {
         core.workers.remove(session.id());
         core.remove_served(&session.task_types);
+        core.workers_changed.notify_one();
         tracing::info!(worker = %session.id, why, "worker disconnected");
     }
 }

@@ -280,7 +280,8 @@ impl Publisher {
     /// Another node's change read past its own revision is left to the
     /// notice of what moved it on (which comes later, in commit order),
     /// unless it is a status change: then it goes out as one, carrying the
-    /// status the task has now.
+    /// status the task has now. (A task read past its submission is not
+    /// "submitted" with a later status; its later notices publish it.)
     fn send_events(&self, changes: Vec<Change>, origin: Origin) {
         let mut published = self.published.lock();
         for change in changes {
@@ -299,6 +300,8 @@ impl Publisher {
             }
             if origin == Origin::Elsewhere {
                 let past_it = match change.kind {
+                    // A task is created at its first revision.
+                    EventKind::Submitted => task.revision > 1,
                     EventKind::Progress => task.status != TaskStatus::Running,
                     EventKind::StatusChanged => change.previous == Some(task.status),
                     _ => false,

@@ -20,7 +20,7 @@ mod lease;
 mod notify;
 mod reads;
 mod row;
-mod schema;
+pub mod schema;
 mod submit;
 
 use std::sync::Arc;
@@ -31,7 +31,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
-use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
+use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp, WorkerInfo};
 use crate::store::postgres::changes::{Changes, Publisher};
 use crate::store::postgres::error::{Failure, Step, database_error};
 use crate::store::{
@@ -330,6 +330,31 @@ impl Store for PostgresStore {
 
     async fn forget_task_types(&self, which: ForgetTaskTypes) -> StoreResult<Vec<String>> {
         transact!(self, |tx, changes| reads::forget_task_types(&tx, &which).await)
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn publish_workers(
+        &self,
+        node: &str,
+        workers: Vec<WorkerInfo>,
+        now: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<()> {
+        transact!(self, |tx, changes| reads::publish_workers(
+            &tx,
+            node,
+            &workers,
+            now,
+            stale_before
+        )
+        .await)
+    }
+
+    async fn workers_elsewhere(&self, node: &str, seen_after: Timestamp) -> StoreResult<Vec<WorkerInfo>> {
+        read!(self, |client| reads::workers_elsewhere(&client, node, seen_after).await)
     }
 
     async fn declared_task_types(&self) -> StoreResult<Vec<String>> {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
-use crate::model::{Task, TaskId, TaskStatus, Timestamp};
+use crate::model::{Task, TaskId, TaskStatus, Timestamp, WorkerInfo};
 use crate::store::columns::parse_status;
 use crate::store::decide::check_declared_bound;
 use crate::store::postgres::changes::{execute, query};
@@ -210,4 +210,57 @@ pub async fn touch_health(tx: &Transaction<'_>, now: Timestamp) -> Step<()> {
     )
     .await?;
     Ok(())
+}
+
+pub async fn publish_workers(
+    tx: &Transaction<'_>,
+    node: &str,
+    workers: &[WorkerInfo],
+    now: Timestamp,
+    stale_before: Timestamp,
+) -> Step<()> {
+    execute(
+        tx,
+        "DELETE FROM workers WHERE node = $1 OR seen_at < $2",
+        &[&node, &stale_before.as_micros()],
+    )
+    .await?;
+    if workers.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<&str> = workers.iter().map(|worker| worker.worker_id.as_str()).collect();
+    let infos: Vec<String> = workers
+        .iter()
+        .map(|worker| serde_json::to_string(worker).unwrap_or_default())
+        .collect();
+    execute(
+        tx,
+        "INSERT INTO workers (node, worker_id, info, seen_at) \
+         SELECT $1, worker_id, info, $4 FROM unnest($2::text[], $3::text[]) AS w(worker_id, info)",
+        &[&node, &ids, &infos, &now.as_micros()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn workers_elsewhere(
+    client: &impl GenericClient,
+    node: &str,
+    seen_after: Timestamp,
+) -> Step<Vec<WorkerInfo>> {
+    let rows = query(
+        client,
+        "SELECT info FROM workers WHERE node <> $1 AND seen_at >= $2 ORDER BY worker_id",
+        &[&node, &seen_after.as_micros()],
+    )
+    .await?;
+    let mut workers = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let info: String = row.try_get(0)?;
+        match serde_json::from_str(&info) {
+            Ok(worker) => workers.push(worker),
+            Err(error) => tracing::warn!(%error, "a worker another node recorded cannot be read; skipped"),
+        }
+    }
+    Ok(workers)
 }

@@ -74,7 +74,19 @@ const MIGRATIONS: &[&str] = &[
         checked_at bigint NOT NULL
     );
     INSERT INTO health (id, checked_at) VALUES (1, 0);",
+    // 2: the workers connected to each node, as the node last said (a
+    // JSON description), so that every node lists the whole cluster's.
+    "CREATE TABLE workers (
+        node text NOT NULL,
+        worker_id text NOT NULL,
+        info text NOT NULL,
+        seen_at bigint NOT NULL,
+        PRIMARY KEY (node, worker_id)
+    );",
 ];
+
+/// The schema version this taskd migrates a database to.
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database (the connection's schema, created if `schema`
 /// names one that does not exist) to the newest version. Everything runs in
