@@ -22,7 +22,7 @@ use crate::api::worker_service::WorkerServiceHandler;
 use crate::config::ServerConfig;
 use crate::engine::{EngineError, HandlerRegistry, TaskManager};
 use crate::monitor::system_source::SystemSource;
-use crate::monitor::{History, ResourceMonitor, SampleSource};
+use crate::monitor::{History, Journal, ResourceMonitor, SampleSource};
 use crate::net::Listener;
 use crate::net::tls::ReloadableTls;
 use crate::store::postgres::PostgresStore;
@@ -60,6 +60,8 @@ pub struct RunningServer {
     stop_accepting: CancellationToken,
     stopping: CancellationToken,
     serving: JoinHandle<()>,
+    /// Keeps the monitor's history; its last write is awaited at the stop.
+    recording: JoinHandle<()>,
     access: Access,
     tls: Option<ReloadableTls>,
     config: ServerConfig,
@@ -114,6 +116,12 @@ impl RunningServer {
             self.serving.abort();
         }
         self.manager.shutdown(drain).await;
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.recording)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the monitor's history was not written in time at the stop");
+        }
         tracing::info!("taskd stopped");
     }
 }
@@ -221,6 +229,15 @@ pub async fn start_with_source(
 
     let stopping = CancellationToken::new();
     let monitor = ResourceMonitor::new(config.monitor.clone());
+    let history = History::new(config.monitor.history_interval, config.monitor.history_points);
+    let journal = Journal::in_dir(&data_dir);
+    match journal.load() {
+        Ok(recorded) => {
+            monitor.restore(&recorded);
+            history.restore(recorded.points);
+        }
+        Err(error) => tracing::warn!(%error, "the monitor's history starts empty"),
+    }
     if config.monitor.enabled {
         let source = match source {
             Some(source) => source,
@@ -234,10 +251,9 @@ pub async fn start_with_source(
         };
         monitor.clone().spawn(source, manager.clone(), stopping.clone());
     }
-    let history = History::new(config.monitor.history_interval, config.monitor.history_points);
-    history
+    let recording = history
         .clone()
-        .spawn(manager.clone(), monitor.clone(), stopping.clone());
+        .spawn(manager.clone(), monitor.clone(), journal, stopping.clone());
     let task_service = TaskServiceServer::new(TaskServiceHandler::new(manager.clone(), stopping.clone()));
     let system_service = SystemServiceServer::new(SystemServiceHandler::new(
         monitor.clone(),
@@ -300,6 +316,7 @@ pub async fn start_with_source(
         stop_accepting,
         stopping,
         serving,
+        recording,
         access,
         tls,
         config,

@@ -60,7 +60,7 @@ impl fmt::Display for Resource {
 }
 
 /// One episode of a resource above its threshold.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     pub id: u64,
     pub resource: Resource,
@@ -200,6 +200,21 @@ impl AlertBook {
         }
     }
 
+    /// Takes back a history kept across a restart (oldest first); ids go
+    /// on from `next_id`. Alerts active then are active again: if the
+    /// resource has recovered meanwhile, they clear as usual.
+    pub fn restore(&mut self, alerts: Vec<Alert>, next_id: u64) {
+        let next_id = alerts.iter().map(|alert| alert.id + 1).fold(next_id, u64::max);
+        self.history = alerts.into();
+        self.next_id = self.next_id.max(next_id);
+        self.trim();
+    }
+
+    /// The whole history, oldest first, and the next alert's id.
+    pub fn recorded(&self) -> (Vec<Alert>, u64) {
+        (self.history.iter().cloned().collect(), self.next_id)
+    }
+
     pub fn active(&self) -> Vec<Alert> {
         self.history.iter().filter(|alert| alert.is_active()).cloned().collect()
     }
@@ -328,5 +343,31 @@ mod tests {
         let recent = book.recent(100);
         assert_eq!(recent.len(), 3);
         assert!(recent[0].is_active());
+    }
+
+    #[test]
+    fn a_restored_history_keeps_its_active_alerts_and_never_reuses_an_id() {
+        let mut before = AlertBook::new(10);
+        observe(&mut before, 95.0, 0);
+        let (alerts, next_id) = before.recorded();
+        let mut after = AlertBook::new(10);
+        after.restore(alerts.clone(), next_id);
+        assert_eq!(after.active(), alerts, "active again after the restart");
+        assert!(observe(&mut after, 96.0, 1).is_empty(), "not raised twice");
+        let cleared = observe(&mut after, 50.0, 2);
+        assert!(matches!(&cleared[..], [AlertChange::Cleared(alert)] if alert.id == alerts[0].id));
+        observe(&mut after, 50.0, 3);
+        let raised = observe(&mut after, 50.0, 4);
+        assert!(raised.is_empty());
+        let memory = after.observe(
+            &ResourceSample {
+                memory_percent: 99.0,
+                ..cpu_at(10.0, 5)
+            },
+            &Thresholds::default(),
+            5.0,
+            Duration::ZERO,
+        );
+        assert!(matches!(&memory[..], [AlertChange::Raised(alert)] if alert.id > alerts[0].id));
     }
 }

@@ -15,10 +15,11 @@ use tokio_util::sync::CancellationToken;
 use crate::engine::TaskManager;
 use crate::engine::metrics::{EngineMetrics, Histogram, LATENCY_BUCKETS};
 use crate::model::Timestamp;
-use crate::monitor::ResourceMonitor;
+use crate::monitor::journal::Journal;
+use crate::monitor::{MonitorEvent, ResourceMonitor};
 
 /// One interval of the node's life.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryPoint {
     /// The end of the interval.
     pub time: Timestamp,
@@ -114,6 +115,30 @@ impl History {
         self.points.lock().iter().cloned().collect()
     }
 
+    /// Takes back points a previous run recorded (oldest first).
+    pub fn restore(&self, points: Vec<HistoryPoint>) {
+        let mut kept = self.points.lock();
+        *kept = points.into();
+        while kept.len() > self.capacity {
+            kept.pop_front();
+        }
+    }
+
+    /// Writes the monitor's alerts and samples and these points to
+    /// `journal`, off the async threads; a failure is logged.
+    async fn save(&self, monitor: &ResourceMonitor, journal: &Journal) {
+        let mut recorded = monitor.recorded();
+        recorded.points = self.points();
+        let journal = journal.clone();
+        match tokio::task::spawn_blocking(move || journal.save(&recorded)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot keep the monitor's history; it restarts empty after a crash")
+            }
+            Err(error) => tracing::warn!(%error, "keeping the monitor's history failed"),
+        }
+    }
+
     fn push(&self, point: HistoryPoint) {
         let mut points = self.points.lock();
         points.push_back(point);
@@ -122,17 +147,40 @@ impl History {
         }
     }
 
-    /// Records a point every interval until `stopping`.
-    pub fn spawn(self, manager: TaskManager, monitor: ResourceMonitor, stopping: CancellationToken) {
+    /// Records a point every interval until `stopping`, and keeps the
+    /// points, alerts and samples in `journal` (at every point, every
+    /// alert raised or cleared, and at the stop).
+    pub fn spawn(
+        self,
+        manager: TaskManager,
+        monitor: ResourceMonitor,
+        journal: Journal,
+        stopping: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let period = self.interval.max(Duration::from_millis(10));
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut previous = (Totals::of(&manager.metrics()), tokio::time::Instant::now());
+            let mut events = monitor.subscribe();
             loop {
                 tokio::select! {
                     _ = ticks.tick() => {}
-                    _ = stopping.cancelled() => return,
+                    event = events.recv() => {
+                        let alert_changed = matches!(
+                            event,
+                            Ok(MonitorEvent::AlertRaised(_) | MonitorEvent::AlertCleared(_))
+                                | Err(tokio::sync::broadcast::error::RecvError::Lagged(_))
+                        );
+                        if alert_changed {
+                            self.save(&monitor, &journal).await;
+                        }
+                        continue;
+                    }
+                    _ = stopping.cancelled() => {
+                        self.save(&monitor, &journal).await;
+                        return;
+                    }
                 }
                 let now = tokio::time::Instant::now();
                 let totals = Totals::of(&manager.metrics());
@@ -166,8 +214,9 @@ impl History {
                     io_wait_percent: sample.and_then(|sample| sample.io_wait_percent),
                 });
                 previous = (totals, now);
+                self.save(&monitor, &journal).await;
             }
-        });
+        })
     }
 }
 

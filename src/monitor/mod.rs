@@ -9,11 +9,13 @@
 //! - [`alerts`]: threshold crossings held for a while, with hysteresis, and their history.
 //! - [`resource_monitor`]: the running monitor that ties them to the scheduler.
 //! - [`history`]: a bounded history of task rates, queue and resources.
+//! - [`journal`]: alerts and history kept across restarts, in the data dir.
 
 pub mod alerts;
 pub mod cgroup;
 pub mod config;
 pub mod history;
+pub mod journal;
 pub mod pressure;
 pub mod resource_monitor;
 pub mod sample;
@@ -22,6 +24,7 @@ pub mod system_source;
 pub use alerts::{Alert, AlertBook, Resource};
 pub use config::{MonitorConfig, Thresholds};
 pub use history::{History, HistoryPoint};
+pub use journal::Journal;
 pub use pressure::Pressure;
 pub use resource_monitor::{LoadReport, MonitorEvent, ResourceMonitor};
 pub use sample::{ResourceSample, SampleSource};

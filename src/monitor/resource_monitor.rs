@@ -14,6 +14,7 @@ use crate::engine::TaskManager;
 use crate::model::{NewTask, TaskPriority};
 use crate::monitor::alerts::{Alert, AlertBook, AlertChange, Resource};
 use crate::monitor::config::MonitorConfig;
+use crate::monitor::journal::Recorded;
 use crate::monitor::pressure::{pressures, recommended_concurrency};
 use crate::monitor::sample::{ResourceSample, SampleSource};
 
@@ -131,6 +132,29 @@ impl ResourceMonitor {
                     let _ = self.events.send(MonitorEvent::AlertCleared(alert.clone()));
                 }
             }
+        }
+    }
+
+    /// Takes back what a previous run recorded: its alerts and samples.
+    pub fn restore(&self, recorded: &Recorded) {
+        let mut state = self.state.lock();
+        state.alerts.restore(recorded.alerts.clone(), recorded.next_alert_id);
+        state.history = recorded.samples.iter().copied().collect();
+        while state.history.len() > self.config.sample_history.max(1) {
+            state.history.pop_front();
+        }
+    }
+
+    /// What a later run should take back: alerts, the next alert's id, and
+    /// the samples (the points are the history's).
+    pub fn recorded(&self) -> Recorded {
+        let state = self.state.lock();
+        let (alerts, next_alert_id) = state.alerts.recorded();
+        Recorded {
+            alerts,
+            next_alert_id,
+            points: Vec::new(),
+            samples: state.history.iter().copied().collect(),
         }
     }
 

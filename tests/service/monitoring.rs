@@ -278,3 +278,75 @@ async fn the_real_sampler_reports_sane_values_on_this_machine() {
     assert_eq!(direct.thresholds.unwrap().cpu_percent, 80.0);
     let _ = json!({});
 }
+
+#[tokio::test]
+async fn alerts_and_the_history_outlive_a_restart() {
+    let load = ScriptedLoad::new();
+    let mut server = TestServer::start_scripted(
+        |config| config.monitor.history_interval = std::time::Duration::from_millis(30),
+        Some(load.clone()),
+    )
+    .await;
+    let mut system = system_client(&server).await;
+    let mut events = watch(&mut system).await;
+    load.set_cpu(95.0);
+    let raised = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let event = events.next().await.unwrap().unwrap();
+            if event.kind() == Kind::AlertRaised {
+                return event.alert.unwrap();
+            }
+        }
+    })
+    .await
+    .expect("alert raised");
+    let address = server.server.as_ref().unwrap().local_addr();
+    let history = |address: std::net::SocketAddr| async move {
+        let body: serde_json::Value = reqwest::get(format!("http://{address}/api/v1/system/history"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["points"].as_array().cloned().unwrap_or_default()
+    };
+    let before = crate::support::within("a few history points", async {
+        loop {
+            let points = history(address).await;
+            if points.len() >= 3 {
+                return points;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+    })
+    .await;
+
+    // The next run samples nothing: what it shows is what it kept.
+    server.config.monitor.enabled = false;
+    server.restart().await;
+    let mut system = system_client(&server).await;
+    let alerts = system
+        .list_alerts(ListAlertsRequest { limit: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let kept = alerts
+        .recent
+        .iter()
+        .find(|alert| alert.id == raised.id)
+        .unwrap_or_else(|| panic!("alert {} kept: {alerts:?}", raised.id));
+    assert_eq!(kept.started_at, raised.started_at);
+    assert_eq!(kept.value, 95.0);
+    assert!(
+        alerts.active.iter().any(|alert| alert.id == raised.id),
+        "still active: nothing has cleared it"
+    );
+    let after = history(server.server.as_ref().unwrap().local_addr()).await;
+    assert!(
+        after.len() >= before.len(),
+        "{} points kept of {}",
+        after.len(),
+        before.len()
+    );
+    assert_eq!(after[..before.len()], before[..], "the same points, oldest first");
+}
