@@ -56,6 +56,8 @@ pub struct TaskTypeCatalog {
     fixed: RwLock<BTreeMap<String, FixedBy>>,
     /// Declared by workers, as the store last said.
     declared: RwLock<BTreeSet<String>>,
+    /// The params a type's handler takes, for handlers that said.
+    params: RwLock<BTreeMap<String, &'static [&'static str]>>,
 }
 
 impl TaskTypeCatalog {
@@ -65,6 +67,24 @@ impl TaskTypeCatalog {
             let reason = fixed.entry(task_type).or_insert(by);
             *reason = (*reason).max(by);
         }
+    }
+
+    /// Tasks of `task_type` may carry only `params` from now on.
+    pub fn limit_params(&self, task_type: String, params: &'static [&'static str]) {
+        self.params.write().insert(task_type, params);
+    }
+
+    /// The first of `names` that `task_type` does not take, with the ones
+    /// it does; `None` when all are taken or the type takes anything.
+    pub fn unknown_param<'a>(
+        &self,
+        task_type: &str,
+        mut names: impl Iterator<Item = &'a String>,
+    ) -> Option<(&'a String, &'static [&'static str])> {
+        let accepted = *self.params.read().get(task_type)?;
+        names
+            .find(|name| !accepted.contains(&name.as_str()))
+            .map(|name| (name, accepted))
     }
 
     /// Why `task_type` is known for good, if it is.

@@ -74,6 +74,12 @@ pub fn draft(
                 catalog.refusal(&request.task_type),
             ));
         }
+        if let Some((name, accepted)) = catalog.unknown_param(&request.task_type, request.params.keys()) {
+            return Err(EngineError::invalid(
+                field_name(list_field, position, &format!("params.{name}")),
+                format!("not a param of {}; it takes {}", request.task_type, accepted.join(", ")),
+            ));
+        }
         if list_field.is_empty() && request.batch_ref.is_some() {
             return Err(EngineError::invalid("batch_ref", "only allowed in SubmitTasks"));
         }

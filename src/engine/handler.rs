@@ -126,6 +126,9 @@ where
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
     handlers: BTreeMap<String, Arc<dyn TaskHandler>>,
+    /// The params each type takes, for the types that said: a submit with
+    /// any other is refused, naming it.
+    params: BTreeMap<String, &'static [&'static str]>,
 }
 
 impl HandlerRegistry {
@@ -133,16 +136,42 @@ impl HandlerRegistry {
         Self::default()
     }
 
-    /// Serves `task_type` with `handler`, replacing any earlier one.
+    /// Serves `task_type` with `handler`, replacing any earlier one. Its
+    /// tasks may carry any params.
     pub fn register(&mut self, task_type: impl Into<String>, handler: impl TaskHandler) -> &mut Self {
-        self.handlers.insert(task_type.into(), Arc::new(handler));
+        let task_type = task_type.into();
+        self.params.remove(&task_type);
+        self.handlers.insert(task_type, Arc::new(handler));
+        self
+    }
+
+    /// Serves `task_type` with `handler`, whose tasks may carry only the
+    /// params named in `params`.
+    pub fn register_with_params(
+        &mut self,
+        task_type: impl Into<String>,
+        params: &'static [&'static str],
+        handler: impl TaskHandler,
+    ) -> &mut Self {
+        let task_type = task_type.into();
+        self.handlers.insert(task_type.clone(), Arc::new(handler));
+        self.params.insert(task_type, params);
         self
     }
 
     /// Adds every handler of `other`, replacing those of the same types.
     pub fn extend(&mut self, other: HandlerRegistry) -> &mut Self {
+        for task_type in other.handlers.keys() {
+            self.params.remove(task_type);
+        }
         self.handlers.extend(other.handlers);
+        self.params.extend(other.params);
         self
+    }
+
+    /// The params `task_type` takes, when its handler said.
+    pub fn params_of(&self, task_type: &str) -> Option<&'static [&'static str]> {
+        self.params.get(task_type).copied()
     }
 
     pub fn get(&self, task_type: &str) -> Option<Arc<dyn TaskHandler>> {

@@ -131,6 +131,11 @@ impl TaskManager {
         self.core
             .catalog
             .fix(registry.task_types().map(str::to_string), FixedBy::Handler);
+        for task_type in registry.task_types() {
+            if let Some(params) = registry.params_of(task_type) {
+                self.core.catalog.limit_params(task_type.to_string(), params);
+            }
+        }
         let executor = LocalExecutor::start(self.core.clone(), registry);
         if self.local.set(executor).is_err() {
             tracing::warn!("the in-process executor was already running");

@@ -29,6 +29,9 @@ use crate::model::{Params, Task, TaskFilter, TaskStatus};
 
 pub const TASK_TYPE: &str = "data_export";
 
+/// The params it takes; a submit with any other is refused.
+pub const PARAMS: &[&str] = &["format", "status", "task_type", "labels", "limit"];
+
 /// Rows when the params do not say.
 pub const DEFAULT_LIMIT: u64 = 100_000;
 
@@ -79,6 +82,7 @@ struct ExportParams {
 }
 
 fn parse_params(params: &Params) -> Result<ExportParams, HandlerError> {
+    params::only(params, PARAMS)?;
     let format = match params::optional_str(params, "format")? {
         None | Some("jsonl") => ExportFormat::Jsonl,
         Some("csv") => ExportFormat::Csv,

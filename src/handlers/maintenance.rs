@@ -26,6 +26,9 @@ use crate::store::StatusCount;
 
 pub const TASK_TYPE: &str = "system_maintenance";
 
+/// The params it takes; a submit with any other is refused.
+pub const PARAMS: &[&str] = &["retention", "retention_seconds", "optimize"];
+
 /// Retention when the params do not say: 7 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
@@ -49,6 +52,7 @@ struct MaintenanceParams {
 }
 
 fn parse_params(params: &Params) -> Result<MaintenanceParams, HandlerError> {
+    params::only(params, PARAMS)?;
     let as_text = params::optional_duration(params, "retention", MAX_RETENTION)?;
     let as_seconds = params::optional_u64(params, "retention_seconds", MAX_RETENTION.as_secs())?;
     let retention = match (as_text, as_seconds) {

@@ -10,7 +10,9 @@
 //!
 //! Each handler reads its params through one shared module, so a bad param
 //! fails the task with an error naming it (`params.format: ...`) rather than
-//! a panic, and is not retried. Files are written whole or not at all (see
+//! a panic, and is not retried. The real work types say which params they
+//! take: a submit with another (`data_export` with `path`) is refused,
+//! naming it. The diagnostics take any others, to label benchmark runs. Files are written whole or not at all (see
 //! `files`) under the server's data directory. Handlers that read or manage
 //! tasks are given the engine when they are built, and use it like any
 //! client.
@@ -60,15 +62,15 @@ pub fn builtins(engine: &TaskManager, data_dir: &Path) -> HandlerRegistry {
         registry.register(diag::PANIC, diag::panic);
     }
     let maintenance_engine = engine.clone();
-    registry.register(maintenance::TASK_TYPE, move |context| {
+    registry.register_with_params(maintenance::TASK_TYPE, maintenance::PARAMS, move |context| {
         maintenance::run(maintenance_engine.clone(), context)
     });
     let (export_engine, exports_dir) = (engine.clone(), data_dir.join("exports"));
-    registry.register(export::TASK_TYPE, move |context| {
+    registry.register_with_params(export::TASK_TYPE, export::PARAMS, move |context| {
         export::run(export_engine.clone(), exports_dir.clone(), context)
     });
     let (report_engine, reports_dir) = (engine.clone(), data_dir.join("reports"));
-    registry.register(report::TASK_TYPE, move |context| {
+    registry.register_with_params(report::TASK_TYPE, report::PARAMS, move |context| {
         report::run(report_engine.clone(), reports_dir.clone(), context)
     });
     registry

@@ -40,6 +40,18 @@ pub(crate) fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Refuses a param not in `accepted` (a task stored before its type said
+/// which params it takes), naming it.
+pub(crate) fn only(params: &Params, accepted: &[&str]) -> Result<(), HandlerError> {
+    match params.keys().find(|name| !accepted.contains(&name.as_str())) {
+        Some(name) => Err(invalid(
+            name,
+            format!("not a param of this type; it takes {}", accepted.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The value of `name`, `None` when absent or null.
 fn present<'a>(params: &'a Params, name: &str) -> Option<&'a Value> {
     params.get(name).filter(|value| !value.is_null())

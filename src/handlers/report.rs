@@ -31,6 +31,9 @@ use crate::model::{Params, TaskFilter, TaskStatus, Timestamp};
 
 pub const TASK_TYPE: &str = "report_generation";
 
+/// The params it takes; a submit with any other is refused.
+pub const PARAMS: &[&str] = &["since", "task_type"];
+
 /// Window when the params do not say: 24 hours.
 pub const DEFAULT_SINCE: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -54,6 +57,7 @@ struct ReportParams {
 }
 
 fn parse_params(params: &Params) -> Result<ReportParams, HandlerError> {
+    params::only(params, PARAMS)?;
     Ok(ReportParams {
         since: params::optional_duration(params, "since", MAX_SINCE)?.unwrap_or(DEFAULT_SINCE),
         task_types: params::string_list(params, "task_type")?,

@@ -156,3 +156,54 @@ async fn the_three_built_ins_at_once_on_a_fresh_store_fail_no_write() {
         assert_eq!(status, reqwest::StatusCode::OK, "run {run}: no commit failed: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_built_in_refuses_params_it_does_not_take_naming_them_at_submit() {
+    let server = TestServer::start().await;
+    for (task_type, params, unknown, takes) in [
+        ("data_export", json!({"path": "/tmp/x"}), "path", "format"),
+        (
+            "data_export",
+            json!({"format": "csv", "filename": "x.csv"}),
+            "filename",
+            "limit",
+        ),
+        ("report_generation", json!({"sinse": "1h"}), "sinse", "since"),
+        (
+            "system_maintenance",
+            json!({"retention": "1h", "vacuum": true}),
+            "vacuum",
+            "optimize",
+        ),
+    ] {
+        let refused = server
+            .client
+            .submit(NewTask::new(task_type).params(params))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), Some(tonic::Code::InvalidArgument));
+        let message = refused.to_string();
+        assert!(
+            message.contains(&format!("params.{unknown}:")) && message.contains(takes),
+            "{task_type}: {message}"
+        );
+    }
+    // In a batch, the member is named.
+    let refused = server
+        .client
+        .submit_batch([
+            NewTask::new("diag.echo"),
+            NewTask::new("data_export").params(json!({"path": "/tmp/x"})),
+        ])
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("tasks[1].params.path:"), "{refused}");
+    assert_eq!(server.client.stats().await.unwrap().counts.unwrap().total, 0);
+    // Diagnostics take anything besides their own, to label benchmark runs.
+    let echo = server
+        .client
+        .submit(NewTask::new("diag.sleep").params(json!({"duration_ms": 1, "run": 7})))
+        .await
+        .unwrap();
+    assert_eq!(server.wait(&echo.id).await.status(), TaskStatus::Completed);
+}
