@@ -86,7 +86,7 @@ async fn a_key_reused_for_a_different_request_is_refused_naming_the_key() {
         .unwrap();
     for different in [
         NewTask::new("data_export").params(json!({"format": "jsonl"})),
-        NewTask::new("report_generation").params(json!({"format": "csv"})),
+        NewTask::new("report_generation").params(json!({"since": "1h"})),
         NewTask::new("data_export")
             .params(json!({"format": "csv"}))
             .depends_on(&original.id),
