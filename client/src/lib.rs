@@ -43,14 +43,17 @@ pub use proto::{
     TaskStatus, WatchTasksRequest,
 };
 
-/// What can go wrong talking to taskd.
+/// What can go wrong talking to taskd. Each variant's message says all
+/// there is to say (the transport's chain of causes included), and none has
+/// a `source`: printing an error with its causes (`{:#}` of anyhow) says
+/// each thing once.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot connect: {0}")]
-    Connect(#[from] tonic::transport::Error),
+    #[error("cannot connect: {}", causes(.0))]
+    Connect(tonic::transport::Error),
     /// The server answered with an error status; `code()` tells which.
     #[error("{}: {}", .0.code(), .0.message())]
-    Status(#[from] tonic::Status),
+    Status(tonic::Status),
     #[error("the stream ended before it should have")]
     StreamEnded,
     /// The server said something out of turn.
@@ -60,6 +63,34 @@ pub enum ClientError {
     /// read, TLS options with an http:// address).
     #[error("{0}")]
     Config(String),
+}
+
+impl From<tonic::transport::Error> for ClientError {
+    fn from(error: tonic::transport::Error) -> Self {
+        ClientError::Connect(error)
+    }
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(status: tonic::Status) -> Self {
+        ClientError::Status(status)
+    }
+}
+
+/// `error` and its causes, each said once: layers of a transport error
+/// often repeat the one below ("transport error: transport error: ...").
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let part = next.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = next.source();
+    }
+    text
 }
 
 impl ClientError {

@@ -48,5 +48,8 @@ fn bad_arguments_are_refused_before_anything_is_sent() {
 fn an_unreachable_server_is_named() {
     let stats = taskctl(&["--server", "http://127.0.0.1:1", "stats"]);
     assert_eq!(stats.status.code(), Some(1));
-    assert!(text(&stats.stderr).contains("cannot reach taskd at http://127.0.0.1:1"));
+    let said = text(&stats.stderr);
+    assert!(said.contains("cannot reach taskd at http://127.0.0.1:1"), "{said}");
+    assert_eq!(said.matches("transport error").count(), 1, "each cause once: {said}");
+    assert_eq!(said.matches("Connection refused").count(), 1, "each cause once: {said}");
 }

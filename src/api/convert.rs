@@ -341,20 +341,20 @@ fn progress_to_proto(progress: &Progress) -> proto::Progress {
 fn attempt_to_proto(attempt: &Attempt) -> proto::Attempt {
     use proto::attempt::Outcome;
     let outcome = match attempt.outcome {
-        AttemptOutcome::Running => Outcome::Unspecified,
-        AttemptOutcome::Succeeded => Outcome::Succeeded,
-        AttemptOutcome::Failed => Outcome::Failed,
-        AttemptOutcome::TimedOut => Outcome::TimedOut,
-        AttemptOutcome::Cancelled => Outcome::Cancelled,
-        AttemptOutcome::Interrupted => Outcome::Interrupted,
-        AttemptOutcome::LeaseExpired => Outcome::LeaseExpired,
-        AttemptOutcome::Released => Outcome::Released,
+        AttemptOutcome::Running => None,
+        AttemptOutcome::Succeeded => Some(Outcome::Succeeded),
+        AttemptOutcome::Failed => Some(Outcome::Failed),
+        AttemptOutcome::TimedOut => Some(Outcome::TimedOut),
+        AttemptOutcome::Cancelled => Some(Outcome::Cancelled),
+        AttemptOutcome::Interrupted => Some(Outcome::Interrupted),
+        AttemptOutcome::LeaseExpired => Some(Outcome::LeaseExpired),
+        AttemptOutcome::Released => Some(Outcome::Released),
     };
     proto::Attempt {
         number: attempt.number,
         started_at: Some(timestamp_to_proto(attempt.started_at)),
         finished_at: attempt.finished_at.map(timestamp_to_proto),
-        outcome: outcome as i32,
+        outcome: outcome.map(|outcome| outcome as i32),
         error: attempt.error.clone().unwrap_or_default(),
         worker: attempt.worker.clone(),
         started_under: attempt
@@ -389,9 +389,7 @@ pub fn event_to_proto(event: &TaskEvent) -> proto::TaskEvent {
     proto::TaskEvent {
         kind: kind as i32,
         task: event.task.as_deref().map(task_to_proto),
-        previous_status: event
-            .previous_status
-            .map_or(proto::TaskStatus::Unspecified, status_to_proto) as i32,
+        previous_status: event.previous_status.map(|status| status_to_proto(status) as i32),
         time: Some(timestamp_to_proto(event.time)),
         sequence: event.sequence,
         missed: event.missed,

@@ -35,7 +35,8 @@ pub struct EngineStats {
     pub submitted_since_start: u64,
     pub failed_attempts_since_start: u64,
     pub retries_since_start: u64,
-    pub success_rate: f64,
+    /// None while no task has ended.
+    pub success_rate: Option<f64>,
     pub uptime: Duration,
 }
 
@@ -72,13 +73,10 @@ pub fn has_waiting_work(counts: &StatusCounts) -> bool {
         > 0
 }
 
-/// Completed over all that ended; 0 when nothing ended.
-pub fn success_rate(counts: &StatusCounts) -> f64 {
+/// Completed over all that ended; `None` when nothing ended (a rate of 0
+/// would say every task failed).
+pub fn success_rate(counts: &StatusCounts) -> Option<f64> {
     let completed = counts[TaskStatus::Completed.index()];
     let ended = completed + counts[TaskStatus::Failed.index()] + counts[TaskStatus::Cancelled.index()];
-    if ended == 0 {
-        0.0
-    } else {
-        completed as f64 / ended as f64
-    }
+    (ended > 0).then(|| completed as f64 / ended as f64)
 }

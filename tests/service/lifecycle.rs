@@ -123,7 +123,7 @@ async fn stats_count_tasks_by_status_and_type_and_name_unserved_types() {
     let echo = stats.by_type.iter().find(|t| t.task_type == "diag.echo").unwrap();
     assert!(echo.handler_available);
     assert_eq!(echo.counts.unwrap().completed, 1);
-    assert_eq!(stats.success_rate, 1.0);
+    assert_eq!(stats.success_rate, Some(1.0));
 }
 
 #[tokio::test]

@@ -179,9 +179,19 @@ async fn a_task_event_stream_sends_the_state_then_each_change_and_ends() {
     while let Some(chunk) = within("the next chunk", body.next()).await {
         text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
     }
-    let last_data = text.lines().rev().find(|line| line.starts_with("data:")).unwrap();
-    let last: Value = serde_json::from_str(last_data.trim_start_matches("data:").trim()).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .collect();
+    let last = events.last().unwrap();
     assert_eq!(last["task"]["status"], "COMPLETED");
+    assert_eq!(last["previous_status"], "RUNNING");
+    // Enum names without a prefix everywhere: a snapshot has no previous
+    // status, rather than TASK_STATUS_UNSPECIFIED.
+    assert_eq!(events[0]["kind"], "SNAPSHOT");
+    assert!(events[0].get("previous_status").is_none(), "{}", events[0]);
+    assert!(!text.contains("UNSPECIFIED"), "{text}");
 }
 
 #[tokio::test]

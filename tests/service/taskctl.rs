@@ -223,12 +223,12 @@ async fn stats_workers_and_types_read_as_tables_and_as_json() {
         .capacity(3)
         .handle("thumbnails", |_run| async { Ok(serde_json::json!({})) });
     let running = tokio::spawn(worker.run_until(std::future::pending()));
-    for _ in 0..500 {
-        if !server.client.workers().await.expect("workers").is_empty() {
-            break;
+    crate::support::within("the worker to connect", async {
+        while server.client.workers().await.expect("workers").is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await;
     let done = server.client.submit(NewTask::new("thumbnails")).await.expect("submit");
     assert_eq!(server.wait(&done.id).await.status(), TaskStatus::Completed);
     server
@@ -278,4 +278,16 @@ async fn stats_workers_and_types_read_as_tables_and_as_json() {
         types.stdout
     );
     running.abort();
+}
+
+#[tokio::test]
+async fn an_error_is_said_once() {
+    let server = TestServer::start().await;
+    let refused = taskctl(&server, &["get", "0193"]).await;
+    assert_eq!(refused.code, 1);
+    let said = "task_id: \"0193\" is not a task id";
+    assert_eq!(refused.stderr.matches(said).count(), 1, "{}", refused.stderr);
+    assert_eq!(refused.stderr.lines().count(), 1, "{}", refused.stderr);
+    let unknown = taskctl(&server, &["submit", "report_generaton"]).await;
+    assert_eq!(unknown.stderr.matches("did you mean").count(), 1, "{}", unknown.stderr);
 }

@@ -11,7 +11,7 @@ from taskd import After, NewTask, TaskStatus
 
 def test_a_submitted_task_runs_and_its_result_reads_back(client):
     task = client.submit("diag.echo", {"document_id": "123", "pages": 12, "ratio": 0.5}, name="echo me")
-    assert task.status in (TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.COMPLETED)
+    assert task.status is TaskStatus.PENDING, "answered as it was made durable: queued for a slot"
     assert task.params == {"document_id": "123", "pages": 12, "ratio": 0.5}, "whole numbers stay ints"
     done = client.wait(task.id, timeout=30)
     assert done.status is TaskStatus.COMPLETED
@@ -110,16 +110,56 @@ def test_a_watch_reports_each_change_until_the_task_ends(client):
     assert TaskStatus.RUNNING in statuses
 
 
-def test_stats_count_by_status_and_type(client):
-    task = client.submit("diag.echo")
-    client.wait(task.id, timeout=30)
+@pytest.fixture()
+def fresh_client():
+    """A server of the test's own: its counts are the test's alone."""
+    from conftest import Server
+
+    running = Server()
+    try:
+        with taskd.Client(running.address, timeout=30) as connected:
+            yield connected
+    finally:
+        running.stop()
+
+
+def test_stats_count_by_status_and_type(fresh_client):
+    client = fresh_client
+    done = client.submit("diag.echo")
+    failed = client.submit("diag.fail", {"message": "no"}, max_retries=0)
+    client.submit("document_processing")
+    client.wait(done.id, timeout=30)
+    client.wait(failed.id, timeout=30)
     stats = client.stats()
-    assert stats.counts["completed"] >= 1
-    assert stats.by_type["diag.echo"]["completed"] >= 1
-    assert stats.max_concurrent_tasks >= 1
+    assert stats.counts == {
+        "pending": 1,
+        "scheduled": 0,
+        "running": 0,
+        "completed": 1,
+        "failed": 1,
+        "cancelled": 0,
+        "waiting": 0,
+        "total": 3,
+    }
+    assert stats.by_type["diag.echo"]["completed"] == 1
+    assert stats.by_type["diag.fail"]["failed"] == 1
+    assert stats.unserved_task_types == ["document_processing"]
+    assert stats.success_rate == 0.5
+    assert stats.max_concurrent_tasks == 10, "the default"
     known = {info.task_type: info for info in client.task_types()}
     assert known["diag.echo"].handler_available
     assert not known["document_processing"].handler_available, "known, but nothing serves it yet"
+
+
+def test_enums_print_their_names_as_the_server_writes_them(client):
+    task = client.submit("diag.echo")
+    done = client.wait(task.id, timeout=30)
+    assert str(done.status) == "COMPLETED"
+    assert f"{done.status} {done.priority:>8}" == "COMPLETED   NORMAL"
+    assert str(done.attempts[0].outcome) == "SUCCEEDED"
+    with client.watch(task.id) as events:
+        assert str(next(iter(events)).kind) == "SNAPSHOT"
+    assert done.status == 4 and done.status is TaskStatus.COMPLETED, "still the wire's numbers"
 
 
 def test_the_async_client_does_the_same_awaited(server):
@@ -128,8 +168,13 @@ def test_the_async_client_does_the_same_awaited(server):
     async def scenario():
         async with taskd.AsyncClient(server.address) as client:
             task = await client.submit("diag.echo", {"n": 1})
-            done = await client.wait(task.id)
+            done = await client.wait(task.id, timeout=30)
             assert done.status is TaskStatus.COMPLETED
+            known = {info.task_type for info in await client.task_types()}
+            assert {"diag.echo", "document_processing"} <= known
+            parked = await client.submit("document_processing")
+            with pytest.raises(TimeoutError):
+                await client.wait(parked.id, timeout=0.2)
             page = await client.list(task_type="diag.echo", page_size=1)
             assert len(page.tasks) == 1
             tasks = await asyncio.gather(*(client.submit_buffered("diag.echo", {"n": n}) for n in range(50)))

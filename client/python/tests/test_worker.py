@@ -5,6 +5,7 @@ worker killed mid-task, a lost lease refused, draining on SIGTERM."""
 import asyncio
 import signal
 import threading
+import time
 
 import grpc
 import pytest
@@ -189,3 +190,46 @@ def test_sigterm_drains_a_worker_process_whose_running_task_completes(server, cl
     assert done.status is TaskStatus.COMPLETED, done.status_reason
     assert done.result == {"finished_by": "py-drained"}
     assert all(info.worker_id != "py-drained" for info in client.workers())
+
+
+def test_a_worker_says_what_it_does_when_logging_is_not_configured():
+    """No logging configured: a line each for connecting, being connected,
+    losing the server and stopping, on stderr."""
+    from conftest import Server
+
+    own = Server()
+    worker = spawn_worker(own.address, "py-chatty", "finish-slowly")
+    try:
+        assert read_line(worker, "connected") == ""
+        own.stop()  # the server goes away under the worker
+        lost = ""
+        deadline = time.monotonic() + 30
+        while "lost" not in lost and time.monotonic() < deadline:
+            lost = worker.stderr.readline()
+        worker.send_signal(signal.SIGTERM)
+        _, rest = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        own.stop()
+    said = lost + rest
+    assert worker.returncode == 0, said
+    assert "lost" in lost and own.address in lost and "reconnecting" in lost, said
+    assert "py-chatty stopped" in said, said
+
+
+def test_a_worker_banner_names_it_its_server_and_its_types(server):
+    worker = spawn_worker(server.address, "py-banner", "finish-slowly")
+    try:
+        assert read_line(worker, "connected") == ""
+        worker.send_signal(signal.SIGTERM)
+        _, said = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    lines = said.splitlines()
+    assert any(
+        line.startswith("taskd worker: py-banner connected to") and server.address in line and "py.slow" in line
+        for line in lines
+    ), said
+    assert all(line.startswith("taskd worker: ") for line in lines), said

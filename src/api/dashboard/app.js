@@ -471,7 +471,7 @@ function renderTask(task) {
   if (!(task.attempts || []).length) emptyRow(attempts, "not started yet", 7);
   for (const attempt of task.attempts || []) {
     const tr = document.createElement("tr");
-    const outcome = attempt.outcome === "OUTCOME_UNSPECIFIED" ? "running" : attempt.outcome;
+    const outcome = attempt.outcome ?? "running";
     const machine = m => m ? `cpu ${Math.round(m.cpu_percent)}% mem ${Math.round(m.memory_percent)}%` +
       (m.throttled ? ` (limit ${m.effective_concurrency_limit})` : "") : "";
     const took = attempt.finished_at ? duration(millisBetween(attempt.started_at, attempt.finished_at)) : "";

@@ -111,7 +111,8 @@ fn schemas() -> Value {
             "tasks": {"type": "array", "items": reference("Task")}}},
         "Attempt": {"type": "object", "properties": {
             "number": {"type": "integer"}, "started_at": timestamp, "finished_at": timestamp,
-            "outcome": {"type": "string", "enum": ["OUTCOME_UNSPECIFIED", "SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "INTERRUPTED", "LEASE_EXPIRED", "RELEASED"]},
+            "outcome": {"type": "string", "enum": ["SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "INTERRUPTED", "LEASE_EXPIRED", "RELEASED"],
+                "description": "absent while the attempt runs"},
             "error": {"type": "string"}, "worker": {"type": "string"},
             "started_under": machine, "finished_under": machine}},
         "Task": {"type": "object", "properties": {
@@ -139,7 +140,8 @@ fn schemas() -> Value {
             "concurrency_limit_reason": {"type": "string"},
             "unserved_task_types": {"type": "array", "items": {"type": "string"}},
             "submitted_since_start": uint64, "failed_attempts_since_start": uint64, "retries_since_start": uint64,
-            "success_rate": {"type": "number"}, "uptime": duration}},
+            "success_rate": {"type": "number", "description": "completed over ended tasks; absent until a task has ended"},
+            "uptime": duration}},
         "Attempts": {"type": "object", "properties": {
             "task_id": {"type": "string"}, "attempts": {"type": "array", "items": reference("Attempt")}}},
         "SystemLoad": {"type": "object", "properties": {

@@ -257,6 +257,10 @@ class Client:
         response = self._call(self._tasks.ListTaskTypes, task_service_pb2.ListTaskTypesRequest())
         return [TaskTypeInfo(info.task_type, info.handler_available, info.workers) for info in response.task_types]
 
+    def delete_task_type(self, task_type: str) -> None:
+        """Forgets a task type workers declared (needs scope admin)."""
+        self._call(self._tasks.DeleteTaskType, task_service_pb2.DeleteTaskTypeRequest(task_type=task_type))
+
     def workers(self) -> List[WorkerInfo]:
         response = self._call(self._workers.ListWorkers, worker_service_pb2.ListWorkersRequest())
         return [WorkerInfo.from_proto(worker) for worker in response.workers]
@@ -432,6 +436,14 @@ class AsyncClient:
         response = await self._call(self._tasks.GetTaskStats, task_service_pb2.GetTaskStatsRequest())
         return TaskStats.from_proto(response)
 
+    async def task_types(self) -> List[TaskTypeInfo]:
+        response = await self._call(self._tasks.ListTaskTypes, task_service_pb2.ListTaskTypesRequest())
+        return [TaskTypeInfo(info.task_type, info.handler_available, info.workers) for info in response.task_types]
+
+    async def delete_task_type(self, task_type: str) -> None:
+        """Forgets a task type workers declared (needs scope admin)."""
+        await self._call(self._tasks.DeleteTaskType, task_service_pb2.DeleteTaskTypeRequest(task_type=task_type))
+
     async def workers(self) -> List[WorkerInfo]:
         response = await self._call(self._workers.ListWorkers, worker_service_pb2.ListWorkersRequest())
         return [WorkerInfo.from_proto(worker) for worker in response.workers]
@@ -444,12 +456,20 @@ class AsyncClient:
     ) -> AsyncWatch:
         return AsyncWatch(self._tasks.WatchTasks(_watch_request(status, task_type, labels)))
 
-    async def wait(self, task_id: str) -> Task:
+    async def wait(self, task_id: str, timeout: Optional[float] = None) -> Task:
+        """Waits until the task ends; returns it. `TimeoutError` after
+        `timeout` seconds."""
         last = None
-        async with self.watch(task_id) as events:
-            async for event in events:
-                if event.task is not None:
-                    last = event.task
+        call = self._tasks.WatchTask(task_service_pb2.WatchTaskRequest(task_id=task_id), timeout=timeout)
+        try:
+            async with AsyncWatch(call) as events:
+                async for event in events:
+                    if event.task is not None:
+                        last = event.task
+        except errors.TaskdError as error:
+            if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TimeoutError(f"task {task_id} did not end within {timeout}s") from None
+            raise
         if last is None or not last.status.is_terminal:
             raise errors.Unavailable(f"the watch of task {task_id} ended before the task did")
         return last

@@ -13,7 +13,18 @@ from taskd import _json
 from taskd.v1 import task_pb2, task_service_pb2, worker_service_pb2
 
 
-class TaskStatus(enum.IntEnum):
+class _Named(enum.IntEnum):
+    """An enum that prints as its name (`COMPLETED`), as the server writes it
+    in JSON, not as its number: since Python 3.11 an IntEnum prints `4`."""
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, spec: str) -> str:
+        return format(self.name, spec)
+
+
+class TaskStatus(_Named):
     """Where a task is in its life: WAITING -> SCHEDULED -> PENDING -> RUNNING
     -> COMPLETED | FAILED | CANCELLED."""
 
@@ -30,14 +41,14 @@ class TaskStatus(enum.IntEnum):
         return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
-class TaskPriority(enum.IntEnum):
+class TaskPriority(_Named):
     LOW = 1
     NORMAL = 2
     HIGH = 3
     CRITICAL = 4
 
 
-class EventKind(enum.IntEnum):
+class EventKind(_Named):
     SNAPSHOT = 1
     SUBMITTED = 2
     STATUS_CHANGED = 3
@@ -45,7 +56,7 @@ class EventKind(enum.IntEnum):
     LAGGED = 5
 
 
-class AttemptOutcome(enum.IntEnum):
+class AttemptOutcome(_Named):
     RUNNING = 0
     SUCCEEDED = 1
     FAILED = 2
@@ -224,7 +235,7 @@ class TaskEvent:
 
     @property
     def previous_status(self) -> Optional[TaskStatus]:
-        return TaskStatus(self.proto.previous_status) if self.proto.previous_status else None
+        return TaskStatus(self.proto.previous_status) if self.proto.HasField("previous_status") else None
 
     @property
     def sequence(self) -> int:
@@ -250,7 +261,8 @@ class TaskStats:
     effective_concurrency_limit: int
     concurrency_limit_reason: str
     unserved_task_types: List[str]
-    success_rate: float
+    #: Completed over ended tasks; None until a task has ended.
+    success_rate: Optional[float]
 
     @classmethod
     def from_proto(cls, stats: task_service_pb2.TaskStats) -> "TaskStats":
@@ -267,7 +279,7 @@ class TaskStats:
             effective_concurrency_limit=stats.effective_concurrency_limit,
             concurrency_limit_reason=stats.concurrency_limit_reason,
             unserved_task_types=list(stats.unserved_task_types),
-            success_rate=stats.success_rate,
+            success_rate=stats.success_rate if stats.HasField("success_rate") else None,
         )
 
 
@@ -282,6 +294,8 @@ class WorkerInfo:
     labels: Dict[str, str]
     draining: bool
     finished: int
+    #: The node it is connected to when several share a database, else "".
+    node: str = ""
 
     @classmethod
     def from_proto(cls, worker: worker_service_pb2.Worker) -> "WorkerInfo":
@@ -293,6 +307,7 @@ class WorkerInfo:
             labels=dict(worker.labels),
             draining=worker.draining,
             finished=worker.finished,
+            node=worker.node,
         )
 
 

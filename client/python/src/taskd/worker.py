@@ -52,6 +52,20 @@ from taskd.v1 import worker_service_pb2_grpc
 log = logging.getLogger("taskd.worker")
 
 
+def _log_somewhere() -> None:
+    """Lets a worker say what it does when the program configured no
+    logging: one line each on stderr for connecting, serving, losing the
+    connection and stopping. A program that configured logging decides."""
+    package = logging.getLogger("taskd")
+    if logging.getLogger().handlers or package.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("taskd worker: %(message)s"))
+    package.addHandler(handler)
+    if package.level == logging.NOTSET:
+        package.setLevel(logging.INFO)
+
+
 class TaskFailure(Exception):
     """Raise from a handler to fail the attempt with this message. It is
     retried per the task's policy unless `permanent`."""
@@ -221,6 +235,7 @@ class Worker:
         """`run`, on the running event loop."""
         if not self._handlers:
             raise ValueError("register at least one handler first")
+        _log_somewhere()
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         if self._stop_requested:
@@ -230,22 +245,39 @@ class Worker:
                 self._loop.add_signal_handler(signum, self._stop.set)
         pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="taskd-handler")
         delay = 0.1
+        log.info(
+            "%s connecting to %s to serve %s (capacity %d)",
+            self.worker_id,
+            self.address,
+            ", ".join(sorted(self._handlers)),
+            self.capacity,
+        )
         try:
             async with _channel.aio_channel(self._settings) as channel:
                 stub = worker_service_pb2_grpc.WorkerServiceStub(channel)
                 while True:
                     try:
                         await self._session(stub, pool)
+                        delay = 0.1
                     except grpc.RpcError as error:
                         if error.code() in _FATAL:
+                            log.error("refused by taskd: %s", error.details())
                             raise errors.from_rpc_error(error) from None
-                        log.warning("connection to taskd lost (%s); reconnecting", error.code().name)
+                        log.warning(
+                            "connection to taskd at %s lost (%s: %s); reconnecting in %.1f s",
+                            self.address,
+                            error.code().name,
+                            error.details(),
+                            delay,
+                        )
                     except _Drained:
                         log.info("taskd asked this worker to drain (it is stopping); reconnecting")
                     if self._stop.is_set():
+                        log.info("%s stopped", self.worker_id)
                         return
                     try:
                         await asyncio.wait_for(self._stop.wait(), delay)
+                        log.info("%s stopped", self.worker_id)
                         return
                     except asyncio.TimeoutError:
                         delay = min(delay * 2, 5.0)
@@ -282,7 +314,12 @@ class Worker:
             await call.code()  # raises the server's refusal, if there was one
             raise errors.Unavailable("taskd did not welcome the worker")
         renew_every = first.welcome.renew_interval.seconds + first.welcome.renew_interval.nanos / 1e9
-        log.info("worker %s serving %s", first.welcome.worker_id, ", ".join(sorted(self._handlers)))
+        log.info(
+            "%s connected to %s, serving %s",
+            first.welcome.worker_id,
+            self.address,
+            ", ".join(sorted(self._handlers)),
+        )
 
         running: Dict[str, _Running] = {}
         done: List[Tuple[pb.Lease, pb.AttemptResult]] = []
@@ -322,6 +359,11 @@ class Worker:
             if not state["drain_sent"]:
                 state["drain_sent"] = True
                 state["deadline"] = time.monotonic() + self.drain_timeout
+                log.info(
+                    "draining: no new tasks; %d running get %.0f s to finish",
+                    len(running),
+                    self.drain_timeout,
+                )
                 outgoing.put_nowait(pb.WorkRequest(drain=pb.Drain()))
             await hand_back_at_deadline()
 

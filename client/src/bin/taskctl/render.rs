@@ -247,11 +247,14 @@ pub fn stats(stats: &TaskStats) -> String {
     );
     let _ = writeln!(
         text,
-        "since start: {} submitted, {} failed attempts, {} retries, success rate {:.1}%",
+        "since start: {} submitted, {} failed attempts, {} retries, success rate {}",
         stats.submitted_since_start,
         stats.failed_attempts_since_start,
         stats.retries_since_start,
-        stats.success_rate * 100.0
+        match stats.success_rate {
+            Some(rate) => format!("{:.1}%", rate * 100.0),
+            None => "- (nothing ended yet)".to_string(),
+        }
     );
     if !stats.unserved_task_types.is_empty() {
         let _ = writeln!(
