@@ -467,3 +467,210 @@ async fn on_a_server_with_tokens_the_dashboard_asks_for_one_once_and_goes_live()
     browser.screenshot("token-dialog-done").await;
     browser.quit().await;
 }
+
+/// Every edge of the graph drawn in `svg`, sampled every 2 px along its
+/// path, against every node's box (less a pixel of border): the points of
+/// an edge that lie behind a node. Empty when every edge goes around.
+const EDGES_BEHIND_NODES: &str = r#"
+    (svg => {
+      const boxes = [...svg.querySelectorAll('g.node')].map(group => {
+        const [, x, y] = group.getAttribute('transform').match(/translate\(([-\d.]+),([-\d.]+)\)/).map(Number);
+        const rect = group.querySelector('rect');
+        return {id: group.dataset.taskId, x, y, w: +rect.getAttribute('width'), h: +rect.getAttribute('height')};
+      });
+      const behind = [];
+      for (const edge of svg.querySelectorAll('path.edge')) {
+        const length = edge.getTotalLength();
+        for (let at = 0; at <= length; at += 2) {
+          const p = edge.getPointAtLength(at);
+          for (const box of boxes) {
+            if (p.x > box.x + 1 && p.x < box.x + box.w - 1 && p.y > box.y + 1 && p.y < box.y + box.h - 1) {
+              behind.push(`${edge.dataset.from.slice(-6)}->${edge.dataset.to.slice(-6)} behind ${box.id.slice(-6)}`);
+            }
+          }
+        }
+      }
+      return [...new Set(behind)];
+    })
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_graph_the_charts_and_the_times_read_as_they_should() {
+    let server = TestServer::start().await;
+    let address = server.server.as_ref().expect("running").local_addr();
+    let client = &server.client;
+    // The report's graph: fetch -> parse -> report, and bad -> report,
+    // which skips a column; two unnamed tasks of one type after it.
+    let tasks = client
+        .submit_batch([
+            NewTask::new("test.gate").name("fetch").batch_ref("fetch"),
+            NewTask::new("diag.echo")
+                .name("parse")
+                .batch_ref("parse")
+                .depends_on_ref("fetch"),
+            NewTask::new("diag.echo").name("bad").batch_ref("bad"),
+            NewTask::new("report_generation")
+                .batch_ref("report")
+                .depends_on_ref("parse")
+                .depends_on_ref("bad"),
+            NewTask::new("diag.echo").depends_on_ref("report"),
+            NewTask::new("diag.echo").depends_on_ref("report"),
+        ])
+        .await
+        .unwrap();
+    let report = &tasks[3];
+
+    let browser = Browser::start().await;
+    browser.open(&format!("http://{address}/#/tasks/{}", report.id)).await;
+    assert_eq!(
+        browser
+            .until("document.querySelectorAll('#dag g.node').length === 6 && 6")
+            .await,
+        6
+    );
+    assert_eq!(
+        browser
+            .until("document.querySelectorAll('#dag path.edge').length")
+            .await,
+        5
+    );
+    let behind = browser
+        .until(&format!("{EDGES_BEHIND_NODES}(document.getElementById('dag'))"))
+        .await;
+    assert_eq!(behind, json!([]), "edges drawn behind nodes");
+    browser.screenshot("dag-routed").await;
+
+    // Larger graphs, drawn by the same code: layers skipped every which way.
+    let random_graphs = r#"
+      (() => {
+        let seed = 7;
+        const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+        const found = [];
+        for (let graph = 0; graph < 20; graph++) {
+          const count = 6 + Math.floor(random() * 14);
+          const nodes = [...Array(count)].map((_, i) => ({id: `node-${graph}-${String(i).padStart(6, '0')}`,
+                                                          name: '', task_type: 'diag.echo', status: 'PENDING'}));
+          const edges = [];
+          for (let to = 1; to < count; to++)
+            for (let from = 0; from < to; from++)
+              if (random() < 0.25) edges.push([nodes[from].id, nodes[to].id]);
+          const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+          svg.setAttribute('class', 'dag');
+          document.body.append(svg);
+          Dag.draw(svg, nodes, edges, null, () => {});
+          found.push(...EDGES(svg).map(point => `graph ${graph}: ${point}`));
+          svg.remove();
+        }
+        return found;
+      })()
+    "#
+    .replace("EDGES", EDGES_BEHIND_NODES);
+    assert_eq!(browser.until(&format!("{random_graphs} || 'none'")).await, json!([]));
+
+    // Unnamed tasks of one type read apart, by the tail of their ids.
+    let labels = browser
+        .until(
+            "[...document.querySelectorAll('#dag g.node')].filter(g => g.querySelector('text').textContent.startsWith('diag.echo ')).map(g => g.querySelector('text').textContent)",
+        )
+        .await;
+    let labels: Vec<String> = serde_json::from_value(labels).unwrap();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert_ne!(labels[0], labels[1]);
+    for task in &tasks[4..] {
+        assert!(
+            labels.contains(&format!("diag.echo {}", &task.id[task.id.len() - 6..])),
+            "{labels:?}"
+        );
+    }
+    // Seven statuses, seven colours far enough apart to tell at a glance.
+    let colors: Vec<String> = serde_json::from_value(
+        browser
+            .until("[...document.querySelectorAll('#dagLegend i')].map(i => getComputedStyle(i).backgroundColor)")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(colors.len(), 7);
+    let rgb = |color: &str| -> Vec<f64> {
+        color
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .map(|part| part.trim().parse().unwrap())
+            .collect()
+    };
+    for (i, a) in colors.iter().enumerate() {
+        for b in &colors[i + 1..] {
+            let distance = rgb(a)
+                .iter()
+                .zip(rgb(b))
+                .map(|(x, y)| (x - y).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            assert!(distance > 60.0, "{a} and {b} are too alike");
+        }
+    }
+
+    // The title says the type once; times are UTC, like the API's.
+    let title = browser.text("document.getElementById('taskTitle').textContent").await;
+    assert_eq!(title.matches("report_generation").count(), 1, "{title}");
+    assert!(title.ends_with(&report.id[report.id.len() - 6..]), "{title}");
+    let created = browser
+        .text("[...document.querySelectorAll('#detailFields tr')].find(r => r.cells[0].textContent === 'created')?.cells[1].textContent")
+        .await;
+    let expected_prefix = &report.created_at.as_ref().map(|at| {
+        let seconds = at.seconds;
+        let days = seconds.div_euclid(86_400);
+        let (hour, minute, second) = (
+            seconds.rem_euclid(86_400) / 3600,
+            seconds.rem_euclid(3600) / 60,
+            seconds.rem_euclid(60),
+        );
+        format!("{days} {hour:02}:{minute:02}:{second:02}")
+    });
+    let time_of_day = expected_prefix.as_ref().unwrap().split(' ').nth(1).unwrap().to_string();
+    assert!(
+        created.ends_with(&format!("{time_of_day} UTC")),
+        "{created} (expected {time_of_day} UTC)"
+    );
+
+    // The queue-wait chart with one outlier among waits of a few ms: its
+    // labels fit, the usual waits are not flattened, the peak is said.
+    let chart = browser
+        .until(
+            r#"(() => {
+              const svg = document.getElementById('queueWaitChart');
+              const now = Date.now();
+              const points = [...Array(40)].map((_, i) => [now - (40 - i) * 5000, i === 20 ? 600 : 0.002 + (i % 5) * 0.001]);
+              Charts.draw(svg, [{name: 'p95', color: '#d29922', points}], {format: Charts.formatSeconds});
+              const ticks = [...svg.querySelectorAll('text.tick')];
+              const box = svg.getBBox();
+              const path = svg.querySelector('path.series').getAttribute('d');
+              const ys = [...path.matchAll(/[ML][\d.]+,([\d.]+)/g)].map(m => +m[1]);
+              return {
+                labels: ticks.map(t => t.textContent),
+                leftmost: Math.min(...ticks.map(t => t.getBBox().x)),
+                clipped: svg.querySelector('text.clipped')?.textContent || '',
+                // The bottom of the plot is at 156 (180 less 24 below).
+                usualHeight: 156 - Math.min(...ys.filter((_, i) => i !== 20)),
+              };
+            })()"#,
+        )
+        .await;
+    assert!(chart["leftmost"].as_f64().unwrap() >= 0.0, "a label is cut: {chart}");
+    assert!(
+        chart["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|label| label.as_str().unwrap().ends_with("ms") || label == "0"),
+        "{chart}"
+    );
+    assert!(chart["clipped"].as_str().unwrap().contains("10 min"), "{chart}");
+    assert!(
+        chart["usualHeight"].as_f64().unwrap() > 60.0,
+        "the usual waits use the chart's height: {chart}"
+    );
+    browser.screenshot("queue-wait-outlier").await;
+    server.gate.open(1);
+    browser.quit().await;
+}

@@ -132,8 +132,9 @@ function taskLink(task) {
   a.textContent = (task.name && task.name !== task.task_type ? task.name + " " : "") + shortId(task.id);
   return a;
 }
-function time(value) { return value ? new Date(value).toLocaleString() : ""; }
-function clock(value) { return value ? new Date(value).toLocaleTimeString() : ""; }
+// Every time on the dashboard is UTC, as the API writes it: 2026-12-04 19:12:37 UTC.
+function time(value) { return value ? new Date(value).toISOString().slice(0, 19).replace("T", " ") + " UTC" : ""; }
+function clock(value) { return value ? new Date(value).toISOString().slice(11, 19) : ""; }
 function millisBetween(a, b) { return Date.parse(b) - Date.parse(a); }
 function duration(ms) {
   if (!(ms >= 0)) return "";
@@ -276,9 +277,9 @@ function drawCharts(points, load) {
     series("submitted", "#58a6ff", p => p.submitted_per_second),
   ], {...window, unit: "/s"});
   Charts.draw($("queueWaitChart"), [
-    series("p50", "#a371f7", p => p.queue_wait_p50_seconds === null ? null : p.queue_wait_p50_seconds * 1000),
-    series("p95", "#d29922", p => p.queue_wait_p95_seconds === null ? null : p.queue_wait_p95_seconds * 1000),
-  ], {...window, unit: " ms", empty: "no task started yet"});
+    series("p50", "#a371f7", p => p.queue_wait_p50_seconds),
+    series("p95", "#d29922", p => p.queue_wait_p95_seconds),
+  ], {...window, format: Charts.formatSeconds, empty: "no task started yet"});
   const thresholds = load.thresholds || {};
   Charts.draw($("resourceChart"), [
     series("cpu", "#58a6ff", p => p.cpu_percent),
@@ -319,7 +320,7 @@ function filtersFromForm() {
   if ($("filterType").value.trim()) params.set("task_type", $("filterType").value.trim());
   if ($("filterPriority").value) params.set("priority", $("filterPriority").value);
   if ($("filterLabel").value.trim()) params.set("label", $("filterLabel").value.trim());
-  if ($("filterAfter").value) params.set("created_after", new Date($("filterAfter").value).toISOString());
+  if ($("filterAfter").value) params.set("created_after", new Date($("filterAfter").value + ":00Z").toISOString());
   const search = $("search").value.trim();
   if (search && !UUID.test(search)) params.set("name", search);
   return params;
@@ -331,7 +332,7 @@ function formFromFilters(params) {
   $("filterPriority").value = params.get("priority") || "";
   $("filterLabel").value = params.get("label") || "";
   const after = params.get("created_after");
-  $("filterAfter").value = after ? new Date(Date.parse(after) - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16) : "";
+  $("filterAfter").value = after ? new Date(Date.parse(after)).toISOString().slice(0, 16) : "";
   $("search").value = params.get("name") || "";
 }
 
@@ -434,7 +435,13 @@ async function openTask(id) {
 function renderTask(task) {
   if (view.task && view.task.id === task.id && view.task.revision > task.revision) return; // an older copy
   view.task = task;
-  $("taskTitle").textContent = `${task.name || task.task_type} (${task.task_type})`;
+  // The name, then the type when it says more, then the id's tail.
+  const title = $("taskTitle");
+  const named = task.name && task.name !== task.task_type;
+  const detail = document.createElement("span");
+  detail.className = "muted";
+  detail.textContent = (named ? task.task_type + " · " : "") + task.id.slice(-6);
+  title.replaceChildren(document.createTextNode(named ? task.name : task.task_type), detail);
   const status = $("detailStatus");
   status.textContent = task.status;
   status.className = "status " + task.status;
