@@ -524,13 +524,21 @@ async fn nodes_starting_together_on_a_new_database_migrate_it_once() {
                         .args(["--set", &format!("engine.node_id=together{index}")])
                         .args(["--set", "monitor.enabled=false"])
                 });
-                (child, address, dir)
+                Node {
+                    child,
+                    address,
+                    _dir: dir,
+                }
             })
         })
         .collect();
-    let mut nodes: Vec<_> = starts.into_iter().map(|start| start.join().expect("started")).collect();
-    for (_, address, _) in &nodes {
-        let client = Client::connect(address.clone()).await.expect("connects");
+    // Held by a cluster from here: its drop kills them if an assertion fails.
+    let cluster = Cluster {
+        nodes: starts.into_iter().map(|start| start.join().expect("started")).collect(),
+        schema: schema.clone(),
+    };
+    for node in &cluster.nodes {
+        let client = Client::connect(node.address.clone()).await.expect("connects");
         let task = client.submit(NewTask::new("diag.echo")).await.expect("submit");
         assert_eq!(
             within("a task to run", client.wait(&task.id))
@@ -550,9 +558,7 @@ async fn nodes_starting_together_on_a_new_database_migrate_it_once() {
         .expect("one version row")
         .get(0);
     assert_eq!(version, taskd::store::postgres::schema::LATEST_VERSION);
-    for (child, _, _) in &mut nodes {
-        terminate(child);
-    }
+    cluster.stop();
 }
 
 #[tokio::test(flavor = "multi_thread")]

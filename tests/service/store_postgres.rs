@@ -74,3 +74,41 @@ pub async fn fresh_store() -> Arc<dyn Store> {
 }
 
 taskd::store_conformance_tests!(fresh_store());
+
+/// On a machine with no PostgreSQL, `./scripts/test.sh` starts one of its
+/// own with this script: it must give a database the suite can use, and
+/// stop it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_suites_own_postgres_starts_serves_and_stops() {
+    let dir = tempfile::tempdir().expect("dir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/test-postgres.sh");
+    let started = tokio::task::block_in_place(|| {
+        std::process::Command::new(script)
+            .args(["start", &dir.path().display().to_string()])
+            .output()
+            .expect("the script runs")
+    });
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let url = String::from_utf8(started.stdout).expect("utf-8").trim().to_string();
+    let stop = || {
+        std::process::Command::new(script)
+            .args(["stop", &dir.path().display().to_string()])
+            .output()
+            .expect("the script runs")
+    };
+    let answered = async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(connection);
+        let row = client.query_one("SHOW max_connections", &[]).await?;
+        Ok::<String, tokio_postgres::Error>(row.get(0))
+    }
+    .await;
+    let stopped = tokio::task::block_in_place(stop);
+    let max_connections = answered.unwrap_or_else(|error| panic!("{url}: {error}"));
+    assert_eq!(max_connections, "500", "room for the suite's pools");
+    assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
+    assert!(
+        tokio_postgres::connect(&url, tokio_postgres::NoTls).await.is_err(),
+        "stopped: {url} no longer answers"
+    );
+}
