@@ -112,7 +112,7 @@ pub enum ConfigError {
 
 impl ServerConfig {
     /// Every setting as `(dotted key, value)` in TOML syntax, sorted by key:
-    /// what `taskd serve --help` and the README list.
+    /// what `taskd serve --help` and docs/configuration.md list.
     pub fn settings(&self) -> Vec<(String, String)> {
         let mut settings = Vec::new();
         if let Ok(toml::Value::Table(table)) = toml::Value::try_from(self) {

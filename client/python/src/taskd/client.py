@@ -136,7 +136,7 @@ class Client:
     """A connection to taskd, safe to share between threads.
 
     >>> client = Client("127.0.0.1:50051")
-    >>> task = client.submit("report_generation", {"report_type": "weekly"})
+    >>> task = client.submit("report_generation", {"since": "1h"})
     >>> client.wait(task.id).status
     <TaskStatus.COMPLETED: 4>
 
