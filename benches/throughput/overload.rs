@@ -32,7 +32,8 @@ fn serve(data_dir: &std::path::Path, settings: &[&str]) -> (Child, String) {
 }
 
 pub struct Flood {
-    /// Tasks the server can complete per second (slots / task length).
+    /// Tasks the server completed per second when given more than enough,
+    /// measured before the flood (at most slots / task length).
     pub capacity: f64,
     pub offered_per_second: f64,
     pub accepted_per_second: f64,
@@ -69,10 +70,10 @@ pub async fn flood(seconds: u64, pace: Option<f64>) -> Flood {
             "monitor.enabled=false",
         ],
     );
-    let capacity = SLOTS as f64 * 1000.0 / TASK_MS as f64;
     let reader = Client::connect(address.clone()).await.expect("connects");
     let probe = reader.submit(NewTask::new("diag.echo")).await.expect("submit");
     reader.wait(&probe.id).await.expect("done");
+    let capacity = measured_capacity(&reader, (SLOTS * 50) as u64, TASK_MS).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let quiet = tokio::spawn(reads(reader.clone(), probe.id.clone(), stop.clone()));
@@ -143,10 +144,27 @@ pub async fn flood(seconds: u64, pace: Option<f64>) -> Flood {
         shed_per_second: shed as f64 / elapsed,
         read_quiet_micros: (percentile(&mut quiet, 0.5), percentile(&mut quiet, 0.99)),
         read_flood_micros: (percentile(&mut during, 0.5), percentile(&mut during, 0.99)),
-        // The probe task is one of the completed.
-        accepted: accepted + 1,
+        // The probe task and the capacity run's are among the completed.
+        accepted: accepted + 1 + (SLOTS * 50) as u64,
         completed,
     }
+}
+
+/// Completions per second of `count` tasks of `task_ms` submitted at once:
+/// what the binary really runs, queue full, with its overheads.
+async fn measured_capacity(client: &Client, count: u64, task_ms: u64) -> f64 {
+    let completed = |client: &Client| {
+        let client = client.clone();
+        async move { client.stats().await.expect("stats").counts.expect("counts").completed }
+    };
+    let before = completed(client).await;
+    let started = Instant::now();
+    let tasks = (0..count).map(|_| NewTask::new("diag.sleep").params(json!({"duration_ms": task_ms})));
+    client.submit_batch(tasks).await.expect("batch submit");
+    while completed(client).await < before + count {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    count as f64 / started.elapsed().as_secs_f64()
 }
 
 fn stop_server(server: Child) {
