@@ -348,6 +348,18 @@ impl Client {
             .task_types)
     }
 
+    /// Forgets a task type that workers declared (needs scope admin):
+    /// submits of it are refused until a worker declares it again.
+    pub async fn delete_task_type(&self, task_type: &str) -> ClientResult<()> {
+        self.stub
+            .clone()
+            .delete_task_type(proto::DeleteTaskTypeRequest {
+                task_type: task_type.to_string(),
+            })
+            .await?;
+        Ok(())
+    }
+
     /// The workers connected to the server.
     pub async fn workers(&self) -> ClientResult<Vec<proto::Worker>> {
         let mut stub = proto::worker_service_client::WorkerServiceClient::new(self.channel.clone());

@@ -23,7 +23,17 @@ fn help_lists_every_command() {
     let help = taskctl(&["--help"]);
     assert!(help.status.success());
     let help = text(&help.stdout);
-    for command in ["submit", "get", "list", "cancel", "watch", "stats", "workers", "types"] {
+    for command in [
+        "submit",
+        "get",
+        "list",
+        "cancel",
+        "watch",
+        "stats",
+        "workers",
+        "types",
+        "forget-type",
+    ] {
         assert!(help.contains(command), "{command} in:\n{help}");
     }
     assert!(help.contains("--json") && help.contains("TASKD_ADDRESS"), "{help}");

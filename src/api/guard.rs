@@ -31,24 +31,27 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api::access::{self, Access, Refusal};
 
-/// What the guard is told by the configuration.
+/// What the guard is told by the configuration; cheap to clone (axum
+/// clones it for every request).
 #[derive(Clone)]
-pub struct Guard {
+pub struct Guard(Arc<GuardSettings>);
+
+struct GuardSettings {
     /// Origins whose pages may write besides the page's own, e.g.
     /// `https://ops.example.com`.
-    origins: Arc<Vec<String>>,
-    hosts: Arc<AllowedHosts>,
+    origins: Vec<String>,
+    hosts: AllowedHosts,
     /// Whether tokens are in force now (they are reloaded on SIGHUP).
     access: Access,
 }
 
 impl Guard {
     pub fn new(origins: Vec<String>, allowed_hosts: &[String], access: Access) -> Self {
-        Guard {
-            origins: Arc::new(origins),
-            hosts: Arc::new(AllowedHosts::new(allowed_hosts)),
+        Guard(Arc::new(GuardSettings {
+            origins,
+            hosts: AllowedHosts::new(allowed_hosts),
             access,
-        }
+        }))
     }
 }
 
@@ -92,12 +95,12 @@ impl AllowedHosts {
 /// The host name the request was sent to, without its port: the URI's
 /// authority (HTTP/2) or the `Host` header (HTTP/1.1). `None` when neither
 /// says, which no browser does.
-fn requested_host(request: &Request<Body>) -> Option<String> {
+fn requested_host(request: &Request<Body>) -> Option<&str> {
     let authority = match request.uri().authority() {
-        Some(authority) => authority.as_str().to_string(),
-        None => request.headers().get(header::HOST)?.to_str().ok()?.to_string(),
+        Some(authority) => authority.as_str(),
+        None => request.headers().get(header::HOST)?.to_str().ok()?,
     };
-    Some(host_without_port(&authority).to_string())
+    Some(host_without_port(authority))
 }
 
 fn host_without_port(authority: &str) -> &str {
@@ -181,9 +184,10 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
     // A refusal is written as gRPC only to a client that speaks it.
     let speaks_grpc = grpc_path && request.version() == Version::HTTP_2 && declares_grpc(headers);
 
+    let guard = &*guard.0;
     if !guard.access.enabled()
         && let Some(host) = requested_host(&request)
-        && !guard.hosts.allows(&host)
+        && !guard.hosts.allows(host)
     {
         return Refusal::forbidden(format!(
             "host {host:?} is not one this server answers to without tokens; add it to net.allowed_hosts \
@@ -192,6 +196,7 @@ pub async fn check(State(guard): State<Guard>, request: Request<Body>, next: Nex
         .respond(speaks_grpc);
     }
 
+    // Browsers send it; gRPC clients and curl do not.
     let origin = headers
         .get(header::ORIGIN)
         .and_then(|value| value.to_str().ok())

@@ -291,3 +291,48 @@ async fn an_error_is_said_once() {
     let unknown = taskctl(&server, &["submit", "report_generaton"]).await;
     assert_eq!(unknown.stderr.matches("did you mean").count(), 1, "{}", unknown.stderr);
 }
+
+#[tokio::test]
+async fn forget_type_removes_a_declared_type_and_refuses_a_built_in() {
+    let server = TestServer::start().await;
+    let worker = Worker::new(&server.client)
+        .worker_id("once")
+        .handle("thumbnails", |_run| async { Ok(serde_json::json!({})) });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    crate::support::within("the worker to connect", async {
+        while server.client.workers().await.expect("workers").is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    running.await.expect("joined").expect("drained");
+    let forgot = crate::support::within("the type to be forgotten", async {
+        loop {
+            let run = taskctl(&server, &["forget-type", "thumbnails"]).await;
+            // Until the worker's session has closed, it still serves it.
+            if !run.stderr.contains("connected workers serve it") {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(forgot.code, 0, "{}", forgot.stderr);
+    assert_eq!(forgot.stdout.trim(), "forgot task type thumbnails");
+    let types = taskctl(&server, &["--json", "types"]).await.json();
+    assert!(
+        !types
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|info| info["taskType"] == "thumbnails"),
+        "{types}"
+    );
+    let refused = taskctl(&server, &["forget-type", "data_export"]).await;
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("taskd serves it"), "{}", refused.stderr);
+}

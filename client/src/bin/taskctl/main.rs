@@ -61,6 +61,9 @@ enum Command {
     Workers,
     /// The task types taskd knows and who serves them.
     Types,
+    /// Forget a task type that workers declared (needs scope admin):
+    /// submits of it are refused until a worker declares it again.
+    ForgetType { task_type: String },
 }
 
 #[derive(Args)]
@@ -157,6 +160,12 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Stats => out.stats(&client.stats().await?)?,
         Command::Workers => out.workers(&client.workers().await?)?,
         Command::Types => out.task_types(&client.task_types().await?)?,
+        Command::ForgetType { task_type } => {
+            client.delete_task_type(&task_type).await?;
+            if !out.json {
+                println!("forgot task type {task_type}");
+            }
+        }
     }
     Ok(0)
 }
