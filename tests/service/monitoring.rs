@@ -49,6 +49,22 @@ async fn until_load(events: &mut Events, done: impl Fn(&SystemLoad) -> bool) -> 
         .expect("load reached within 20s")
 }
 
+/// The alert of the next event of `kind` (raised or cleared).
+async fn next_alert(events: &mut Events, kind: Kind) -> taskd_client::proto::Alert {
+    let wait = async {
+        while let Some(event) = events.next().await {
+            let event = event.expect("event");
+            if event.kind() == kind {
+                return event.alert.expect("an alert");
+            }
+        }
+        panic!("system stream ended");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{kind:?} within 20s"))
+}
+
 /// Lets `count` more samples go by.
 async fn samples(events: &mut Events, count: usize) {
     for _ in 0..count {
@@ -189,16 +205,7 @@ async fn an_alert_is_raised_once_and_cleared_only_below_the_hysteresis_margin() 
     assert!(active.started_at.is_some() && active.ended_at.is_none());
 
     load.set_cpu(70.0);
-    let cleared = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        loop {
-            let event = events.next().await.unwrap().unwrap();
-            if event.kind() == Kind::AlertCleared {
-                return event.alert.unwrap();
-            }
-        }
-    })
-    .await
-    .expect("alert cleared");
+    let cleared = next_alert(&mut events, Kind::AlertCleared).await;
     assert_eq!(cleared.id, active.id);
     assert!(cleared.ended_at.is_some() && !cleared.active);
     let alerts = system
@@ -222,16 +229,7 @@ async fn a_disk_alert_submits_a_maintenance_run() {
     let mut events = watch(&mut system).await;
     samples(&mut events, 1).await;
     load.set(|levels| levels.disk_percent = 96.0);
-    let raised = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        loop {
-            let event = events.next().await.unwrap().unwrap();
-            if event.kind() == Kind::AlertRaised {
-                return event.alert.unwrap();
-            }
-        }
-    })
-    .await
-    .expect("disk alert raised");
+    let raised = next_alert(&mut events, Kind::AlertRaised).await;
     assert!(raised.message.contains("disk"), "{}", raised.message);
     samples(&mut events, 2).await;
     let maintenance = server
@@ -308,16 +306,7 @@ async fn alerts_and_the_history_outlive_a_restart() {
     let mut system = system_client(&server).await;
     let mut events = watch(&mut system).await;
     load.set_cpu(95.0);
-    let raised = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-        loop {
-            let event = events.next().await.unwrap().unwrap();
-            if event.kind() == Kind::AlertRaised {
-                return event.alert.unwrap();
-            }
-        }
-    })
-    .await
-    .expect("alert raised");
+    let raised = next_alert(&mut events, Kind::AlertRaised).await;
     let address = server.server.as_ref().unwrap().local_addr();
     let history = |address: std::net::SocketAddr| async move {
         let body: serde_json::Value = reqwest::get(format!("http://{address}/api/v1/system/history"))

@@ -290,12 +290,8 @@ class Client:
                 if event.task is not None:
                     last = event.task
         except errors.TaskdError as error:
-            if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise TimeoutError(f"task {task_id} did not end within {timeout}s") from None
-            raise
-        if last is None or not last.status.is_terminal:
-            raise errors.Unavailable(f"the watch of task {task_id} ended before the task did")
-        return last
+            raise _waited_out(error, task_id, timeout) from None
+        return _ended(task_id, last)
 
     def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 1) -> "BufferedSubmitter":
         """A submitter that coalesces the submits of many threads into
@@ -310,6 +306,21 @@ class Client:
 
     def _submit_proto(self, request: task_service_pb2.SubmitTaskRequest):
         return self._tasks.SubmitTask(request, timeout=self.timeout)
+
+
+def _waited_out(error: errors.TaskdError, task_id: str, timeout: Optional[float]) -> Exception:
+    """What a wait raises when its watch failed: `TimeoutError` past its
+    deadline, else the server's error."""
+    if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return TimeoutError(f"task {task_id} did not end within {timeout}s")
+    return error
+
+
+def _ended(task_id: str, last: Optional[Task]) -> Task:
+    """The task a finished watch saw last, which must have ended."""
+    if last is None or not last.status.is_terminal:
+        raise errors.Unavailable(f"the watch of task {task_id} ended before the task did")
+    return last
 
 
 class AsyncWatch:
@@ -467,12 +478,8 @@ class AsyncClient:
                     if event.task is not None:
                         last = event.task
         except errors.TaskdError as error:
-            if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise TimeoutError(f"task {task_id} did not end within {timeout}s") from None
-            raise
-        if last is None or not last.status.is_terminal:
-            raise errors.Unavailable(f"the watch of task {task_id} ended before the task did")
-        return last
+            raise _waited_out(error, task_id, timeout) from None
+        return _ended(task_id, last)
 
     async def submit_buffered(
         self, task: Union[str, NewTask], params: Optional[Mapping[str, Any]] = None, **fields
