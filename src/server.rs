@@ -333,7 +333,8 @@ fn warn_if_exposed(address: SocketAddr, access: &Access, tls: bool) {
         tracing::warn!(
             %address,
             "listening on a non-loopback address WITHOUT authentication: anyone who can reach it can submit, \
-             cancel and read every task; set auth.tokens_file or TASKD_AUTH_TOKENS"
+             cancel and read every task; set auth.tokens_file or TASKD_AUTH_TOKENS. Until then clients must \
+             reach it by an IP address or a host name in net.allowed_hosts"
         );
     } else if !tls {
         tracing::warn!(

@@ -26,6 +26,11 @@ use crate::store::ForgetTaskTypes;
 /// Longest wait between two runs of the keeper, however long types live.
 const MOST_BETWEEN_RUNS: Duration = Duration::from_secs(600);
 
+/// With nodes sharing the store, the longest a node goes on accepting a
+/// type another node's admin removed (or refusing one another node's
+/// worker declared).
+const SHARED_REFRESH: Duration = Duration::from_secs(10);
+
 /// Checks the types a worker declares and records them (renewing those
 /// declared before): refused whole, naming the first type at fault, when
 /// one is taskd's own or admin-only, or when they would pass the bound.
@@ -109,7 +114,10 @@ fn keeper_interval(forget_after: Duration) -> Duration {
 /// Runs the keeper until the engine stops.
 pub fn spawn_keeper(core: Arc<Core>) {
     tokio::spawn(async move {
-        let interval = keeper_interval(core.config.forget_task_types_after);
+        let mut interval = keeper_interval(core.config.forget_task_types_after);
+        if core.store.is_shared() {
+            interval = interval.min(SHARED_REFRESH);
+        }
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(interval) => {}

@@ -746,3 +746,53 @@ async fn every_node_sees_the_workers_of_the_whole_cluster() {
     let _ = release.send(true);
     cluster.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_an_admin_removes_on_one_node_is_refused_on_the_others() {
+    let cluster = Cluster::start(2, &[]);
+    let (on_a, on_b) = (cluster.client(0).await, cluster.client(1).await);
+    let worker = Worker::new(&on_b)
+        .worker_id("brief")
+        .handle("cluster.brief", |_task| async { Ok(json!("done")) });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(worker.run_until(async move {
+        let _ = stopped.await;
+    }));
+    within("node 0 to know node 1's type", async {
+        while !on_a
+            .task_types()
+            .await
+            .expect("types")
+            .iter()
+            .any(|info| info.task_type == "cluster.brief" && info.workers == 1)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    worker.await.expect("joined").expect("drained");
+    // Removed on node 0 once no worker of the cluster serves it...
+    within("the removal on node 0", async {
+        loop {
+            match on_a.delete_task_type("cluster.brief").await {
+                Ok(()) => return,
+                Err(error) if error.code() == Some(tonic::Code::FailedPrecondition) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(error) => panic!("{error}"),
+            }
+        }
+    })
+    .await;
+    // ... and refused on node 1 too, within its refresh.
+    within("node 1 to refuse the removed type", async {
+        while on_b.submit(NewTask::new("cluster.brief")).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let refused = on_b.submit(NewTask::new("cluster.brief")).await.unwrap_err();
+    assert_eq!(refused.code(), Some(tonic::Code::InvalidArgument), "{refused}");
+    cluster.stop();
+}
