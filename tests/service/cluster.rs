@@ -94,6 +94,22 @@ async fn all_tasks(client: &Client) -> Vec<taskd_client::Task> {
         .expect("list")
 }
 
+/// Waits (polling, bounded) until `client`'s node lists a worker named
+/// `name` (on any node: `name@node`); returns it.
+async fn listed_worker(client: &Client, name: &str) -> taskd_client::proto::Worker {
+    let prefix = format!("{name}@");
+    within(&format!("worker {name} to be listed"), async {
+        loop {
+            let workers = client.workers().await.expect("workers");
+            if let Some(worker) = workers.into_iter().find(|worker| worker.worker_id.starts_with(&prefix)) {
+                return worker;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
 /// Waits (polling the counts, bounded) until nothing waits or runs.
 async fn drained(client: &Client) {
     within("the cluster to finish every task", async {
@@ -239,21 +255,7 @@ async fn a_worker_on_one_node_serves_tasks_submitted_and_watched_on_another() {
         }
     });
     let worker = tokio::spawn(worker.run_until(futures::future::pending()));
-    within("the worker to connect on node 1", async {
-        loop {
-            if on_b
-                .workers()
-                .await
-                .expect("workers")
-                .iter()
-                .any(|worker| worker.worker_id.starts_with("w@"))
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    listed_worker(&on_b, "w").await;
 
     // Submitted and watched on node 0, run by the worker on node 1.
     let task = on_a
@@ -614,18 +616,7 @@ async fn a_watcher_sees_each_end_once_and_only_as_a_status_change_whichever_node
         .worker_id("sentinel")
         .handle("cluster.sentinel", |_task| async { Ok(json!("last")) });
     let sentinel_worker = tokio::spawn(sentinel_worker.run_until(futures::future::pending()));
-    within("the sentinel worker to connect on node 0", async {
-        while !on_a
-            .workers()
-            .await
-            .expect("workers")
-            .iter()
-            .any(|worker| worker.worker_id.starts_with("sentinel@"))
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    listed_worker(&on_a, "sentinel").await;
     let mut completed = Box::pin(
         on_b.watch_all(taskd_client::proto::WatchTasksRequest {
             statuses: vec![TaskStatus::Completed as i32],
@@ -685,16 +676,7 @@ async fn every_node_sees_the_workers_of_the_whole_cluster() {
     });
     let worker = tokio::spawn(worker.run_until(futures::future::pending()));
     // Node 0 learns of node 1's worker: listed with its node, its type served.
-    let listed = within("node 0 to list node 1's worker", async {
-        loop {
-            let workers = on_a.workers().await.expect("workers");
-            if let Some(worker) = workers.into_iter().find(|worker| worker.worker_id.starts_with("far@")) {
-                return worker;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    let listed = listed_worker(&on_a, "far").await;
     assert_eq!(listed.node, "node1");
     assert_eq!(listed.task_types, ["cluster.far"]);
     let types = on_a.task_types().await.expect("types");
