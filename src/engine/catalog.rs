@@ -109,10 +109,6 @@ impl TaskTypeCatalog {
         }
     }
 
-    pub fn is_declared(&self, task_type: &str) -> bool {
-        self.declared.read().contains(task_type)
-    }
-
     pub fn knows(&self, task_type: &str) -> bool {
         self.fixed.read().contains_key(task_type) || self.declared.read().contains(task_type)
     }
@@ -212,7 +208,7 @@ mod tests {
         catalog.fix(["data_export".to_string()], FixedBy::Configuration);
         assert_eq!(catalog.fixed_by("data_export"), Some(FixedBy::Handler));
         catalog.add_declared(["thumbnails".to_string()]);
-        assert!(catalog.knows("thumbnails") && catalog.is_declared("thumbnails"));
+        assert!(catalog.knows("thumbnails") && catalog.fixed_by("thumbnails").is_none());
         catalog.replace_declared(["embeddings".to_string()]);
         assert!(!catalog.knows("thumbnails"));
         catalog.forget_declared(&["embeddings".to_string()]);
