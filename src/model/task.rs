@@ -53,7 +53,7 @@ impl TaskStatus {
     }
 
     /// Stable small integer used by stores; never reorder.
-    pub fn code(self) -> i64 {
+    pub const fn code(self) -> i64 {
         match self {
             TaskStatus::Pending => 1,
             TaskStatus::Scheduled => 2,

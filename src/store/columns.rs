@@ -99,3 +99,21 @@ impl TaskRow {
         })
     }
 }
+
+/// Status codes as statements spell them: every SQL text names a status
+/// through these (joined in at compile time with `const_format`), never by
+/// a bare number. They stay literals rather than parameters because SQLite
+/// uses a partial index only when a statement's text implies its predicate.
+pub mod status_code {
+    use crate::model::TaskStatus;
+
+    pub const PENDING: i64 = TaskStatus::Pending.code();
+    pub const SCHEDULED: i64 = TaskStatus::Scheduled.code();
+    pub const RUNNING: i64 = TaskStatus::Running.code();
+    pub const COMPLETED: i64 = TaskStatus::Completed.code();
+    pub const FAILED: i64 = TaskStatus::Failed.code();
+    pub const CANCELLED: i64 = TaskStatus::Cancelled.code();
+    pub const WAITING: i64 = TaskStatus::Waiting.code();
+    /// The ended statuses, as an SQL list.
+    pub const TERMINAL: &str = const_format::concatcp!("(", COMPLETED, ", ", FAILED, ", ", CANCELLED, ")");
+}

@@ -16,15 +16,17 @@
 //! ([`conformance`]) is the executable definition of the contract; every
 //! backend runs it unchanged.
 
+pub mod changes;
 pub mod columns;
 pub mod conformance;
 pub mod decide;
+pub mod driver;
 mod error;
-pub mod leased;
 pub mod ops;
 pub mod postgres;
 mod settings;
 pub mod sqlite;
+pub mod transition;
 
 use std::sync::Arc;
 

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::store::postgres::driver::PgTx;
 use crate::store::postgres::error::Failure;
-use crate::store::postgres::{Db, MOST_RUNS, attempt, notify};
+use crate::store::postgres::{Db, MOST_RUNS, notify};
+use crate::store::transition;
 use crate::store::{AttemptReport, Finished, StoreError, StoreResult};
 
 /// Most reports ended in one transaction.
@@ -56,12 +58,13 @@ async fn finish_batch(db: &Db, batch: &[FinishRequest]) -> Vec<StoreResult<Finis
             Err(error) if error.is_closed() && run < MOST_RUNS => continue,
             Err(error) => return fail_all(crate::store::postgres::error::database_error(&error)),
         };
-        let mut changes = db.changes();
         let reports: Vec<AttemptReport> = batch.iter().map(|request| request.report.clone()).collect();
-        let (mut answers, mut failure) = match attempt::finish_many(&tx, &mut changes, &reports).await {
+        let mut driver = PgTx::new(&tx, db.changes());
+        let (mut answers, mut failure) = match transition::finish_many(&mut driver, &reports).await {
             Ok(answers) => (answers, None),
             Err(failure) => (Vec::new(), Some(failure)),
         };
+        let changes = driver.into_changes();
         if failure.is_none()
             && let Err(error) = notify::send(&tx, &db.channel, &db.node, &changes).await
         {

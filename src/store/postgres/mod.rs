@@ -6,22 +6,20 @@
 //! promotions and rescues skip rows another node holds (`SKIP LOCKED`), so
 //! nodes neither take the same task nor wait on each other's claims. A
 //! transaction that loses a race (a deadlock, a unique key taken first) is
-//! run again, whole. Decisions are the shared rules', as in SQLite; only
-//! the SQL is this database's.
+//! run again, whole. Operations are the shared transitions
+//! ([`crate::store::transition`]); `driver.rs` holds their statements in
+//! this database's SQL.
 
-mod attempt;
 mod batch;
-mod cancel;
-mod changes;
-mod claim;
 mod config;
+mod driver;
 mod error;
-mod lease;
 mod notify;
+mod publisher;
 mod reads;
 mod row;
 pub mod schema;
-mod submit;
+mod sql;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +30,12 @@ use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
 use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp, WorkerInfo};
-use crate::store::postgres::changes::{Changes, Publisher};
+use crate::store::changes::Changes;
+use crate::store::driver::Tx;
+use crate::store::postgres::driver::PgTx;
 use crate::store::postgres::error::{Failure, Step, database_error};
+use crate::store::postgres::publisher::Publisher;
+use crate::store::transition;
 use crate::store::{
     AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ForgetTaskTypes, ListQuery, Promoted,
     Purged, RenewRequest, Renewed, RescueScope, Rescued, ResyncHook, StatusCount, Store, StoreError, StoreOptions,
@@ -57,27 +59,30 @@ pub struct PostgresStore {
     stop_listening: tokio_util::sync::CancellationToken,
 }
 
-/// Runs `$body` (which may use `$tx` and `$changes`) in a transaction:
-/// committed and published on success, rolled back on a refusal, and run
-/// again from the start when it lost a race.
+/// Runs `$body` (which may use `$tx`, the transaction's driver) in a
+/// transaction: committed and published on success, rolled back on a
+/// refusal, and run again from the start when it lost a race.
 macro_rules! transact {
-    ($store:expr, |$tx:ident, $changes:ident| $body:expr) => {{
+    ($store:expr, |$tx:ident| $body:expr) => {{
         let store = $store;
         let mut run = 0;
         loop {
             run += 1;
             let mut client = store.db.client().await?;
-            let $tx = match client.transaction().await {
-                Ok(tx) => tx,
+            let transaction = match client.transaction().await {
+                Ok(transaction) => transaction,
                 // A pooled connection the database has closed: take another.
                 Err(error) if error.is_closed() && run < MOST_RUNS => continue,
                 Err(error) => break Err(database_error(&error)),
             };
-            #[allow(unused_mut)]
-            let mut $changes = store.db.changes();
-            let outcome: Step<_> = async { $body }.await;
+            let mut driver = PgTx::new(&transaction, store.db.changes());
+            let outcome: Step<_> = {
+                let $tx = &mut driver;
+                async { $body }.await
+            };
+            let changes = driver.into_changes();
             let outcome = match outcome {
-                Ok(value) => notify::send(&$tx, &store.db.channel, &store.db.node, &$changes)
+                Ok(value) => notify::send(&transaction, &store.db.channel, &store.db.node, &changes)
                     .await
                     .map(|()| value),
                 Err(failure) => Err(failure),
@@ -85,16 +90,16 @@ macro_rules! transact {
             let (failure, before_commit) = match outcome {
                 Ok(value) => {
                     let ticket = store.db.publisher.ticket();
-                    match $tx.commit().await {
+                    match transaction.commit().await {
                         Ok(()) => {
-                            ticket.publish($changes);
+                            ticket.publish(changes);
                             break Ok(value);
                         }
                         Err(error) => (Failure::Database(error), false),
                     }
                 }
                 Err(failure) => {
-                    drop($tx);
+                    drop(transaction);
                     (failure, true)
                 }
             };
@@ -230,41 +235,27 @@ impl Db {
     }
 
     fn changes(&self) -> Changes {
-        Changes {
-            weights: self.weights,
-            wants_events: self.publisher.wants_events(),
-            changes: Vec::new(),
-            changed: Vec::new(),
-            transitions: Vec::new(),
-        }
+        Changes::new(self.weights, self.publisher.wants_events(), true)
     }
 }
 
 #[async_trait]
 impl Store for PostgresStore {
     async fn submit(&self, batch: SubmitBatch) -> StoreResult<Submitted> {
-        transact!(self, |tx, changes| submit::apply(&tx, &mut changes, batch.clone())
-            .await)
+        transact!(self, |tx| transition::submit(tx, batch.clone()).await)
     }
 
     async fn claim(&self, request: ClaimRequest) -> StoreResult<Claimed> {
-        transact!(self, |tx, changes| claim::apply(&tx, &mut changes, request.clone())
-            .await)
+        transact!(self, |tx| transition::claim(tx, request.clone()).await)
     }
 
     async fn renew(&self, request: RenewRequest) -> StoreResult<Renewed> {
-        transact!(self, |tx, changes| lease::renew(&tx, request.clone()).await)
+        transact!(self, |tx| transition::renew(tx, request.clone()).await)
     }
 
     async fn record_progress(&self, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()> {
-        transact!(self, |tx, changes| lease::record_progress(
-            &tx,
-            &mut changes,
-            lease,
-            progress.clone(),
-            now
-        )
-        .await)
+        transact!(self, |tx| transition::record_progress(tx, lease, progress.clone(), now)
+            .await)
     }
 
     async fn finish(&self, report: AttemptReport) -> StoreResult<Finished> {
@@ -278,27 +269,19 @@ impl Store for PostgresStore {
     }
 
     async fn cancel(&self, id: TaskId, reason: String, now: Timestamp) -> StoreResult<Cancelled> {
-        transact!(self, |tx, changes| cancel::apply(
-            &tx,
-            &mut changes,
-            id,
-            reason.clone(),
-            now
-        )
-        .await)
+        transact!(self, |tx| transition::cancel(tx, id, reason.clone(), now).await)
     }
 
     async fn rescue(&self, scope: RescueScope, now: Timestamp) -> StoreResult<Rescued> {
-        transact!(self, |tx, changes| lease::rescue(&tx, &mut changes, scope.clone(), now)
-            .await)
+        transact!(self, |tx| transition::rescue(tx, scope.clone(), now).await)
     }
 
     async fn promote_due(&self, now: Timestamp) -> StoreResult<Promoted> {
-        transact!(self, |tx, changes| claim::promote(&tx, &mut changes, now).await)
+        transact!(self, |tx| transition::promote(tx, now).await)
     }
 
     async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> StoreResult<Purged> {
-        transact!(self, |tx, changes| reads::purge(&tx, cutoff, limit).await)
+        transact!(self, |tx| transition::purge(tx, cutoff, limit).await)
     }
 
     async fn get(&self, id: TaskId) -> StoreResult<Option<Task>> {
@@ -319,8 +302,8 @@ impl Store for PostgresStore {
         now: Timestamp,
         max_declared: usize,
     ) -> StoreResult<()> {
-        transact!(self, |tx, changes| reads::declare_task_types(
-            &tx,
+        transact!(self, |tx| transition::declare_task_types(
+            tx,
             &task_types,
             now,
             max_declared
@@ -329,7 +312,7 @@ impl Store for PostgresStore {
     }
 
     async fn forget_task_types(&self, which: ForgetTaskTypes) -> StoreResult<Vec<String>> {
-        transact!(self, |tx, changes| reads::forget_task_types(&tx, &which).await)
+        transact!(self, |tx| transition::forget_task_types(tx, &which).await)
     }
 
     fn is_shared(&self) -> bool {
@@ -343,14 +326,7 @@ impl Store for PostgresStore {
         now: Timestamp,
         stale_before: Timestamp,
     ) -> StoreResult<()> {
-        transact!(self, |tx, changes| reads::publish_workers(
-            &tx,
-            node,
-            &workers,
-            now,
-            stale_before
-        )
-        .await)
+        transact!(self, |tx| tx.publish_workers(node, &workers, now, stale_before).await)
     }
 
     async fn workers_elsewhere(&self, node: &str, seen_after: Timestamp) -> StoreResult<Vec<WorkerInfo>> {
@@ -362,7 +338,7 @@ impl Store for PostgresStore {
     }
 
     async fn check_writable(&self, now: Timestamp) -> StoreResult<()> {
-        transact!(self, |tx, changes| reads::touch_health(&tx, now).await)
+        transact!(self, |tx| tx.touch_health(now).await)
     }
 
     async fn optimize(&self) -> StoreResult<String> {

@@ -19,9 +19,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::model::{AttemptOutcome, EventKind, TaskId, TaskPriority, TaskStatus, Timestamp};
-use crate::store::postgres::changes::{ChangedTask, Changes, Publisher, execute};
+use crate::store::changes::{ChangedTask, Changes};
 use crate::store::postgres::error::Step;
+use crate::store::postgres::publisher::Publisher;
 use crate::store::postgres::row::{COLUMNS, read};
+use crate::store::postgres::sql::execute;
 use crate::store::{CommitObserver, ResyncHook, Transition};
 
 /// Payloads stay well under PostgreSQL's 8000-byte limit.

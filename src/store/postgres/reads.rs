@@ -1,18 +1,15 @@
-//! Reads, and the small writes that are not task transitions: purges,
-//! known task types, the health row.
-
-use std::collections::BTreeMap;
+//! Reads, and the writes that are not about tasks: the workers each node
+//! publishes for the others.
 
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
 use crate::model::{Task, TaskId, TaskStatus, Timestamp, WorkerInfo};
 use crate::store::columns::parse_status;
-use crate::store::decide::check_declared_bound;
-use crate::store::postgres::changes::{execute, query};
-use crate::store::postgres::error::{Failure, Step};
+use crate::store::postgres::error::Step;
 use crate::store::postgres::row::{COLUMNS, read};
-use crate::store::{ForgetTaskTypes, ListQuery, Purged, StatusCount, StoreError};
+use crate::store::postgres::sql::{execute, query};
+use crate::store::{ListQuery, StatusCount};
 
 pub async fn get(tx: &impl GenericClient, id: TaskId) -> Step<Option<Task>> {
     let sql = format!("SELECT {COLUMNS} FROM tasks WHERE id = $1");
@@ -108,108 +105,9 @@ pub async fn counts(tx: &impl GenericClient) -> Step<Vec<StatusCount>> {
         .collect()
 }
 
-pub async fn purge(tx: &Transaction<'_>, cutoff: Timestamp, limit: usize) -> Step<Purged> {
-    let limit = limit.max(1);
-    let rows = query(
-        tx,
-        "SELECT id, task_type, status FROM tasks WHERE completed_at < $1 AND status IN (4, 5, 6) \
-         LIMIT $2 FOR UPDATE SKIP LOCKED",
-        &[&cutoff.as_micros(), &((limit + 1) as i64)],
-    )
-    .await?;
-    let more = rows.len() > limit;
-    let mut counts: BTreeMap<(String, TaskStatus), u64> = BTreeMap::new();
-    let mut ids: Vec<TaskId> = Vec::new();
-    for row in rows.iter().take(limit) {
-        ids.push(row.try_get(0)?);
-        let status = parse_status(row.try_get(2)?)?;
-        *counts.entry((row.try_get(1)?, status)).or_default() += 1;
-    }
-    if !ids.is_empty() {
-        execute(tx, "DELETE FROM tasks WHERE id = ANY($1)", &[&ids]).await?;
-        execute(tx, "DELETE FROM task_dependencies WHERE task_id = ANY($1)", &[&ids]).await?;
-        execute(tx, "DELETE FROM task_dependencies WHERE depends_on = ANY($1)", &[&ids]).await?;
-    }
-    Ok(Purged {
-        counts: counts
-            .into_iter()
-            .map(|((task_type, status), count)| StatusCount {
-                task_type,
-                status,
-                count,
-            })
-            .collect(),
-        more,
-    })
-}
-
-pub async fn declare_task_types(
-    tx: &Transaction<'_>,
-    task_types: &[String],
-    now: Timestamp,
-    max_declared: usize,
-) -> Step<()> {
-    // Nodes declaring at once count one after the other: the bound holds
-    // for the whole cluster.
-    execute(tx, "LOCK TABLE task_types IN SHARE ROW EXCLUSIVE MODE", &[]).await?;
-    let counted = query(
-        tx,
-        "SELECT (SELECT COUNT(*) FROM task_types), \
-         (SELECT COUNT(*) FROM unnest($1::text[]) AS name WHERE name NOT IN (SELECT name FROM task_types))",
-        &[&task_types],
-    )
-    .await?;
-    let row = counted
-        .first()
-        .ok_or_else(|| Failure::Refused(StoreError::Corrupt("no count".into())))?;
-    let declared = usize::try_from(row.try_get::<_, i64>(0)?).unwrap_or(usize::MAX);
-    let new = usize::try_from(row.try_get::<_, i64>(1)?).unwrap_or(usize::MAX);
-    check_declared_bound(declared, new, max_declared).map_err(Failure::Refused)?;
-    execute(
-        tx,
-        "INSERT INTO task_types (name, declared_at) SELECT name, $2 FROM unnest($1::text[]) AS name \
-         ON CONFLICT (name) DO UPDATE SET declared_at = GREATEST(task_types.declared_at, excluded.declared_at)",
-        &[&task_types, &now.as_micros()],
-    )
-    .await?;
-    Ok(())
-}
-
-pub async fn forget_task_types(tx: &Transaction<'_>, which: &ForgetTaskTypes) -> Step<Vec<String>> {
-    let rows = match which {
-        ForgetTaskTypes::Named(name) => {
-            query(tx, "DELETE FROM task_types WHERE name = $1 RETURNING name", &[name]).await?
-        }
-        ForgetTaskTypes::DeclaredBefore { cutoff, keep } => {
-            query(
-                tx,
-                "DELETE FROM task_types WHERE declared_at < $1 AND NOT (name = ANY($2)) RETURNING name",
-                &[&cutoff.as_micros(), keep],
-            )
-            .await?
-        }
-    };
-    let mut forgotten = rows
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<Vec<String>, _>>()?;
-    forgotten.sort();
-    Ok(forgotten)
-}
-
 pub async fn declared_task_types(tx: &impl GenericClient) -> Step<Vec<String>> {
     let rows = query(tx, "SELECT name FROM task_types ORDER BY name", &[]).await?;
     rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
-}
-
-pub async fn touch_health(tx: &Transaction<'_>, now: Timestamp) -> Step<()> {
-    execute(
-        tx,
-        "UPDATE health SET checked_at = $1 WHERE id = 1",
-        &[&now.as_micros()],
-    )
-    .await?;
-    Ok(())
 }
 
 pub async fn publish_workers(

@@ -4,29 +4,21 @@
 //! Every operation goes through one writer (`writer.rs`): a lone one is
 //! committed on its caller's thread, and whatever queues up while a commit
 //! syncs is applied together in one transaction by the writer thread, so a
-//! thousand concurrent submits cost one fsync. Each
-//! operation is its own module, written in this database's SQL and deciding
-//! with the shared rules. Reads use a small pool of separate connections.
+//! thousand concurrent submits cost one fsync. Operations are the shared
+//! transitions ([`crate::store::transition`]) run on the writer's
+//! connection; `driver.rs` holds their statements in this database's SQL.
+//! Reads use a small pool of separate connections.
 //! Counts per type and status live in memory, changed only by committed
 //! transactions.
 
-mod attempt;
-mod cancel;
-mod cascade;
-mod claim;
 mod config;
 mod connection;
 mod counts;
-mod lease;
+mod driver;
 mod lock;
-mod promote;
-mod purge;
 mod reads;
-mod rescue;
 mod row;
 mod schema;
-mod submit;
-pub mod task_types;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -39,10 +31,13 @@ use rusqlite::Connection;
 use tokio::sync::broadcast;
 
 use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
+use crate::store::driver::Tx;
 use crate::store::sqlite::connection::{open_connection, open_read_connection};
 use crate::store::sqlite::counts::Counts;
+use crate::store::sqlite::driver::run_now;
 use crate::store::sqlite::lock::OwnerLock;
 use crate::store::sqlite::writer::{Batch, Shared, Writer, operation};
+use crate::store::transition;
 use crate::store::{
     AttemptReport, Cancelled, ClaimRequest, Claimed, CommitObserver, Finished, ForgetTaskTypes, ListQuery, Promoted,
     Purged, RenewRequest, Renewed, RescueScope, Rescued, StatusCount, Store, StoreError, StoreOptions, StoreResult,
@@ -198,44 +193,57 @@ const RECENT_FAILURE: std::time::Duration = std::time::Duration::from_secs(10);
 #[async_trait]
 impl Store for SqliteStore {
     async fn submit(&self, batch: SubmitBatch) -> StoreResult<Submitted> {
-        self.write(batch.drafts.len(), move |writer| submit::apply(writer, batch))
-            .await
+        self.write(batch.drafts.len(), move |writer| {
+            run_now(transition::submit(writer, batch))
+        })
+        .await
     }
 
     async fn claim(&self, request: ClaimRequest) -> StoreResult<Claimed> {
-        self.write(request.limit, move |writer| claim::apply(writer, request))
+        self.write(request.limit, move |writer| run_now(transition::claim(writer, request)))
             .await
     }
 
     async fn renew(&self, request: RenewRequest) -> StoreResult<Renewed> {
-        self.write(request.leases.len(), move |writer| lease::renew(writer, request))
-            .await
+        self.write(request.leases.len(), move |writer| {
+            run_now(transition::renew(writer, request))
+        })
+        .await
     }
 
     async fn record_progress(&self, lease: LeaseRef, progress: Progress, now: Timestamp) -> StoreResult<()> {
-        self.write(1, move |writer| lease::record_progress(writer, lease, progress, now))
-            .await
+        self.write(1, move |writer| {
+            run_now(transition::record_progress(writer, lease, progress, now))
+        })
+        .await
     }
 
     async fn finish(&self, report: AttemptReport) -> StoreResult<Finished> {
-        self.write(1, move |writer| attempt::finish(writer, report)).await
+        self.write(1, move |writer| {
+            run_now(transition::finish_many(writer, std::slice::from_ref(&report)))?
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Unavailable("a finish went unanswered".to_string())))
+        })
+        .await
     }
 
     async fn cancel(&self, id: TaskId, reason: String, now: Timestamp) -> StoreResult<Cancelled> {
-        self.write(1, move |writer| cancel::apply(writer, id, reason, now))
+        self.write(1, move |writer| run_now(transition::cancel(writer, id, reason, now)))
             .await
     }
 
     async fn rescue(&self, scope: RescueScope, now: Timestamp) -> StoreResult<Rescued> {
-        self.write(1, move |writer| rescue::apply(writer, scope, now)).await
+        self.write(1, move |writer| run_now(transition::rescue(writer, scope, now)))
+            .await
     }
 
     async fn promote_due(&self, now: Timestamp) -> StoreResult<Promoted> {
-        self.write(1, move |writer| promote::apply(writer, now)).await
+        self.write(1, move |writer| run_now(transition::promote(writer, now)))
+            .await
     }
 
     async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> StoreResult<Purged> {
-        self.write(limit, move |writer| purge::apply(writer, cutoff, limit))
+        self.write(limit, move |writer| run_now(transition::purge(writer, cutoff, limit)))
             .await
     }
 
@@ -259,23 +267,22 @@ impl Store for SqliteStore {
         max_declared: usize,
     ) -> StoreResult<()> {
         self.write(task_types.len(), move |writer| {
-            task_types::declare(writer.connection, &task_types, now, max_declared)
+            run_now(transition::declare_task_types(writer, &task_types, now, max_declared))
         })
         .await
     }
 
     async fn forget_task_types(&self, which: ForgetTaskTypes) -> StoreResult<Vec<String>> {
-        self.write(1, move |writer| task_types::forget(writer.connection, &which))
+        self.write(1, move |writer| run_now(transition::forget_task_types(writer, &which)))
             .await
     }
 
     async fn declared_task_types(&self) -> StoreResult<Vec<String>> {
-        self.read(task_types::declared).await
+        self.read(reads::declared_task_types).await
     }
 
     async fn check_writable(&self, now: Timestamp) -> StoreResult<()> {
-        self.write(1, move |writer| task_types::touch_health(writer.connection, now))
-            .await?;
+        self.write(1, move |writer| run_now(writer.touch_health(now))).await?;
         // A one-row write can fit where a real one no longer does (a full
         // disk with room left inside the log): recent failures count too.
         if let Some((when, error)) = self.shared.last_failed_commit.lock().clone()

@@ -130,3 +130,12 @@ pub fn checkpoint(connection: &Connection) -> StoreResult<String> {
         if busy != 0 { " (readers busy)" } else { "" }
     ))
 }
+
+/// Every declared task type, sorted.
+pub fn declared_task_types(connection: &Connection) -> StoreResult<Vec<String>> {
+    let mut statement = connection.prepare_cached("SELECT name FROM task_types ORDER BY name")?;
+    let names = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(names)
+}

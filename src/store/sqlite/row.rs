@@ -29,9 +29,6 @@ pub const COLUMNS: &str = "id, name, task_type, priority, status, params, depend
      backoff_jitter, run_at, created_at, started_at, completed_at, updated_at, progress, result, error, \
      status_reason, attempts, revision";
 
-/// Status codes of the terminal statuses, for SQL `IN` lists.
-pub const TERMINAL_CODES: &str = "(4, 5, 6)";
-
 pub use crate::store::columns::{TaskRow, duration, micros, parse_priority, parse_status, to_json};
 
 /// A retry policy from its four columns, starting at column `first`.

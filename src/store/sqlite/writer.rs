@@ -23,10 +23,10 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskId, TaskStatus};
+use crate::model::{SchedulingWeights, TaskEvent};
+use crate::store::changes::{Change, Changes};
 use crate::store::sqlite::counts::Counts;
-use crate::store::sqlite::row::{TaskRow, read_row};
-use crate::store::{CommitObserver, StoreError, StoreResult, Transition};
+use crate::store::{CommitObserver, StoreError, StoreResult};
 
 /// What the writer shares with the rest of the store.
 pub struct Shared {
@@ -38,81 +38,12 @@ pub struct Shared {
     pub weights: SchedulingWeights,
 }
 
-/// A changed task for watchers: the row as the change left it, parsed into
-/// a task only off the writer thread.
-pub enum ChangedTask {
-    Row(Box<TaskRow>),
-    Task(Arc<Task>),
-}
-
-pub struct Change {
-    pub kind: EventKind,
-    pub previous: Option<TaskStatus>,
-    pub task: ChangedTask,
-}
-
 /// The transaction being built and what it changed so far.
 pub struct Batch<'c> {
     pub connection: &'c Connection,
     /// What the store keeps in memory, as of the last commit.
     pub shared: &'c Shared,
-    pub weights: SchedulingWeights,
-    /// Whether anyone watches: changes are only collected for them.
-    pub wants_events: bool,
-    pub changes: Vec<Change>,
-    pub transitions: Vec<Transition>,
-    /// Tasks deleted, by type and the status they had.
-    pub removed: Vec<(String, TaskStatus)>,
-}
-
-impl Batch<'_> {
-    /// Runs `sql`, an update of task `id`; when someone watches, reads the
-    /// row back as the update left it and records the change.
-    pub fn update_task(
-        &mut self,
-        sql: &str,
-        params: impl rusqlite::Params,
-        id: TaskId,
-        kind: EventKind,
-        previous: Option<TaskStatus>,
-    ) -> StoreResult<()> {
-        self.connection.prepare_cached(sql)?.execute(params)?;
-        if self.wants_events
-            && let Some(row) = read_row(self.connection, id)?
-        {
-            self.record_row(kind, previous, || row);
-        }
-        Ok(())
-    }
-
-    pub fn record_row(&mut self, kind: EventKind, previous: Option<TaskStatus>, row: impl FnOnce() -> TaskRow) {
-        if self.wants_events {
-            self.changes.push(Change {
-                kind,
-                previous,
-                task: ChangedTask::Row(Box::new(row())),
-            });
-        }
-    }
-
-    pub fn record_task(&mut self, kind: EventKind, previous: Option<TaskStatus>, task: impl FnOnce() -> Task) {
-        if self.wants_events {
-            self.changes.push(Change {
-                kind,
-                previous,
-                task: ChangedTask::Task(Arc::new(task())),
-            });
-        }
-    }
-
-    pub fn transition(&mut self, transition: Transition) {
-        self.transitions.push(transition);
-    }
-
-    /// The transitions recorded since `start`.
-    pub fn transitions_since(&self, start: usize) -> Vec<Transition> {
-        self.transitions[start..].to_vec()
-    }
+    pub changes: Changes,
 }
 
 /// Whether an operation's error means it may have written part of its
@@ -364,11 +295,7 @@ impl Writer {
         let mut batch = Batch {
             connection,
             shared,
-            weights: shared.weights,
-            wants_events,
-            changes: Vec::new(),
-            transitions: Vec::new(),
-            removed: Vec::new(),
+            changes: Changes::new(shared.weights, wants_events, false),
         };
         let mut answers = Vec::with_capacity(queued.len());
         let mut aborted = None;
@@ -385,12 +312,12 @@ impl Writer {
             }
             answers.push(answer);
         }
-        let Batch {
-            changes,
+        let Changes {
+            events: changes,
             transitions,
             removed,
             ..
-        } = batch;
+        } = batch.changes;
         let committed = match aborted {
             Some(error) => Err(error),
             None => execute_cached(connection, "COMMIT").map_err(StoreError::from),
@@ -437,15 +364,8 @@ impl Writer {
 pub fn publish(publications: mpsc::Receiver<Publication>, events: broadcast::Sender<Arc<TaskEvent>>) {
     while let Ok(publication) = publications.recv() {
         for (offset, change) in publication.changes.into_iter().enumerate() {
-            let task = match change.task {
-                ChangedTask::Task(task) => task,
-                ChangedTask::Row(row) => match row.into_task() {
-                    Ok(task) => Arc::new(task),
-                    Err(error) => {
-                        tracing::error!(%error, "cannot read a changed task back for its event");
-                        continue;
-                    }
-                },
+            let Some(task) = change.task.into_task() else {
+                continue;
             };
             let _ = events.send(Arc::new(TaskEvent {
                 sequence: publication.first_sequence + offset as u64,

@@ -1,127 +1,17 @@
-//! What a transaction changed, collected while it runs and published only
-//! once it committed: the transitions (for the commit observer) and the
-//! changed rows (for watchers), in commit order.
+//! Publishing what transactions changed, once they committed: the
+//! transitions (for the commit observer) and the changed rows (for
+//! watchers), in commit order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use deadpool_postgres::{GenericClient, Transaction};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::broadcast;
-use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
 
-use crate::model::{EventKind, SchedulingWeights, Task, TaskEvent, TaskId, TaskStatus};
-use crate::store::columns::TaskRow;
-use crate::store::postgres::error::Step;
-use crate::store::postgres::row::{COLUMNS, read};
-use crate::store::{CommitObserver, Transition};
-
-pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
-
-/// Runs `sql` (prepared once per connection) in a transaction or on a
-/// plain connection.
-pub async fn execute(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Step<u64> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.execute(&statement, params).await?)
-}
-
-pub async fn query(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Step<Vec<Row>> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.query(&statement, params).await?)
-}
-
-pub async fn query_opt(client: &impl GenericClient, sql: &str, params: Params<'_>) -> Step<Option<Row>> {
-    let statement = client.prepare_cached(sql).await?;
-    Ok(client.query_opt(&statement, params).await?)
-}
-
-pub enum ChangedTask {
-    Row(Box<TaskRow>),
-    Task(Arc<Task>),
-}
-
-pub struct Change {
-    pub kind: EventKind,
-    pub previous: Option<TaskStatus>,
-    pub task: ChangedTask,
-}
-
-/// The changes of one transaction.
-pub struct Changes {
-    pub weights: SchedulingWeights,
-    /// Whether anyone watches: rows are only read back for them.
-    pub wants_events: bool,
-    pub changes: Vec<Change>,
-    /// Every task changed, watched here or not: other nodes may watch it.
-    pub changed: Vec<(TaskId, EventKind, Option<TaskStatus>)>,
-    pub transitions: Vec<Transition>,
-}
-
-impl Changes {
-    /// Runs `sql`, an `UPDATE tasks ... WHERE id = $1` of one task; when
-    /// someone watches, with the row as it left it (`RETURNING`) recorded.
-    pub async fn update_task(
-        &mut self,
-        tx: &Transaction<'_>,
-        id: TaskId,
-        sql: &str,
-        params: Params<'_>,
-        kind: EventKind,
-        previous: Option<TaskStatus>,
-    ) -> Step<()> {
-        if !self.wants_events {
-            self.changed.push((id, kind, previous));
-            execute(tx, sql, params).await?;
-            return Ok(());
-        }
-        let returning = format!("{sql} RETURNING {COLUMNS}");
-        if let Some(row) = query_opt(tx, &returning, params).await? {
-            let row = read(&row, 0)?;
-            self.record_row(id, kind, previous, || row);
-        }
-        Ok(())
-    }
-
-    pub fn record_row(
-        &mut self,
-        id: TaskId,
-        kind: EventKind,
-        previous: Option<TaskStatus>,
-        row: impl FnOnce() -> TaskRow,
-    ) {
-        self.changed.push((id, kind, previous));
-        if self.wants_events {
-            self.changes.push(Change {
-                kind,
-                previous,
-                task: ChangedTask::Row(Box::new(row())),
-            });
-        }
-    }
-
-    pub fn record_task(
-        &mut self,
-        id: TaskId,
-        kind: EventKind,
-        previous: Option<TaskStatus>,
-        task: impl FnOnce() -> Task,
-    ) {
-        self.changed.push((id, kind, previous));
-        if self.wants_events {
-            self.changes.push(Change {
-                kind,
-                previous,
-                task: ChangedTask::Task(Arc::new(task())),
-            });
-        }
-    }
-
-    pub fn transition(&mut self, transition: Transition) {
-        self.transitions.push(transition);
-    }
-}
+use crate::model::{EventKind, TaskEvent, TaskId, TaskStatus};
+use crate::store::CommitObserver;
+use crate::store::changes::{Change, ChangedTask, Changes};
 
 /// Publishes committed transactions' changes in the order of their
 /// tickets, taken just before each commit: two transactions that touch the
@@ -242,7 +132,7 @@ impl Publisher {
             self.lag(changes.changed.len() as u64);
             return;
         }
-        self.send_events(changes.changes, Origin::Here);
+        self.send_events(changes.events, Origin::Here);
     }
 
     /// Events of another node's commit, after this node's publications so
@@ -285,15 +175,8 @@ impl Publisher {
     fn send_events(&self, changes: Vec<Change>, origin: Origin) {
         let mut published = self.published.lock();
         for change in changes {
-            let task = match change.task {
-                ChangedTask::Task(task) => task,
-                ChangedTask::Row(row) => match row.into_task() {
-                    Ok(task) => Arc::new(task),
-                    Err(error) => {
-                        tracing::error!(%error, "cannot read a changed task back for its event");
-                        continue;
-                    }
-                },
+            let Some(task) = change.task.into_task() else {
+                continue;
             };
             if published.last(task.id).is_some_and(|last| last >= task.revision) {
                 continue;
