@@ -12,13 +12,12 @@
 //! wrote nothing.
 //!
 //! SQLite ([`sqlite`]) is the embedded default; PostgreSQL ([`postgres`])
-//! lets several nodes share one database. The conformance suite
-//! ([`conformance`]) is the executable definition of the contract; every
-//! backend runs it unchanged.
+//! lets several nodes share one database. The conformance suite (the
+//! dev-only crate in `tests/conformance`) is the executable definition of
+//! the contract; every backend runs it unchanged.
 
 pub mod changes;
 pub mod columns;
-pub mod conformance;
 pub mod decide;
 pub mod driver;
 mod error;
@@ -79,8 +78,8 @@ pub enum ForgetTaskTypes {
     DeclaredBefore { cutoff: Timestamp, keep: Vec<String> },
 }
 
-/// Durable task state and every transition of it. The conformance suite in
-/// [`conformance`] is the executable definition of this contract.
+/// Durable task state and every transition of it. The conformance suite
+/// (`tests/conformance`) is the executable definition of this contract.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates a batch of tasks, all or none: checks idempotency keys and

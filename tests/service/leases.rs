@@ -43,7 +43,7 @@ async fn a_lease_nobody_renews_is_taken_back_on_the_rescuers_timer_and_the_task_
         )
         .unwrap();
         let store: Arc<dyn Store> = Arc::new(store);
-        let mut draft = taskd::store::conformance::draft("diag.echo");
+        let mut draft = taskd_store_conformance::draft("diag.echo");
         draft.retry_policy.initial_backoff = Duration::from_millis(10);
         let id = draft.id;
         store

@@ -73,7 +73,7 @@ pub async fn fresh_store() -> Arc<dyn Store> {
     Arc::new(store)
 }
 
-taskd::store_conformance_tests!(fresh_store());
+taskd_store_conformance::store_conformance_tests!(fresh_store());
 
 /// On a machine with no PostgreSQL, `./scripts/test.sh` starts one of its
 /// own with this script: it must give a database the suite can use, and

@@ -19,14 +19,14 @@ async fn fresh_store() -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(path, config, StoreOptions::default()).expect("store opens"))
 }
 
-taskd::store_conformance_tests!(fresh_store());
+taskd_store_conformance::store_conformance_tests!(fresh_store());
 
 /// taskd's own reads and housekeeping must never make a write fail: a
 /// reader that wrote (`PRAGMA optimize` analyzing tables) took the write
 /// lock from under the writer's transactions ("database is locked").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn housekeeping_while_tasks_are_claimed_and_finished_fails_no_write() {
-    use taskd::store::conformance::{at, claim, draft, finish, submit, success};
+    use taskd_store_conformance::{at, claim, draft, finish, submit, success};
     let store = fresh_store().await;
     let housekeeping = {
         let store = store.clone();

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::model::{EventKind, Progress, TaskEvent, TaskId, TaskStatus};
-use crate::store::Store;
-use crate::store::conformance::{at, claim, draft, finish, submit_one, success};
+use crate::{at, claim, draft, finish, submit_one, success};
+use taskd::model::{EventKind, Progress, TaskEvent, TaskId, TaskStatus};
+use taskd::store::Store;
 
 async fn next_event_of(receiver: &mut broadcast::Receiver<Arc<TaskEvent>>, id: TaskId) -> Arc<TaskEvent> {
     let wait = async {

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{TaskId, TaskPriority, TaskStatus};
-use crate::store::Store;
-use crate::store::conformance::{at, claim, claim_request, draft, finish, stored, submit, submit_one, success};
+use crate::{at, claim, claim_request, draft, finish, stored, submit, submit_one, success};
+use taskd::model::{TaskId, TaskPriority, TaskStatus};
+use taskd::store::Store;
 
 /// With the default weights (LOW 0, NORMAL 1m, HIGH 5m, CRITICAL 15m).
 pub async fn claims_follow_priority_and_age_together(store: Arc<dyn Store>) {

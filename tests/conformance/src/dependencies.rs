@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::model::TaskStatus;
-use crate::model::rules::attempts::AttemptEnd;
-use crate::store::Store;
-use crate::store::conformance::{
-    at, claim, draft, failure, finish, on_draft, on_task, stored, submit, submit_one, success,
-};
+use crate::{at, claim, draft, failure, finish, on_draft, on_task, stored, submit, submit_one, success};
+use taskd::model::TaskStatus;
+use taskd::model::rules::attempts::AttemptEnd;
+use taskd::store::Store;
 
 pub async fn a_finish_releases_and_cancels_dependents_in_the_same_step(store: Arc<dyn Store>) {
     let root = submit_one(&store, draft("root"), at(0.0)).await;

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::model::{Fingerprint, TaskFilter, TaskId, TaskPriority, TaskStatus};
-use crate::store::conformance::{
-    at, claim, draft, failure, finish, on_draft, on_task, stored, submit, submit_one, success, try_submit,
-};
-use crate::store::{ForgetTaskTypes, ListQuery, Store, StoreError, SubmitBatch};
+use crate::{at, claim, draft, failure, finish, on_draft, on_task, stored, submit, submit_one, success, try_submit};
+use taskd::model::{Fingerprint, TaskFilter, TaskId, TaskPriority, TaskStatus};
+use taskd::store::{ForgetTaskTypes, ListQuery, Store, StoreError, SubmitBatch};
 
 pub async fn a_submitted_task_reads_back_as_it_was_answered(store: Arc<dyn Store>) {
     let mut first = draft("data_export");
@@ -69,7 +67,7 @@ pub async fn a_repeated_idempotency_key_returns_the_first_task(store: Arc<dyn St
         })
         .await
         .unwrap();
-    assert!(matches!(repeated.outcomes[0], crate::store::SubmitOutcome::Existing(_)));
+    assert!(matches!(repeated.outcomes[0], taskd::store::SubmitOutcome::Existing(_)));
     assert_eq!(repeated.outcomes[0].task(), &original);
     assert!(repeated.transitions.is_empty(), "nothing changed");
 }
@@ -138,7 +136,7 @@ pub async fn list_filters_and_pages_newest_first(store: Arc<dyn Store>) {
             finish(&store, &claimed.lease, success(), at(2.0)).await.unwrap();
         }
     }
-    let ids = |found: Vec<crate::model::Task>| found.into_iter().map(|task| task.id).collect::<Vec<_>>();
+    let ids = |found: Vec<taskd::model::Task>| found.into_iter().map(|task| task.id).collect::<Vec<_>>();
     let query = |filter: TaskFilter, before_id: Option<TaskId>, limit: usize| ListQuery {
         filter,
         before_id,
@@ -256,7 +254,7 @@ pub async fn counts_follow_every_transition(store: Arc<dyn Store>) {
         at(0.0),
     )
     .await;
-    let count = |counts: &[crate::store::StatusCount], task_type: &str, status: TaskStatus| {
+    let count = |counts: &[taskd::store::StatusCount], task_type: &str, status: TaskStatus| {
         counts
             .iter()
             .find(|count| count.task_type == task_type && count.status == status)
@@ -278,7 +276,7 @@ pub async fn counts_follow_every_transition(store: Arc<dyn Store>) {
     finish(
         &store,
         &second.lease,
-        crate::model::rules::attempts::AttemptEnd::Failed {
+        taskd::model::rules::attempts::AttemptEnd::Failed {
             error: "no".into(),
             retryable: false,
         },

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::rules::attempts::AttemptEnd;
-use crate::model::{AttemptOutcome, ExecutorId, LeaseLost, Progress, TaskStatus};
-use crate::store::conformance::{LEASE, at, claim, draft, finish, stored, submit, submit_one, success};
-use crate::store::{RenewRequest, RescueScope, Store, StoreError};
+use crate::{LEASE, at, claim, draft, finish, stored, submit, submit_one, success};
+use taskd::model::rules::attempts::AttemptEnd;
+use taskd::model::{AttemptOutcome, ExecutorId, LeaseLost, Progress, TaskStatus};
+use taskd::store::{RenewRequest, RescueScope, Store, StoreError};
 
 fn lost(reason: LeaseLost) -> impl Fn(&StoreError) -> bool {
     move |error| matches!(error, StoreError::LeaseLost { reason: found, .. } if *found == reason)
@@ -156,7 +156,7 @@ pub async fn cancelling_a_running_task_revokes_its_lease(store: Arc<dyn Store>) 
             status: TaskStatus::Cancelled
         }
     );
-    let unknown = crate::model::TaskId::new();
+    let unknown = taskd::model::TaskId::new();
     assert_eq!(
         store.cancel(unknown, "x".into(), at(7.0)).await.unwrap_err(),
         StoreError::NotFound(unknown)

@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::model::rules::attempts::AttemptEnd;
-use crate::model::{ExecutorId, Lease, RetryPolicy, Task, TaskId, TaskPriority, TaskStatus, Timestamp};
-use crate::store::{
+use taskd::model::rules::attempts::AttemptEnd;
+use taskd::model::{ExecutorId, Lease, RetryPolicy, Task, TaskId, TaskPriority, TaskStatus, Timestamp};
+use taskd::store::{
     AttemptReport, ClaimRequest, ClaimedTask, DraftDependency, DraftTarget, Finished, Store, StoreResult, SubmitBatch,
     TaskDraft,
 };
@@ -220,7 +220,7 @@ macro_rules! store_conformance_tests {
                 failure_persistence: None,
                 ..ProptestConfig::default()
             };
-            use $crate::store::conformance::sequences::{End, Operation, Requirement};
+            use $crate::sequences::{End, Operation, Requirement};
             let requirement = prop_oneof![
                 Just(Requirement::Completed),
                 Just(Requirement::Failed),
@@ -260,7 +260,7 @@ macro_rules! store_conformance_tests {
                     .expect("runtime");
                 runtime.block_on(async {
                     let store = $make.await;
-                    $crate::store::conformance::sequences::run(store, operations).await;
+                    $crate::sequences::run(store, operations).await;
                 });
             });
         }
@@ -270,7 +270,7 @@ macro_rules! store_conformance_tests {
             #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let store = $make.await;
-                $crate::store::conformance::$module::$check(store).await;
+                $crate::$module::$check(store).await;
             }
         )*
     };

@@ -12,11 +12,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::rules::attempts::AttemptEnd;
-use crate::model::rules::{may_enter, may_follow};
-use crate::model::{Lease, Progress, RetryPolicy, TaskId, TaskStatus, Timestamp};
-use crate::store::conformance::{LEASE, at, draft, on_task, success};
-use crate::store::{AttemptReport, RenewRequest, RescueScope, Store, StoreError, Transition};
+use crate::{LEASE, at, draft, on_task, success};
+use taskd::model::rules::attempts::AttemptEnd;
+use taskd::model::rules::{may_enter, may_follow};
+use taskd::model::{Lease, Progress, RetryPolicy, TaskId, TaskStatus, Timestamp};
+use taskd::store::{AttemptReport, RenewRequest, RescueScope, Store, StoreError, Transition};
 
 /// What a random step does.
 #[derive(Clone, Debug)]
@@ -157,7 +157,7 @@ impl Knowledge {
         let id = request.id;
         let submitted = self
             .store
-            .submit(crate::store::SubmitBatch {
+            .submit(taskd::store::SubmitBatch {
                 drafts: vec![request],
                 now: self.now,
             })
@@ -171,12 +171,7 @@ impl Knowledge {
     async fn claim(&mut self, limit: u8) {
         let claimed = self
             .store
-            .claim(crate::store::conformance::claim_request(
-                "executor",
-                &[TYPE],
-                usize::from(limit),
-                self.now,
-            ))
+            .claim(crate::claim_request("executor", &[TYPE], usize::from(limit), self.now))
             .await
             .expect("claim answered");
         self.learn(&claimed.transitions);
@@ -202,7 +197,7 @@ impl Knowledge {
         }
     }
 
-    async fn renew(&self, lease: &Lease) -> Result<Timestamp, crate::model::LeaseLost> {
+    async fn renew(&self, lease: &Lease) -> Result<Timestamp, taskd::model::LeaseLost> {
         let mut renewed = self
             .store
             .renew(RenewRequest {
