@@ -117,3 +117,69 @@ pub mod status_code {
     /// The ended statuses, as an SQL list.
     pub const TERMINAL: &str = const_format::concatcp!("(", COMPLETED, ", ", FAILED, ", ", CANCELLED, ")");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::status_code;
+    use crate::model::TaskStatus;
+
+    /// Every statement of the transitions and drivers, as source text.
+    const STATEMENT_SOURCES: [(&str, &str); 4] = [
+        ("sqlite/driver.rs", include_str!("sqlite/driver.rs")),
+        ("sqlite/reads.rs", include_str!("sqlite/reads.rs")),
+        ("postgres/driver.rs", include_str!("postgres/driver.rs")),
+        ("postgres/reads.rs", include_str!("postgres/reads.rs")),
+    ];
+
+    #[test]
+    fn status_codes_for_sql_are_the_task_statuses_codes() {
+        let spelled = [
+            (TaskStatus::Pending, status_code::PENDING),
+            (TaskStatus::Scheduled, status_code::SCHEDULED),
+            (TaskStatus::Running, status_code::RUNNING),
+            (TaskStatus::Completed, status_code::COMPLETED),
+            (TaskStatus::Failed, status_code::FAILED),
+            (TaskStatus::Cancelled, status_code::CANCELLED),
+            (TaskStatus::Waiting, status_code::WAITING),
+        ];
+        assert_eq!(spelled.len(), TaskStatus::ALL.len(), "every status has a code for SQL");
+        for (status, code) in spelled {
+            assert_eq!(code, status.code(), "{status}");
+            assert_eq!(TaskStatus::from_code(code), Some(status));
+        }
+        let terminal: Vec<String> = TaskStatus::ALL
+            .into_iter()
+            .filter(|status| status.is_terminal())
+            .map(|status| status.code().to_string())
+            .collect();
+        assert_eq!(status_code::TERMINAL, format!("({})", terminal.join(", ")));
+    }
+
+    /// A bare number after `status` in a statement is a status code nobody
+    /// checks against `TaskStatus`; statements name them through
+    /// [`status_code`]. (Migrations are history and keep theirs; the
+    /// SQLite driver's tests check that its statements still meet them.)
+    #[test]
+    fn no_statement_names_a_status_by_a_bare_number() {
+        for (file, source) in STATEMENT_SOURCES {
+            let flat: String = source.split_whitespace().collect::<Vec<_>>().join(" ");
+            for operator in [
+                "status = ",
+                "status != ",
+                "status <> ",
+                "status IN (",
+                "status < ",
+                "status > ",
+            ] {
+                for (at, _) in flat.match_indices(operator) {
+                    let after = &flat[at + operator.len()..];
+                    assert!(
+                        !after.starts_with(|c: char| c.is_ascii_digit()),
+                        "{file}: a bare status number in `{}`",
+                        &flat[at..(at + operator.len() + 8).min(flat.len())]
+                    );
+                }
+            }
+        }
+    }
+}
