@@ -22,12 +22,11 @@ pub async fn finish_many<T: Tx>(
     let mut ids: Vec<TaskId> = reports.iter().map(|report| report.lease.task_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut leased: HashMap<TaskId, LeasedTask> =
-        tx.leased(&ids).await?.into_iter().map(|task| (task.id, task)).collect();
+    let mut leased = Leased::new(tx.leased(&ids).await?);
     let mut endings = Vec::with_capacity(reports.len());
     let mut refusals: Vec<Option<StoreError>> = Vec::with_capacity(reports.len());
     for report in reports {
-        match check_lease(leased.remove(&report.lease.task_id), &report.lease, report.now) {
+        match check_lease(leased.take(report.lease.task_id), &report.lease, report.now) {
             Ok(task) => {
                 endings.push(Ending {
                     task,
@@ -50,6 +49,33 @@ pub async fn finish_many<T: Tx>(
                 .ok_or_else(|| StoreError::Unavailable("an attempt's end went missing".to_string())),
         })
         .collect())
+}
+
+/// The leased tasks one call read, each taken once. Most calls carry one
+/// report: a short list is searched, a long one (a batch) hashed.
+enum Leased {
+    Few(Vec<LeasedTask>),
+    Many(HashMap<TaskId, LeasedTask>),
+}
+
+impl Leased {
+    fn new(tasks: Vec<LeasedTask>) -> Self {
+        if tasks.len() <= 16 {
+            Leased::Few(tasks)
+        } else {
+            Leased::Many(tasks.into_iter().map(|task| (task.id, task)).collect())
+        }
+    }
+
+    fn take(&mut self, id: TaskId) -> Option<LeasedTask> {
+        match self {
+            Leased::Few(tasks) => {
+                let index = tasks.iter().position(|task| task.id == id)?;
+                Some(tasks.swap_remove(index))
+            }
+            Leased::Many(tasks) => tasks.remove(&id),
+        }
+    }
 }
 
 /// A running attempt to end.
@@ -85,8 +111,8 @@ pub async fn close_all<T: Tx>(tx: &mut T, endings: Vec<Ending>) -> Result<Vec<Fi
             retry_at: verdict.retry.as_ref().map(|_| due.unwrap_or(now)),
             completed_at: verdict.completed_at,
             result: verdict.result.as_ref().map(to_json),
-            error: verdict.error.clone(),
-            reason: verdict.reason.clone(),
+            error: verdict.error,
+            reason: verdict.reason,
             done: (verdict.status == TaskStatus::Completed).then(|| to_json(&completed_progress())),
             outcome: verdict.outcome.as_str(),
             machine: machine.as_ref().map(to_json),
