@@ -10,8 +10,8 @@ use crate::api::json;
 use crate::api::proto;
 use crate::engine::{EngineError, EngineResult, EngineStats};
 use crate::model::{
-    Attempt, AttemptOutcome, DependencyTarget, EventKind, NewDependency, NewTask, PartialRetryPolicy, Progress,
-    RetryPolicy, Task, TaskEvent, TaskFilter, TaskId, TaskPriority, TaskStatus, Timestamp,
+    Attempt, AttemptOutcome, DependencyTarget, EventKind, MachineState, NewDependency, NewTask, PartialRetryPolicy,
+    Progress, RetryPolicy, Task, TaskEvent, TaskFilter, TaskId, TaskPriority, TaskStatus, Timestamp,
 };
 
 const PAGE_TOKEN_PREFIX: &str = "v1:";
@@ -357,14 +357,18 @@ fn attempt_to_proto(attempt: &Attempt) -> proto::Attempt {
         outcome: outcome.map(|outcome| outcome as i32),
         error: attempt.error.clone().unwrap_or_default(),
         worker: attempt.worker.clone(),
-        started_under: attempt
-            .started_under
-            .as_ref()
-            .map(crate::api::system_convert::machine_to_proto),
-        finished_under: attempt
-            .finished_under
-            .as_ref()
-            .map(crate::api::system_convert::machine_to_proto),
+        started_under: attempt.started_under.as_ref().map(machine_to_proto),
+        finished_under: attempt.finished_under.as_ref().map(machine_to_proto),
+    }
+}
+
+fn machine_to_proto(state: &MachineState) -> proto::MachineState {
+    proto::MachineState {
+        cpu_percent: state.cpu_percent,
+        memory_percent: state.memory_percent,
+        io_wait_percent: state.io_wait_percent,
+        effective_concurrency_limit: state.effective_limit,
+        throttled: state.throttled,
     }
 }
 

@@ -9,20 +9,15 @@
 
 use std::fmt;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
-use crate::api::rest::ApiError;
-use crate::api::rest::RestState;
-use crate::engine::EngineStats;
 use crate::engine::metrics::{EngineMetrics, Histogram, LATENCY_BUCKETS, OutcomeCounters};
+use crate::engine::{EngineStats, TaskManager};
 use crate::model::{TaskPriority, TaskStatus};
-use crate::monitor::{Alert, LoadReport, Resource};
+use crate::monitor::{Alert, LoadReport, Resource, ResourceMonitor};
 
 /// The content type of the OpenMetrics text format, which Prometheus asks
 /// for and reads.
@@ -214,11 +209,11 @@ impl Collector for Snapshot {
 }
 
 /// Renders every metric.
-pub fn render(state: &RestState, stats: EngineStats) -> String {
-    let load = state.monitor.report(stats.max_concurrent_tasks);
-    let (active_alerts, _) = state.monitor.alerts(0);
+pub fn render(manager: &TaskManager, monitor: &ResourceMonitor, stats: EngineStats) -> String {
+    let load = monitor.report(stats.max_concurrent_tasks);
+    let (active_alerts, _) = monitor.alerts(0);
     let snapshot = Snapshot {
-        metrics: state.manager.metrics(),
+        metrics: manager.metrics(),
         stats,
         load,
         active_alerts,
@@ -232,9 +227,4 @@ pub fn render(state: &RestState, stats: EngineStats) -> String {
         tracing::error!(%error, "metrics encoding failed");
     }
     out
-}
-
-pub async fn metrics(State(state): State<RestState>) -> Result<impl IntoResponse, ApiError> {
-    let stats = state.manager.stats().await?;
-    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&state, stats)))
 }

@@ -3,7 +3,6 @@
 use crate::api::convert::timestamp_to_proto;
 use crate::api::proto;
 use crate::engine::TaskManager;
-use crate::model::MachineState;
 use crate::monitor::{Alert, LoadReport, MonitorConfig, Resource, ResourceMonitor, ResourceSample};
 
 pub fn usage_to_proto(sample: &ResourceSample) -> proto::ResourceUsage {
@@ -13,16 +12,6 @@ pub fn usage_to_proto(sample: &ResourceSample) -> proto::ResourceUsage {
         memory_percent: sample.memory_percent,
         disk_percent: sample.disk_percent,
         io_wait_percent: sample.io_wait_percent,
-    }
-}
-
-pub fn machine_to_proto(state: &MachineState) -> proto::MachineState {
-    proto::MachineState {
-        cpu_percent: state.cpu_percent,
-        memory_percent: state.memory_percent,
-        io_wait_percent: state.io_wait_percent,
-        effective_concurrency_limit: state.effective_limit,
-        throttled: state.throttled,
     }
 }
 

@@ -21,8 +21,8 @@ use serde_json::json;
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
 use crate::engine::{EngineError, EngineResult, TaskManager};
 use crate::handlers::{params, timestamps};
+use crate::model::StatusCount;
 use crate::model::{Params, Timestamp};
-use crate::store::StatusCount;
 
 pub const TASK_TYPE: &str = "system_maintenance";
 

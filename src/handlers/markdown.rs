@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use crate::handlers::aggregate::Percentiles;
-use crate::handlers::report::{MAX_TASKS, Report};
+use crate::handlers::report_contents::{MAX_TASKS, Report};
 use crate::handlers::timestamps;
 use crate::model::TaskStatus;
 

@@ -26,6 +26,7 @@ mod aggregate;
 mod files;
 mod markdown;
 mod params;
+mod report_contents;
 mod timestamps;
 
 use std::path::Path;

@@ -16,18 +16,18 @@
 //! - `since`: the window, e.g. "24h" (default) or "7d".
 //! - `task_type`: array of task types to report on; all when absent.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::engine::TaskManager;
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
-use crate::handlers::aggregate::{Percentiles, TaskSummary};
+use crate::handlers::aggregate::TaskSummary;
 use crate::handlers::files::AtomicFile;
-use crate::handlers::{markdown, params, timestamps};
-use crate::model::{Params, TaskFilter, TaskStatus, Timestamp};
+use crate::handlers::report_contents::{MAX_TASKS, Report};
+use crate::handlers::{markdown, params};
+use crate::model::{Params, TaskFilter, Timestamp};
 
 pub const TASK_TYPE: &str = "report_generation";
 
@@ -39,12 +39,6 @@ pub const DEFAULT_SINCE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Longest window: 10 years.
 pub const MAX_SINCE: Duration = Duration::from_secs(10 * 365 * 24 * 60 * 60);
-
-/// Most tasks one report reads.
-pub const MAX_TASKS: u64 = 1_000_000;
-
-/// Errors listed in a report.
-pub const TOP_ERRORS: usize = 10;
 
 /// Tasks read per page, if the engine's page limit allows.
 const PAGE_SIZE: usize = 1000;
@@ -62,84 +56,6 @@ fn parse_params(params: &Params) -> Result<ReportParams, HandlerError> {
         since: params::optional_duration(params, "since", MAX_SINCE)?.unwrap_or(DEFAULT_SINCE),
         task_types: params::string_list(params, "task_type")?,
     })
-}
-
-/// A finished report, ready to be written as JSON or Markdown.
-#[derive(Clone, Debug)]
-pub(crate) struct Report {
-    pub generated_at: Timestamp,
-    pub window_start: Timestamp,
-    pub since: Duration,
-    /// Task types reported on; empty for all.
-    pub task_types: Vec<String>,
-    /// Whether [`MAX_TASKS`] cut the report short.
-    pub truncated: bool,
-    pub tasks: u64,
-    pub by_type: BTreeMap<String, BTreeMap<TaskStatus, u64>>,
-    pub by_status: BTreeMap<TaskStatus, u64>,
-    pub success_rate: Option<f64>,
-    pub queue_wait: Percentiles,
-    pub run_time: Percentiles,
-    pub top_errors: Vec<(String, u64)>,
-    pub untracked_errors: u64,
-}
-
-impl Report {
-    fn new(mut summary: TaskSummary, params: ReportParams, generated_at: Timestamp, truncated: bool) -> Self {
-        Report {
-            generated_at,
-            window_start: generated_at.saturating_sub(params.since),
-            since: params.since,
-            task_types: params.task_types,
-            truncated,
-            tasks: summary.tasks,
-            success_rate: summary.success_rate(),
-            queue_wait: summary.queue_wait(),
-            run_time: summary.run_time(),
-            top_errors: summary.top_errors(TOP_ERRORS),
-            untracked_errors: summary.untracked_errors,
-            by_type: summary.by_type,
-            by_status: summary.by_status,
-        }
-    }
-
-    fn top_errors_json(&self) -> Value {
-        self.top_errors
-            .iter()
-            .map(|(error, count)| json!({ "error": error, "count": count }))
-            .collect()
-    }
-
-    /// The whole report as JSON.
-    pub fn to_json(&self) -> Value {
-        let by_type: BTreeMap<&str, BTreeMap<&str, u64>> = self
-            .by_type
-            .iter()
-            .map(|(task_type, counts)| (task_type.as_str(), status_names(counts)))
-            .collect();
-        json!({
-            "generated_at": timestamps::rfc3339(self.generated_at),
-            "window": {
-                "since": humantime::format_duration(self.since).to_string(),
-                "from": timestamps::rfc3339(self.window_start),
-                "to": timestamps::rfc3339(self.generated_at),
-            },
-            "task_types": self.task_types,
-            "tasks": self.tasks,
-            "truncated": self.truncated,
-            "counts_by_status": status_names(&self.by_status),
-            "counts_by_type": by_type,
-            "success_rate": self.success_rate,
-            "queue_wait_ms": self.queue_wait.to_json(),
-            "run_time_ms": self.run_time.to_json(),
-            "top_errors": self.top_errors_json(),
-            "untracked_errors": self.untracked_errors,
-        })
-    }
-}
-
-fn status_names(counts: &BTreeMap<TaskStatus, u64>) -> BTreeMap<&'static str, u64> {
-    counts.iter().map(|(status, count)| (status.as_str(), *count)).collect()
 }
 
 /// How far back through the window reading has come, 0 to 1: tasks arrive
@@ -202,7 +118,7 @@ pub async fn run(engine: TaskManager, reports_dir: PathBuf, context: TaskContext
     };
 
     context.report_progress(90.0, format!("writing the report on {} tasks", summary.tasks));
-    let report = Report::new(summary, params, now, truncated);
+    let report = Report::new(summary, params.since, params.task_types, now, truncated);
     let json_text = serde_json::to_string_pretty(&report.to_json())
         .map_err(|error| HandlerError::new(format!("cannot serialize the report: {error}")))?;
     let markdown_text = markdown::render(&report);
@@ -234,6 +150,11 @@ pub async fn run(engine: TaskManager, reports_dir: PathBuf, context: TaskContext
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    use serde_json::Value;
+
+    use crate::model::TaskStatus;
 
     fn parse(value: Value) -> Result<ReportParams, String> {
         match value {
@@ -300,7 +221,13 @@ mod tests {
             since: DEFAULT_SINCE,
             task_types: Vec::new(),
         };
-        let report = Report::new(summary, params, Timestamp(1_500_000_000_000_000), false);
+        let report = Report::new(
+            summary,
+            params.since,
+            params.task_types,
+            Timestamp(1_500_000_000_000_000),
+            false,
+        );
         let value = report.to_json();
         assert_eq!(value["counts_by_status"], json!({"COMPLETED": 2, "FAILED": 1}));
         assert_eq!(value["counts_by_type"]["diag.echo"]["COMPLETED"], 2);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::monitor::alerts::Alert;
-use crate::monitor::history::HistoryPoint;
+use crate::monitor::history_point::HistoryPoint;
 use crate::monitor::sample::ResourceSample;
 
 /// The file's name in the data dir.

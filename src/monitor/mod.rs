@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod cgroup;
 pub mod config;
 pub mod history;
+pub mod history_point;
 pub mod journal;
 pub mod pressure;
 pub mod resource_monitor;
@@ -23,7 +24,8 @@ pub mod system_source;
 
 pub use alerts::{Alert, AlertBook, Resource};
 pub use config::{MonitorConfig, Thresholds};
-pub use history::{History, HistoryPoint};
+pub use history::History;
+pub use history_point::HistoryPoint;
 pub use journal::Journal;
 pub use pressure::Pressure;
 pub use resource_monitor::{LoadReport, MonitorEvent, ResourceMonitor};

@@ -76,7 +76,7 @@ pub fn router(state: RestState) -> Router {
         .route("/dashboard", get(crate::api::dashboard::page))
         .route("/dashboard/{file}", get(crate::api::dashboard::asset))
         .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/metrics", get(crate::api::metrics::metrics))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -470,4 +470,14 @@ async fn readyz(State(state): State<RestState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `GET /metrics`: every metric, in the OpenMetrics text format.
+async fn metrics(State(state): State<RestState>) -> Result<impl IntoResponse, ApiError> {
+    let stats = state.manager.stats().await?;
+    let text = crate::api::metrics::render(&state.manager, &state.monitor, stats);
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, crate::api::metrics::CONTENT_TYPE)],
+        text,
+    ))
 }
