@@ -286,7 +286,7 @@ pub async fn start_with_source(
         .layer(axum::middleware::from_fn(
             crate::api::grpc_limits::oversized_as_resource_exhausted,
         ))
-        .layer(axum::middleware::from_fn(crate::net::grpc_deadline))
+        .layer(axum::middleware::from_fn(crate::api::deadline::grpc_deadline))
         .layer(axum::middleware::from_fn_with_state(access.clone(), access::check))
         .layer(axum::middleware::from_fn_with_state(
             Guard::new(config.cors_origins.clone(), &config.net.allowed_hosts, access.clone()),

@@ -5,6 +5,7 @@ pub mod access;
 pub mod codec;
 pub mod convert;
 pub mod dashboard;
+pub mod deadline;
 pub mod error_codes;
 pub mod grpc_limits;
 pub mod guard;

@@ -7,9 +7,9 @@ use crate::api::json;
 use crate::api::proto;
 use crate::engine::EngineError;
 use crate::engine::workers::{TaskTypeInfo, WorkerHello, WorkerInfo};
+use crate::model::ClaimedTask;
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{Lease, LeaseLost, LeaseRef, LeaseToken, Progress, TaskStatus, Timestamp};
-use crate::store::ClaimedTask;
 
 pub fn hello(hello: proto::WorkerHello) -> WorkerHello {
     WorkerHello {

@@ -132,3 +132,11 @@ impl fmt::Display for LeaseLost {
         })
     }
 }
+
+/// A task handed to an executor with its lease.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClaimedTask {
+    pub lease: Lease,
+    /// The task as it is now (RUNNING), params included.
+    pub task: crate::model::Task,
+}

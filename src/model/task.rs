@@ -247,6 +247,14 @@ pub struct Task {
     pub revision: u64,
 }
 
+/// Number of stored tasks of one type in one status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusCount {
+    pub task_type: String,
+    pub status: TaskStatus,
+    pub count: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,10 +10,8 @@
 mod accept;
 mod config;
 mod connection;
-mod deadline;
 pub mod tls;
 
 pub use accept::{Listener, serve};
 pub use config::NetConfig;
 pub use connection::{ConnectionInfo, WatchSlot};
-pub use deadline::grpc_deadline;

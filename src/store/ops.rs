@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{
-    AttemptOutcome, ExecutorId, Fingerprint, Lease, LeaseLost, LeaseRef, MachineState, Params, RetryPolicy, Task,
-    TaskFilter, TaskId, TaskPriority, TaskStatus, Timestamp,
+    AttemptOutcome, ExecutorId, Fingerprint, LeaseLost, LeaseRef, MachineState, Params, RetryPolicy, Task, TaskFilter,
+    TaskId, TaskPriority, TaskStatus, Timestamp,
 };
+pub use crate::model::{ClaimedTask, StatusCount};
 
 /// A task to create: every field the engine decided, but not its status,
 /// which the store decides from its dependencies inside the operation.
@@ -98,14 +99,6 @@ pub struct ClaimRequest {
     /// The machine as the claimer sees it, recorded on each attempt.
     pub machine: Option<MachineState>,
     pub now: Timestamp,
-}
-
-/// A task handed to an executor with its lease.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClaimedTask {
-    pub lease: Lease,
-    /// The task as it is now (RUNNING), params included.
-    pub task: Task,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -210,12 +203,4 @@ pub struct ListQuery {
     pub filter: TaskFilter,
     pub before_id: Option<TaskId>,
     pub limit: usize,
-}
-
-/// Number of stored tasks of one type in one status.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusCount {
-    pub task_type: String,
-    pub status: TaskStatus,
-    pub count: u64,
 }
