@@ -13,7 +13,7 @@ use crate::engine::core::Core;
 use crate::engine::drafts;
 use crate::engine::error::{EngineError, EngineResult};
 use crate::engine::executor::LocalExecutor;
-use crate::engine::executor::remote::{Session, ToWorker, WorkerConnection, close_session};
+use crate::engine::executor::remote::{Session, ToWorker, WorkerConnection};
 use crate::engine::handler::HandlerRegistry;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::stats::{self, EngineStats, Scheduling, StatusCounts, TypeStats};
@@ -108,7 +108,7 @@ impl TaskManager {
             .store
             .rescue(
                 RescueScope::HeldBy(core.executor_name(ExecutorId::LOCAL), INTERRUPTED_BY_STOP.to_string()),
-                Timestamp::now(),
+                core.clock.now(),
             )
             .await?;
         if !rescued.tasks.is_empty() {
@@ -194,7 +194,7 @@ impl TaskManager {
             &self.core.config,
             &self.core.catalog,
             list_field,
-            Timestamp::now(),
+            self.core.clock.now(),
         )?;
         let positions: Vec<usize> = batch.drafts.iter().map(|draft| draft.position).collect();
         let submitted = self
@@ -302,7 +302,7 @@ impl TaskManager {
         } else {
             reason
         };
-        let cancelled = self.core.store.cancel(id, reason, Timestamp::now()).await?;
+        let cancelled = self.core.store.cancel(id, reason, self.core.clock.now()).await?;
         if let Some((executor, lease)) = &cancelled.revoked {
             match self.local.get() {
                 Some(local) if local.id() == executor => local.revoke(lease),
@@ -357,7 +357,7 @@ impl TaskManager {
             lease,
             end,
             machine: self.core.limits.machine(),
-            now: Timestamp::now(),
+            now: self.core.clock.now(),
         };
         Ok(self.core.store.finish(report).await?.status)
     }
@@ -367,7 +367,7 @@ impl TaskManager {
         let request = RenewRequest {
             leases,
             lease_duration: self.core.config.lease_duration,
-            now: Timestamp::now(),
+            now: self.core.clock.now(),
         };
         Ok(self.core.store.renew(request).await?)
     }
@@ -378,7 +378,7 @@ impl TaskManager {
         Ok(self
             .core
             .store
-            .record_progress(lease, progress, Timestamp::now())
+            .record_progress(lease, progress, self.core.clock.now())
             .await?)
     }
 
@@ -507,7 +507,7 @@ impl TaskManager {
         if !self.core.is_accepting() {
             return Err(EngineError::ShuttingDown);
         }
-        self.core.store.check_writable(Timestamp::now()).await?;
+        self.core.store.check_writable(self.core.clock.now()).await?;
         Ok(())
     }
 
@@ -521,7 +521,7 @@ impl TaskManager {
             local.shutdown(drain).await;
             let rescue = self.core.store.rescue(
                 RescueScope::HeldBy(local.id().clone(), INTERRUPTED_BY_STOP.to_string()),
-                Timestamp::now(),
+                self.core.clock.now(),
             );
             match rescue.await {
                 Ok(_) => {}
@@ -530,8 +530,8 @@ impl TaskManager {
         }
         // Workers lose their connection with the server: what they hold is
         // taken back now, while the store still takes writes.
-        for session in self.core.workers.sessions() {
-            close_session(self.core.clone(), session, "lost its server (taskd stopped)").await;
+        for worker in self.core.workers.sessions() {
+            worker.disconnect("lost its server (taskd stopped)").await;
         }
         self.core.stopping.cancel();
         self.core.store.close().await;

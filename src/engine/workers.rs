@@ -6,11 +6,34 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use parking_lot::RwLock;
 
-use crate::engine::executor::remote::Session;
+use crate::engine::error::EngineResult;
 pub use crate::model::WorkerInfo;
-use crate::model::{ExecutorId, LeaseRef, TaskId};
+use crate::model::rules::attempts::AttemptEnd;
+use crate::model::{ExecutorId, LeaseRef, TaskId, TaskStatus};
+
+/// A connected worker as the engine reaches it, whatever carries its
+/// messages (the registry knows workers by this, not by their session
+/// type: the session needs the engine's core, and the core holds the
+/// registry).
+pub trait ConnectedWorker: Send + Sync {
+    fn id(&self) -> &ExecutorId;
+    fn task_types(&self) -> &[String];
+    /// Whether it holds the lease of `task_id`.
+    fn holds(&self, task_id: TaskId) -> bool;
+    fn info(&self) -> WorkerInfo;
+    /// Tells it `lease` no longer counts and its handler should stop.
+    fn revoke(&self, lease: &LeaseRef, reason: &str);
+    /// [`ConnectedWorker::revoke`] when only the task is known.
+    fn taken_back(&self, task_id: TaskId, reason: &str);
+    /// Ends the attempt of `lease` (another path than its stream, such as
+    /// the unary FinishAttempt); the task's status after it.
+    fn finish(self: Arc<Self>, lease: LeaseRef, end: AttemptEnd) -> BoxFuture<'static, EngineResult<TaskStatus>>;
+    /// Ends its session: what it holds is taken back.
+    fn disconnect(self: Arc<Self>, why: &'static str) -> BoxFuture<'static, ()>;
+}
 
 /// A worker as it introduced itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,12 +61,12 @@ pub struct TaskTypeInfo {
 
 #[derive(Default)]
 pub struct WorkerRegistry {
-    sessions: RwLock<HashMap<ExecutorId, Arc<Session>>>,
+    sessions: RwLock<HashMap<ExecutorId, Arc<dyn ConnectedWorker>>>,
 }
 
 impl WorkerRegistry {
     /// Adds `session`, unless a worker of the same id is connected.
-    pub fn insert(&self, session: Arc<Session>) -> Result<(), Arc<Session>> {
+    pub fn insert(&self, session: Arc<dyn ConnectedWorker>) -> Result<(), Arc<dyn ConnectedWorker>> {
         let mut sessions = self.sessions.write();
         if sessions.contains_key(session.id()) {
             return Err(session);
@@ -56,12 +79,12 @@ impl WorkerRegistry {
         self.sessions.write().remove(id);
     }
 
-    pub fn get(&self, id: &ExecutorId) -> Option<Arc<Session>> {
+    pub fn get(&self, id: &ExecutorId) -> Option<Arc<dyn ConnectedWorker>> {
         self.sessions.read().get(id).cloned()
     }
 
     /// The session holding `task_id`'s lease, if a worker here holds it.
-    pub fn holder_of(&self, task_id: TaskId) -> Option<Arc<Session>> {
+    pub fn holder_of(&self, task_id: TaskId) -> Option<Arc<dyn ConnectedWorker>> {
         self.sessions
             .read()
             .values()
@@ -86,7 +109,7 @@ impl WorkerRegistry {
     }
 
     /// Every connected session.
-    pub fn sessions(&self) -> Vec<Arc<Session>> {
+    pub fn sessions(&self) -> Vec<Arc<dyn ConnectedWorker>> {
         self.sessions.read().values().cloned().collect()
     }
 

@@ -24,7 +24,7 @@ use crate::engine::core::Core;
 use crate::engine::error::EngineResult;
 use crate::engine::executor::progress::ProgressWriter;
 use crate::engine::handler::ProgressSink;
-use crate::engine::workers::WorkerInfo;
+use crate::engine::workers::{ConnectedWorker, WorkerInfo};
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{ExecutorId, Lease, LeaseLost, LeaseRef, Progress, TaskId, TaskStatus, Timestamp};
 use crate::store::{AttemptReport, ClaimedTask, RenewRequest, RescueScope, StoreError};
@@ -89,7 +89,7 @@ impl Session {
         labels: BTreeMap<String, String>,
     ) -> (Arc<Session>, mpsc::UnboundedReceiver<ToWorker>) {
         let (outbox, inbox) = mpsc::unbounded_channel();
-        let now = Timestamp::now();
+        let now = core.clock.now();
         let session = Arc::new(Session {
             id,
             core,
@@ -145,7 +145,8 @@ impl Session {
 
     /// Notes that the worker said something.
     pub fn touch(&self) {
-        self.last_seen.store(Timestamp::now().as_micros(), Ordering::Relaxed);
+        self.last_seen
+            .store(self.core.clock.now().as_micros(), Ordering::Relaxed);
     }
 
     /// Stops handing out tasks; what the worker holds it may still finish
@@ -245,7 +246,7 @@ impl Session {
                 lease,
                 end,
                 machine: session.core.limits.machine(),
-                now: Timestamp::now(),
+                now: session.core.clock.now(),
             };
             let answer = session.core.store.finish(report).await;
             match &answer {
@@ -268,7 +269,7 @@ impl Session {
         let request = RenewRequest {
             leases: leases.clone(),
             lease_duration: self.core.config.lease_duration,
-            now: Timestamp::now(),
+            now: self.core.clock.now(),
         };
         let renewed = self.core.store.renew(request).await?;
         let mut freed = Vec::new();
@@ -332,7 +333,7 @@ impl Session {
         if !held.is_empty() {
             let rescue = self.core.store.rescue(
                 RescueScope::HeldBy(self.id.clone(), format!("worker {} {why}", self.id)),
-                Timestamp::now(),
+                self.core.clock.now(),
             );
             match rescue.await {
                 Ok(rescued) => tracing::info!(
@@ -406,6 +407,7 @@ impl Session {
                                     live: true,
                                     progress: Arc::new(ProgressWriter::new(
                                         self.core.store.clone(),
+                                        self.core.clock.clone(),
                                         task.lease.reference(),
                                     )),
                                 },
@@ -459,6 +461,11 @@ impl WorkerConnection {
         self.core.config.lease_duration
     }
 
+    /// How often the worker should renew what it holds.
+    pub fn renew_interval(&self) -> Duration {
+        self.core.config.renew_interval()
+    }
+
     /// Ends the session: see `Session::close`.
     pub async fn close(mut self, why: &str) {
         self.closed = true;
@@ -473,6 +480,44 @@ impl Drop for WorkerConnection {
         {
             runtime.spawn(close_session(self.core.clone(), self.session.clone(), "disconnected"));
         }
+    }
+}
+
+impl ConnectedWorker for Session {
+    fn id(&self) -> &ExecutorId {
+        Session::id(self)
+    }
+
+    fn task_types(&self) -> &[String] {
+        Session::task_types(self)
+    }
+
+    fn holds(&self, task_id: TaskId) -> bool {
+        Session::holds(self, task_id)
+    }
+
+    fn info(&self) -> WorkerInfo {
+        Session::info(self)
+    }
+
+    fn revoke(&self, lease: &LeaseRef, reason: &str) {
+        Session::revoke(self, lease, reason)
+    }
+
+    fn taken_back(&self, task_id: TaskId, reason: &str) {
+        Session::taken_back(self, task_id, reason)
+    }
+
+    fn finish(
+        self: Arc<Self>,
+        lease: LeaseRef,
+        end: AttemptEnd,
+    ) -> futures::future::BoxFuture<'static, EngineResult<TaskStatus>> {
+        Box::pin(Session::finish(&self, lease, end))
+    }
+
+    fn disconnect(self: Arc<Self>, why: &'static str) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(close_session(self.core.clone(), self, why))
     }
 }
 
