@@ -86,7 +86,7 @@ impl WorkerService for WorkerServiceHandler {
         let welcome = proto::Welcome {
             worker_id: connection.worker_id().to_string(),
             lease_duration: Some(duration_to_proto(lease_duration)),
-            renew_interval: Some(duration_to_proto(lease_duration / 3)),
+            renew_interval: Some(duration_to_proto(connection.renew_interval())),
         };
         outbox
             .send(Ok(proto::WorkResponse {

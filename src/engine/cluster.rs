@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::core::Core;
-use crate::model::Timestamp;
 use crate::store::StoreResult;
 
 /// How often a node records its workers and reads the others'.
@@ -36,7 +35,7 @@ pub fn spawn(core: Arc<Core>) {
             }
         }
         // Stopping: the others need not wait for this node to go stale.
-        let now = Timestamp::now();
+        let now = core.clock.now();
         let _ = core
             .store
             .publish_workers(&core.config.node_id, Vec::new(), now, now.saturating_sub(STALE_AFTER))
@@ -46,7 +45,7 @@ pub fn spawn(core: Arc<Core>) {
 
 /// Records this node's workers and reads the others'.
 async fn exchange(core: &Core) -> StoreResult<()> {
-    let now = Timestamp::now();
+    let now = core.clock.now();
     let node = &core.config.node_id;
     let stale_before = now.saturating_sub(STALE_AFTER);
     core.store

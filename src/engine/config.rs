@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::RetryPolicy;
 pub use crate::model::SchedulingWeights;
+use crate::model::{Clock, RetryPolicy};
 
 /// How the engine schedules and runs tasks.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -63,6 +63,19 @@ pub struct EngineConfig {
     pub node_id: String,
     /// Limits on what a request may ask for.
     pub limits: Limits,
+    /// Where every part of the engine reads the time: the system's clock,
+    /// or a manual one a test moves. Not a setting.
+    #[serde(skip)]
+    pub clock: Clock,
+}
+
+impl EngineConfig {
+    /// How often a lease holder renews its leases: a third of the lease,
+    /// so that two renewals may fail before one expires. The one place
+    /// this is decided, for the local executor and every worker alike.
+    pub fn renew_interval(&self) -> Duration {
+        self.lease_duration / 3
+    }
 }
 
 impl Default for EngineConfig {
@@ -84,6 +97,7 @@ impl Default for EngineConfig {
             event_buffer: 4096,
             node_id: String::new(),
             limits: Limits::default(),
+            clock: Clock::system(),
         }
     }
 }

@@ -20,12 +20,14 @@ use crate::engine::limits::ConcurrencyLimits;
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::workers::WorkerRegistry;
 use crate::model::rules::placement::unserved_reason;
-use crate::model::{AttemptOutcome, ExecutorId, Task, TaskEvent, TaskId, TaskStatus, Timestamp, WorkerInfo};
+use crate::model::{AttemptOutcome, Clock, ExecutorId, Task, TaskEvent, TaskId, TaskStatus, Timestamp, WorkerInfo};
 use crate::store::{ClaimRequest, ClaimedTask, RescueScope, Rescued, StatusCount, Store, StoreResult, Transition};
 
 pub struct Core {
     pub store: Arc<dyn Store>,
     pub config: Arc<EngineConfig>,
+    /// The time, for every decision the engine makes.
+    pub clock: Clock,
     pub limits: ConcurrencyLimits,
     pub metrics: Mutex<EngineMetrics>,
     /// The task types a submit may use.
@@ -79,6 +81,7 @@ impl Core {
         let limits = ConcurrencyLimits::new(config.max_concurrent_tasks, config.type_concurrency_limits.clone());
         Core {
             store,
+            clock: config.clock.clone(),
             config: Arc::new(config),
             limits,
             metrics: Mutex::new(EngineMetrics::default()),
@@ -313,7 +316,7 @@ impl Core {
             limit: plan.limit,
             lease_duration: self.config.lease_duration,
             machine: self.limits.machine(),
-            now: Timestamp::now(),
+            now: self.clock.now(),
         };
         match self.store.claim(request).await {
             Ok(claimed) => {

@@ -20,7 +20,6 @@ use crate::auth::ADMIN_TASK_TYPES;
 use crate::engine::catalog::FixedBy;
 use crate::engine::core::Core;
 use crate::engine::error::{EngineError, EngineResult};
-use crate::model::Timestamp;
 use crate::store::ForgetTaskTypes;
 
 /// Longest wait between two runs of the keeper, however long types live.
@@ -63,7 +62,7 @@ pub async fn admit_declared(core: &Core, task_types: &[String]) -> EngineResult<
     core.store
         .declare_task_types(
             declared.clone(),
-            Timestamp::now(),
+            core.clock.now(),
             core.config.limits.max_declared_task_types,
         )
         .await?;
@@ -134,7 +133,7 @@ pub fn spawn_keeper(core: Arc<Core>) {
 /// renewed in time, and learn what the store now holds (other nodes
 /// declare and forget too).
 async fn keep(core: &Core) -> EngineResult<()> {
-    let now = Timestamp::now();
+    let now = core.clock.now();
     let served: Vec<String> = core
         .workers
         .workers_by_type()

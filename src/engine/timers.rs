@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::core::Core;
-use crate::model::Timestamp;
 
 /// How long the stager sleeps when nothing is scheduled; a new SCHEDULED
 /// task wakes it sooner.
@@ -22,18 +21,18 @@ pub fn spawn(core: Arc<Core>) {
 
 async fn stage(core: Arc<Core>) {
     loop {
-        match core.store.promote_due(Timestamp::now()).await {
+        match core.store.promote_due(core.clock.now()).await {
             Ok(promoted) => {
                 core.set_next_due(promoted.next_due);
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot promote due tasks; trying again");
-                core.set_next_due(Some(Timestamp::now().saturating_add(RETRY_DELAY)));
+                core.set_next_due(Some(core.clock.now().saturating_add(RETRY_DELAY)));
             }
         }
-        let wait = core.next_due().map_or(IDLE, |due| due.duration_since(Timestamp::now()));
+        let due = core.next_due().unwrap_or_else(|| core.clock.now().saturating_add(IDLE));
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {
+            _ = core.clock.sleep_until(due) => {
                 // Claims promote due tasks themselves, in the same step as
                 // they take them: wake the executors first, then promote
                 // whatever none of them takes.
@@ -48,11 +47,11 @@ async fn stage(core: Arc<Core>) {
 async fn rescue(core: Arc<Core>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(core.config.rescue_interval) => {}
+            _ = core.clock.sleep(core.config.rescue_interval) => {}
             _ = core.rescue_wanted.notified() => {}
             _ = core.stopping.cancelled() => return,
         }
-        if let Err(error) = core.rescue_expired(Timestamp::now()).await {
+        if let Err(error) = core.rescue_expired(core.clock.now()).await {
             tracing::warn!(%error, "cannot take back expired leases; trying again");
         }
     }

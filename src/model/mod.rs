@@ -12,6 +12,7 @@
 //! - [`rules`]: the status machine.
 //! - [`worker`]: a connected worker as operators and other nodes see it.
 
+mod clock;
 pub mod event;
 mod filter;
 mod id;
@@ -24,15 +25,17 @@ pub mod task;
 mod time;
 pub mod worker;
 
+pub use clock::Clock;
 pub use event::{EventKind, TaskEvent};
 pub use filter::TaskFilter;
 pub use id::TaskId;
-pub use lease::{ExecutorId, Lease, LeaseLost, LeaseRef, LeaseToken};
+pub use lease::{ClaimedTask, ExecutorId, Lease, LeaseLost, LeaseRef, LeaseToken};
 pub use retry::{PartialRetryPolicy, RetryPolicy};
 pub use scheduling::SchedulingWeights;
 pub use submit::{DependencyTarget, Fingerprint, NewDependency, NewTask};
 pub use task::{
-    Attempt, AttemptOutcome, MachineState, Params, Progress, Task, TaskDependency, TaskPriority, TaskStatus,
+    Attempt, AttemptOutcome, MachineState, Params, Progress, StatusCount, Task, TaskDependency, TaskPriority,
+    TaskStatus,
 };
 pub use time::Timestamp;
 pub use worker::WorkerInfo;

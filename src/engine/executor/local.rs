@@ -160,10 +160,10 @@ impl LocalExecutor {
             },
         );
         tracing::debug!(task_id = %task.id, task_type = %task.task_type, attempt = lease.attempt, "attempt started");
-        let started_at = task.started_at.unwrap_or_else(Timestamp::now);
+        let started_at = task.started_at.unwrap_or_else(|| self.core.clock.now());
         let ends_at = started_at.saturating_add(task.timeout);
-        let time_limit = ends_at.duration_since(Timestamp::now());
-        let writer = ProgressWriter::new(self.core.store.clone(), lease.reference());
+        let time_limit = ends_at.duration_since(self.core.clock.now());
+        let writer = ProgressWriter::new(self.core.store.clone(), self.core.clock.clone(), lease.reference());
         let context = TaskContext::new(
             lease.clone(),
             task.task_type.clone(),
@@ -203,7 +203,7 @@ impl LocalExecutor {
             Ran::TimedOut => {
                 // The lease ends with the time limit: taking it back records
                 // the timeout and decides the retry.
-                let now = Timestamp::now().max(ends_at);
+                let now = self.core.clock.now().max(ends_at);
                 if let Err(error) = self.core.rescue_expired(now).await {
                     tracing::warn!(task_id = %lease.task_id, %error, "could not record a timeout yet; the rescuer will");
                 }
@@ -230,7 +230,7 @@ impl LocalExecutor {
                 lease: lease.reference(),
                 end: end.clone(),
                 machine: self.core.limits.machine(),
-                now: Timestamp::now(),
+                now: self.core.clock.now(),
             };
             match self.core.store.finish(report).await {
                 Ok(_) => {
@@ -258,13 +258,13 @@ impl LocalExecutor {
     /// Renews the leases of running attempts every third of a lease.
     async fn renew_loop(self: Arc<Self>) {
         let lease_duration = self.core.config.lease_duration;
-        let period = lease_duration / 3;
+        let period = self.core.config.renew_interval();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
                 _ = self.core.stopping.cancelled() => return,
             }
-            let now = Timestamp::now();
+            let now = self.core.clock.now();
             let due: Vec<LeaseRef> = self
                 .running
                 .lock()

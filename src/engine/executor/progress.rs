@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 
 use crate::engine::handler::ProgressSink;
-use crate::model::{LeaseRef, Progress, Timestamp};
+use crate::model::{Clock, LeaseRef, Progress};
 use crate::store::{Store, StoreError};
 
 /// Writes the progress of one attempt; what its handler reports to.
@@ -16,15 +16,17 @@ pub struct ProgressWriter(Arc<Pending>);
 
 struct Pending {
     store: Arc<dyn Store>,
+    clock: Clock,
     lease: LeaseRef,
     latest: Mutex<Option<Progress>>,
     writing: AtomicBool,
 }
 
 impl ProgressWriter {
-    pub fn new(store: Arc<dyn Store>, lease: LeaseRef) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Clock, lease: LeaseRef) -> Self {
         ProgressWriter(Arc::new(Pending {
             store,
+            clock,
             lease,
             latest: Mutex::new(None),
             writing: AtomicBool::new(false),
@@ -47,7 +49,7 @@ impl Pending {
         loop {
             let next = self.latest.lock().take();
             match next {
-                Some(progress) => match self.store.record_progress(self.lease, progress, Timestamp::now()).await {
+                Some(progress) => match self.store.record_progress(self.lease, progress, self.clock.now()).await {
                     Ok(()) | Err(StoreError::LeaseLost { .. }) => {}
                     Err(error) => {
                         tracing::debug!(task_id = %self.lease.task_id, %error, "progress not recorded");
