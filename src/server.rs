@@ -20,7 +20,7 @@ use crate::api::system_service::SystemServiceHandler;
 use crate::api::task_service::TaskServiceHandler;
 use crate::api::worker_service::WorkerServiceHandler;
 use crate::config::ServerConfig;
-use crate::engine::{EngineError, HandlerRegistry, TaskManager};
+use crate::engine::{Engine, EngineError, HandlerRegistry};
 use crate::monitor::system_source::SystemSource;
 use crate::monitor::{History, Journal, ResourceMonitor, SampleSource};
 use crate::net::Listener;
@@ -56,7 +56,7 @@ pub enum ServerError {
 /// A started server. Dropping it does not stop it; call [`stop`](Self::stop).
 pub struct RunningServer {
     local_addr: SocketAddr,
-    manager: TaskManager,
+    engine: Engine,
     stop_accepting: CancellationToken,
     stopping: CancellationToken,
     serving: JoinHandle<()>,
@@ -73,8 +73,8 @@ impl RunningServer {
         self.local_addr
     }
 
-    pub fn manager(&self) -> &TaskManager {
-        &self.manager
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Resolves when the listener stopped on its own.
@@ -115,7 +115,7 @@ impl RunningServer {
             tracing::warn!("the listener did not stop in time; aborting open connections");
             self.serving.abort();
         }
-        self.manager.shutdown(drain).await;
+        self.engine.shutdown(drain).await;
         if tokio::time::timeout(Duration::from_secs(5), &mut self.recording)
             .await
             .is_err()
@@ -201,10 +201,10 @@ pub async fn start_with_source(
             Arc::new(PostgresStore::open(store_config, options).await?)
         }
     };
-    let manager = TaskManager::start(store, engine_config).await?;
-    let mut handlers = crate::handlers::builtins(&manager, &data_dir);
+    let engine = Engine::start(store, engine_config).await?;
+    let mut handlers = crate::handlers::builtins(&engine, &data_dir);
     handlers.extend(registry);
-    manager.run_local_executor(handlers);
+    engine.run_local_executor(handlers);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -249,23 +249,29 @@ pub async fn start_with_source(
                 Box::new(source) as Box<dyn SampleSource>
             }
         };
-        monitor.clone().spawn(source, manager.clone(), stopping.clone());
+        monitor.clone().spawn(source, engine.clone(), stopping.clone());
     }
     let recording = history
         .clone()
-        .spawn(manager.clone(), monitor.clone(), journal, stopping.clone());
-    let task_service = TaskServiceServer::new(TaskServiceHandler::new(manager.clone(), stopping.clone()));
-    let system_service = SystemServiceServer::new(SystemServiceHandler::new(
-        monitor.clone(),
-        manager.clone(),
+        .spawn(engine.clone(), monitor.clone(), journal, stopping.clone());
+    let task_service = TaskServiceServer::new(TaskServiceHandler::new(
+        engine.tasks(),
+        engine.admin(),
         stopping.clone(),
     ));
-    let worker_service = WorkerServiceServer::new(WorkerServiceHandler::new(manager.clone(), stopping.clone()));
+    let system_service = SystemServiceServer::new(SystemServiceHandler::new(
+        monitor.clone(),
+        engine.tasks(),
+        stopping.clone(),
+    ));
+    let worker_service = WorkerServiceServer::new(WorkerServiceHandler::new(engine.workers(), stopping.clone()));
     // One listener for gRPC (HTTP/2) and the REST bridge, dashboard and
     // metrics (HTTP/1.1 or HTTP/2): REST routes are the fallback of the
     // gRPC router.
     let rest = rest::router(RestState {
-        manager: manager.clone(),
+        tasks: engine.tasks(),
+        workers: engine.workers(),
+        admin: engine.admin(),
         monitor: monitor.clone(),
         history,
         stopping: stopping.clone(),
@@ -312,7 +318,7 @@ pub async fn start_with_source(
     );
     Ok(RunningServer {
         local_addr,
-        manager,
+        engine,
         stop_accepting,
         stopping,
         serving,

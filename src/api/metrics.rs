@@ -15,7 +15,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::engine::metrics::{EngineMetrics, Histogram, LATENCY_BUCKETS, OutcomeCounters};
-use crate::engine::{EngineStats, TaskManager};
+use crate::engine::{Admin, EngineStats};
 use crate::model::{TaskPriority, TaskStatus};
 use crate::monitor::{Alert, LoadReport, Resource, ResourceMonitor};
 
@@ -209,11 +209,11 @@ impl Collector for Snapshot {
 }
 
 /// Renders every metric.
-pub fn render(manager: &TaskManager, monitor: &ResourceMonitor, stats: EngineStats) -> String {
+pub fn render(admin: &Admin, monitor: &ResourceMonitor, stats: EngineStats) -> String {
     let load = monitor.report(stats.max_concurrent_tasks);
     let (active_alerts, _) = monitor.alerts(0);
     let snapshot = Snapshot {
-        metrics: manager.metrics(),
+        metrics: admin.metrics(),
         stats,
         load,
         active_alerts,

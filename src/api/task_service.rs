@@ -16,21 +16,22 @@ use crate::api::proto::task_service_server::TaskService;
 use crate::api::status::to_status;
 use crate::api::worker_convert;
 use crate::auth::Principal;
-use crate::engine::TaskManager;
+use crate::engine::{Admin, TaskManager};
 use crate::model::TaskEvent;
 use crate::net::WatchSlot;
 
 /// The gRPC face of a [`TaskManager`].
 pub struct TaskServiceHandler {
-    manager: TaskManager,
+    tasks: TaskManager,
+    admin: Admin,
     /// Ends every open watch stream when the server stops, so that a
     /// graceful shutdown is not held open by watchers.
     stopping: CancellationToken,
 }
 
 impl TaskServiceHandler {
-    pub fn new(manager: TaskManager, stopping: CancellationToken) -> Self {
-        TaskServiceHandler { manager, stopping }
+    pub fn new(tasks: TaskManager, admin: Admin, stopping: CancellationToken) -> Self {
+        TaskServiceHandler { tasks, admin, stopping }
     }
 
     fn until_stopping(
@@ -58,7 +59,7 @@ impl TaskService for TaskServiceHandler {
         access::check_task_types(principal.as_ref(), [request.task_type.as_str()])
             .map_err(Status::permission_denied)?;
         let new_task = convert::new_task(request, "").map_err(to_status)?;
-        let task = self.manager.submit(new_task).await.map_err(to_status)?;
+        let task = self.tasks.submit(new_task).await.map_err(to_status)?;
         Ok(Response::new(convert::task_to_proto(&task)))
     }
 
@@ -74,7 +75,7 @@ impl TaskService for TaskServiceHandler {
         )
         .map_err(Status::permission_denied)?;
         let new_tasks = convert::new_tasks(request.tasks).map_err(to_status)?;
-        let tasks = self.manager.submit_batch(new_tasks).await.map_err(to_status)?;
+        let tasks = self.tasks.submit_batch(new_tasks).await.map_err(to_status)?;
         Ok(Response::new(proto::SubmitTasksResponse {
             tasks: tasks.iter().map(convert::task_to_proto).collect(),
         }))
@@ -82,7 +83,7 @@ impl TaskService for TaskServiceHandler {
 
     async fn get_task(&self, request: Request<proto::GetTaskRequest>) -> Result<Response<proto::Task>, Status> {
         let id = convert::task_id("task_id", &request.get_ref().task_id).map_err(to_status)?;
-        let task = self.manager.get(id).await.map_err(to_status)?;
+        let task = self.tasks.get(id).await.map_err(to_status)?;
         Ok(Response::new(convert::task_to_proto(&task)))
     }
 
@@ -94,7 +95,7 @@ impl TaskService for TaskServiceHandler {
         let filter = convert::list_filter(&request).map_err(to_status)?;
         let page_size = convert::page_size(request.page_size).map_err(to_status)?;
         let before = convert::decode_page_token(&request.page_token).map_err(to_status)?;
-        let page = self.manager.list(filter, page_size, before).await.map_err(to_status)?;
+        let page = self.tasks.list(filter, page_size, before).await.map_err(to_status)?;
         Ok(Response::new(proto::ListTasksResponse {
             tasks: page.tasks.iter().map(convert::task_to_proto).collect(),
             next_page_token: page.next_before.map(convert::encode_page_token).unwrap_or_default(),
@@ -104,7 +105,7 @@ impl TaskService for TaskServiceHandler {
     async fn cancel_task(&self, request: Request<proto::CancelTaskRequest>) -> Result<Response<proto::Task>, Status> {
         let request = request.into_inner();
         let id = convert::task_id("task_id", &request.task_id).map_err(to_status)?;
-        let task = self.manager.cancel(id, request.reason).await.map_err(to_status)?;
+        let task = self.tasks.cancel(id, request.reason).await.map_err(to_status)?;
         Ok(Response::new(convert::task_to_proto(&task)))
     }
 
@@ -112,7 +113,7 @@ impl TaskService for TaskServiceHandler {
         &self,
         _request: Request<proto::GetTaskStatsRequest>,
     ) -> Result<Response<proto::TaskStats>, Status> {
-        let stats = self.manager.stats().await.map_err(to_status)?;
+        let stats = self.tasks.stats().await.map_err(to_status)?;
         Ok(Response::new(convert::stats_to_proto(&stats)))
     }
 
@@ -121,7 +122,7 @@ impl TaskService for TaskServiceHandler {
         _request: Request<proto::ListTaskTypesRequest>,
     ) -> Result<Response<proto::ListTaskTypesResponse>, Status> {
         Ok(Response::new(worker_convert::task_types_to_proto(
-            &self.manager.task_types(),
+            &self.tasks.task_types(),
         )))
     }
 
@@ -129,7 +130,7 @@ impl TaskService for TaskServiceHandler {
         &self,
         request: Request<proto::DeleteTaskTypeRequest>,
     ) -> Result<Response<proto::DeleteTaskTypeResponse>, Status> {
-        self.manager
+        self.admin
             .delete_task_type(&request.get_ref().task_type)
             .await
             .map_err(to_status)?;
@@ -141,7 +142,7 @@ impl TaskService for TaskServiceHandler {
     async fn watch_task(&self, request: Request<proto::WatchTaskRequest>) -> Result<Response<EventStream>, Status> {
         let id = convert::task_id("task_id", &request.get_ref().task_id).map_err(to_status)?;
         let slot = access::open_watch(request.extensions().get()).map_err(Status::resource_exhausted)?;
-        let events = self.manager.watch_task(id).await.map_err(to_status)?;
+        let events = self.tasks.watch_task(id).await.map_err(to_status)?;
         Ok(Response::new(self.until_stopping(events, slot)))
     }
 
@@ -151,8 +152,6 @@ impl TaskService for TaskServiceHandler {
         let slot = access::open_watch(request.extensions().get()).map_err(Status::resource_exhausted)?;
         let request = request.into_inner();
         let filter = convert::watch_filter(&request).map_err(to_status)?;
-        Ok(Response::new(
-            self.until_stopping(self.manager.watch_tasks(filter), slot),
-        ))
+        Ok(Response::new(self.until_stopping(self.tasks.watch_tasks(filter), slot)))
     }
 }

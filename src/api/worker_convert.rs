@@ -6,8 +6,9 @@ use crate::api::error_codes::wire_codes;
 use crate::api::json;
 use crate::api::proto;
 use crate::engine::EngineError;
-use crate::engine::workers::{TaskTypeInfo, WorkerHello, WorkerInfo};
+use crate::engine::{TaskTypeInfo, WorkerHello};
 use crate::model::ClaimedTask;
+use crate::model::WorkerInfo;
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{Lease, LeaseLost, LeaseRef, LeaseToken, Progress, TaskStatus, Timestamp};
 

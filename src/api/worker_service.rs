@@ -20,8 +20,7 @@ use crate::api::proto::worker_service_server::WorkerService;
 use crate::api::status::to_status;
 use crate::api::worker_convert;
 use crate::engine::executor::remote::{Session, ToWorker, WorkerConnection};
-use crate::engine::validate::{validate_attempt_end, validate_progress};
-use crate::engine::{EngineError, Limits, TaskManager};
+use crate::engine::{EngineError, Workers};
 
 /// How long a new stream may take to say hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,14 +32,14 @@ type WorkStream = Pin<Box<dyn Stream<Item = Result<proto::WorkResponse, Status>>
 
 /// The gRPC face of the engine for workers.
 pub struct WorkerServiceHandler {
-    manager: TaskManager,
+    workers: Workers,
     /// When the server stops, every worker is asked to drain.
     stopping: CancellationToken,
 }
 
 impl WorkerServiceHandler {
-    pub fn new(manager: TaskManager, stopping: CancellationToken) -> Self {
-        WorkerServiceHandler { manager, stopping }
+    pub fn new(workers: Workers, stopping: CancellationToken) -> Self {
+        WorkerServiceHandler { workers, stopping }
     }
 }
 
@@ -77,8 +76,8 @@ impl WorkerService for WorkerServiceHandler {
             }
         };
         let (connection, instructions) = self
-            .manager
-            .connect_worker(worker_convert::hello(hello))
+            .workers
+            .connect(worker_convert::hello(hello))
             .await
             .map_err(|error| to_status(within("hello", error)))?;
         let (outbox, responses) = mpsc::channel(OUTBOX);
@@ -94,15 +93,7 @@ impl WorkerService for WorkerServiceHandler {
             }))
             .await
             .map_err(|_| Status::cancelled("the worker hung up"))?;
-        let limits = self.manager.config().limits.clone();
-        tokio::spawn(drive(
-            connection,
-            inbound,
-            instructions,
-            outbox,
-            self.stopping.clone(),
-            limits,
-        ));
+        tokio::spawn(drive(connection, inbound, instructions, outbox, self.stopping.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(responses))))
     }
 
@@ -115,7 +106,7 @@ impl WorkerService for WorkerServiceHandler {
             .result
             .ok_or_else(|| to_status(EngineError::invalid("result", "is required")))?;
         let (lease, end) = worker_convert::attempt_result(&result, "result.").map_err(to_status)?;
-        let status = self.manager.finish_attempt(lease, end).await.map_err(to_status)?;
+        let status = self.workers.finish_attempt(lease, end).await.map_err(to_status)?;
         Ok(Response::new(proto::FinishAttemptResponse {
             status: crate::api::convert::status_to_proto(status) as i32,
         }))
@@ -126,7 +117,7 @@ impl WorkerService for WorkerServiceHandler {
         request: Request<proto::RenewLeasesRequest>,
     ) -> Result<Response<proto::RenewLeasesResponse>, Status> {
         let leases = parse_leases(&request.into_inner(), "leases").map_err(to_status)?;
-        let renewed = self.manager.renew_leases(leases.clone()).await.map_err(to_status)?;
+        let renewed = self.workers.renew_leases(leases.clone()).await.map_err(to_status)?;
         Ok(Response::new(renewal_answer(&leases, renewed)))
     }
 
@@ -139,7 +130,7 @@ impl WorkerService for WorkerServiceHandler {
             .report
             .ok_or_else(|| to_status(EngineError::invalid("report", "is required")))?;
         let (lease, progress) = worker_convert::progress_report(&report, "report.").map_err(to_status)?;
-        self.manager.report_progress(lease, progress).await.map_err(to_status)?;
+        self.workers.report_progress(lease, progress).await.map_err(to_status)?;
         Ok(Response::new(proto::ReportProgressResponse {}))
     }
 
@@ -149,8 +140,8 @@ impl WorkerService for WorkerServiceHandler {
     ) -> Result<Response<proto::ListWorkersResponse>, Status> {
         Ok(Response::new(proto::ListWorkersResponse {
             workers: self
-                .manager
-                .workers()
+                .workers
+                .list()
                 .iter()
                 .map(worker_convert::worker_to_proto)
                 .collect(),
@@ -190,7 +181,6 @@ async fn drive(
     mut instructions: mpsc::UnboundedReceiver<ToWorker>,
     outbox: Outbox,
     stopping: CancellationToken,
-    limits: Limits,
 ) {
     let session = connection.session().clone();
     let why = loop {
@@ -208,7 +198,7 @@ async fn drive(
             }
             received = inbound.message() => match received {
                 Ok(Some(request)) => {
-                    if let Err(status) = handle(&session, request, &outbox, &limits) {
+                    if let Err(status) = handle(&session, request, &outbox) {
                         let _ = outbox.send(Err(status)).await;
                         break "sent a message it may not send";
                     }
@@ -251,7 +241,7 @@ fn protocol_error(status: &Status) -> Option<Status> {
 }
 
 /// Acts on one message of the worker. An error ends the stream.
-fn handle(session: &Arc<Session>, request: proto::WorkRequest, outbox: &Outbox, limits: &Limits) -> Result<(), Status> {
+fn handle(session: &Arc<Session>, request: proto::WorkRequest, outbox: &Outbox) -> Result<(), Status> {
     match request.message {
         Some(Inbound::Finish(finish)) => {
             // Each finish is under way from here; the answers go out together.
@@ -260,11 +250,8 @@ fn handle(session: &Arc<Session>, request: proto::WorkRequest, outbox: &Outbox, 
                 .iter()
                 .enumerate()
                 .map(|(index, result)| {
-                    let prefix = format!("finish.results[{index}].");
-                    let parsed = worker_convert::attempt_result(result, &prefix).and_then(|(lease, end)| {
-                        validate_attempt_end(&end, limits, &prefix)?;
-                        Ok((lease, end))
-                    });
+                    let place = format!("finish.results[{index}]");
+                    let parsed = worker_convert::attempt_result(result, &format!("{place}."));
                     let lease = result
                         .lease
                         .as_ref()
@@ -272,7 +259,9 @@ fn handle(session: &Arc<Session>, request: proto::WorkRequest, outbox: &Outbox, 
                     match parsed {
                         Ok((lease, end)) => {
                             let finishing = session.finish(lease, end);
-                            futures::future::Either::Left(async move { (Some(lease), finishing.await) })
+                            futures::future::Either::Left(async move {
+                                (Some(lease), finishing.await.map_err(|error| within(&place, error)))
+                            })
                         }
                         Err(error) => futures::future::Either::Right(async move { (lease, Err(error)) }),
                     }
@@ -316,9 +305,9 @@ fn handle(session: &Arc<Session>, request: proto::WorkRequest, outbox: &Outbox, 
         }
         Some(Inbound::Progress(report)) => {
             let (lease, progress) = worker_convert::progress_report(&report, "progress.").map_err(to_status)?;
-            validate_progress(&progress, "progress.").map_err(to_status)?;
-            session.progress(&lease, progress);
-            Ok(())
+            session
+                .progress(&lease, progress)
+                .map_err(|error| to_status(within("progress", error)))
         }
         Some(Inbound::Drain(_)) => {
             session.drain();

@@ -18,41 +18,41 @@ use crate::engine::dispatch::{ClaimPlan, Dispatch};
 use crate::engine::error::EngineResult;
 use crate::engine::limits::ConcurrencyLimits;
 use crate::engine::metrics::EngineMetrics;
-use crate::engine::workers::WorkerRegistry;
+use crate::engine::worker_registry::WorkerRegistry;
 use crate::model::rules::placement::unserved_reason;
 use crate::model::{AttemptOutcome, Clock, ExecutorId, Task, TaskEvent, TaskId, TaskStatus, Timestamp, WorkerInfo};
 use crate::store::{ClaimRequest, ClaimedTask, RescueScope, Rescued, StatusCount, Store, StoreResult, Transition};
 
 pub struct Core {
-    pub store: Arc<dyn Store>,
-    pub config: Arc<EngineConfig>,
+    pub(in crate::engine) store: Arc<dyn Store>,
+    pub(in crate::engine) config: Arc<EngineConfig>,
     /// The time, for every decision the engine makes.
-    pub clock: Clock,
-    pub limits: ConcurrencyLimits,
-    pub metrics: Mutex<EngineMetrics>,
+    pub(in crate::engine) clock: Clock,
+    pub(in crate::engine) limits: ConcurrencyLimits,
+    pub(in crate::engine) metrics: Mutex<EngineMetrics>,
     /// The task types a submit may use.
-    pub catalog: TaskTypeCatalog,
+    pub(in crate::engine) catalog: TaskTypeCatalog,
     /// What each executor may claim now.
-    pub dispatch: Dispatch,
+    pub(in crate::engine) dispatch: Dispatch,
     /// Task types some executor of this node serves, with how many do.
     served: RwLock<BTreeMap<String, usize>>,
     /// The workers connected to this node.
-    pub workers: WorkerRegistry,
+    pub(in crate::engine) workers: WorkerRegistry,
     /// The workers connected to the other nodes sharing the store, as
     /// they last said (empty on a store of one node).
-    pub workers_elsewhere: RwLock<Vec<WorkerInfo>>,
+    pub(in crate::engine) workers_elsewhere: RwLock<Vec<WorkerInfo>>,
     /// Fires when a worker connects to or leaves this node: the others are
     /// told at once.
-    pub workers_changed: Notify,
+    pub(in crate::engine) workers_changed: Notify,
     /// Bumped whenever tasks may have become claimable; every executor
     /// watches it, so none misses a change made while it was claiming.
     work: watch::Sender<u64>,
     /// The earliest time a SCHEDULED task is known to become due.
     next_due: Mutex<Option<Timestamp>>,
-    pub due_changed: Notify,
-    pub rescue_wanted: Notify,
+    pub(in crate::engine) due_changed: Notify,
+    pub(in crate::engine) rescue_wanted: Notify,
     /// Fires when the engine stops; every background loop ends on it.
-    pub stopping: CancellationToken,
+    pub(in crate::engine) stopping: CancellationToken,
     accepting: AtomicBool,
     /// Tasks waiting to run (PENDING, SCHEDULED, WAITING), following the
     /// committed transitions: what load shedding compares with
@@ -60,8 +60,8 @@ pub struct Core {
     queued: AtomicU64,
     /// Stops the in-process attempt of a task (set by the local executor):
     /// for attempts ended by another node.
-    pub local_stop: RwLock<Option<StopAttempt>>,
-    pub started_at: Instant,
+    pub(in crate::engine) local_stop: RwLock<Option<StopAttempt>>,
+    pub(in crate::engine) started_at: Instant,
 }
 
 /// Stops the in-process attempt of a task.

@@ -1,36 +1,23 @@
-//! The TaskManager: the engine's public face. Submit, get, list, cancel,
-//! stats and watch; transports call this and nothing deeper. Every change
-//! is a store operation; the manager holds no task state of its own.
+//! The TaskManager: what clients do with tasks. Submit, get, list,
+//! cancel, stats and watch; transports call this and nothing deeper. Every
+//! change is a store operation; the manager holds no task state of its own.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 
-use crate::engine::catalog::{FixedBy, SEED_TASK_TYPES};
 use crate::engine::config::EngineConfig;
 use crate::engine::core::Core;
 use crate::engine::drafts;
 use crate::engine::error::{EngineError, EngineResult};
 use crate::engine::executor::LocalExecutor;
-use crate::engine::executor::remote::{Session, ToWorker, WorkerConnection};
-use crate::engine::handler::HandlerRegistry;
-use crate::engine::metrics::EngineMetrics;
 use crate::engine::stats::{self, EngineStats, Scheduling, StatusCounts, TypeStats};
-use crate::engine::timers;
-use crate::engine::validate::{validate_attempt_end, validate_progress, validate_worker_hello};
 use crate::engine::watch as watch_streams;
-use crate::engine::workers::{TaskTypeInfo, WorkerHello, WorkerInfo};
-use crate::engine::{cluster, task_types};
-use crate::model::rules::attempts::AttemptEnd;
+use crate::engine::worker_registry::TaskTypeInfo;
 use crate::model::rules::cancel::DEFAULT_CANCEL_REASON;
-use crate::model::{ExecutorId, NewTask, Task, TaskEvent, TaskFilter, TaskId, TaskStatus, Timestamp};
-use crate::model::{LeaseLost, LeaseRef, Progress};
-use crate::store::{AttemptReport, ListQuery, Purged, RenewRequest, RescueScope, Store};
-use tokio::sync::mpsc;
-
-/// Why the in-process executor's leases are taken back at start and stop.
-const INTERRUPTED_BY_STOP: &str = "taskd stopped while this attempt ran";
+use crate::model::{NewTask, Task, TaskEvent, TaskFilter, TaskId, TaskStatus};
+use crate::store::ListQuery;
 
 /// Cheap to clone; every clone drives the same engine.
 #[derive(Clone)]
@@ -72,79 +59,8 @@ fn approximate_size(task: &Task) -> usize {
 }
 
 impl TaskManager {
-    /// Starts the engine on `store`. Attempts a previous run of this
-    /// server's in-process executor left running are taken back first (the
-    /// same rescue as for any executor that is gone), then the stager and
-    /// the rescuer start.
-    pub async fn start(store: Arc<dyn Store>, config: EngineConfig) -> EngineResult<Self> {
-        let counts = store.counts().await?;
-        let core = Arc::new(Core::new(store, config, &counts));
-        let observing = Arc::downgrade(&core);
-        core.store.on_commit(Arc::new(move |transitions| {
-            if let Some(core) = observing.upgrade() {
-                core.observe(transitions);
-            }
-        }));
-        let remote = Arc::downgrade(&core);
-        let resyncing = Arc::downgrade(&core);
-        core.store.on_remote_commit(
-            Arc::new(move |transitions| {
-                if let Some(core) = remote.upgrade() {
-                    core.observe_remote(transitions);
-                }
-            }),
-            Arc::new(move || {
-                if let Some(core) = resyncing.upgrade() {
-                    core.resync();
-                }
-            }),
-        );
-        core.catalog
-            .fix(SEED_TASK_TYPES.iter().map(|name| name.to_string()), FixedBy::DesignNote);
-        core.catalog
-            .fix(core.config.known_task_types.iter().cloned(), FixedBy::Configuration);
-        core.catalog.replace_declared(core.store.declared_task_types().await?);
-        let rescued = core
-            .store
-            .rescue(
-                RescueScope::HeldBy(core.executor_name(ExecutorId::LOCAL), INTERRUPTED_BY_STOP.to_string()),
-                core.clock.now(),
-            )
-            .await?;
-        if !rescued.tasks.is_empty() {
-            tracing::info!(
-                interrupted = rescued.tasks.len(),
-                "took back attempts of the previous run"
-            );
-        }
-        timers::spawn(core.clone());
-        task_types::spawn_keeper(core.clone());
-        cluster::spawn(core.clone());
-        Ok(TaskManager {
-            core,
-            local: Arc::new(OnceLock::new()),
-        })
-    }
-
-    /// Starts the in-process executor with `registry`'s handlers. Once.
-    pub fn run_local_executor(&self, registry: HandlerRegistry) {
-        self.core
-            .catalog
-            .fix(registry.task_types().map(str::to_string), FixedBy::Handler);
-        for task_type in registry.task_types() {
-            if let Some(params) = registry.params_of(task_type) {
-                self.core.catalog.limit_params(task_type.to_string(), params);
-            }
-        }
-        let executor = LocalExecutor::start(self.core.clone(), registry);
-        if self.local.set(executor).is_err() {
-            tracing::warn!("the in-process executor was already running");
-        }
-    }
-
-    /// Whether submits are accepted (false once shutdown began).
-    pub fn is_accepting(&self) -> bool {
-        self.core.is_accepting()
+    pub(crate) fn new(core: Arc<Core>, local: Arc<OnceLock<Arc<LocalExecutor>>>) -> Self {
+        TaskManager { core, local }
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -296,7 +212,7 @@ impl TaskManager {
     /// its dependents that can no longer run; a running attempt's executor
     /// is told to stop, and its lease no longer counts.
     pub async fn cancel(&self, id: TaskId, reason: String) -> EngineResult<Task> {
-        crate::engine::validate::validate_reason(&reason, &self.config().limits)?;
+        crate::engine::validate::validate_reason(&reason, &self.core.config.limits)?;
         let reason = if reason.trim().is_empty() {
             DEFAULT_CANCEL_REASON.to_string()
         } else {
@@ -310,87 +226,6 @@ impl TaskManager {
             }
         }
         Ok(cancelled.task)
-    }
-
-    /// Connects a worker: declares its task types (known from now on, here
-    /// and on every later start), and starts handing it tasks. The worker's
-    /// session lives as long as the returned connection; what the engine
-    /// has to tell the worker comes out of the receiver.
-    pub async fn connect_worker(
-        &self,
-        hello: WorkerHello,
-    ) -> EngineResult<(WorkerConnection, mpsc::UnboundedReceiver<ToWorker>)> {
-        if !self.core.is_accepting() {
-            return Err(EngineError::ShuttingDown);
-        }
-        let (id, task_types) = validate_worker_hello(&hello, &self.core.config.limits, "")?;
-        let id = self.core.executor_name(id.as_str());
-        task_types::admit_declared(&self.core, &task_types).await?;
-        let (session, instructions) = Session::new(
-            self.core.clone(),
-            id.clone(),
-            task_types.clone(),
-            hello.capacity,
-            hello.labels,
-        );
-        if self.core.workers.insert(session.clone()).is_err() {
-            return Err(EngineError::WorkerConnected {
-                worker_id: id.to_string(),
-            });
-        }
-        self.core.add_served(task_types.iter().cloned());
-        self.core.workers_changed.notify_one();
-        session.start();
-        tracing::info!(worker = %id, task_types = ?task_types, capacity = hello.capacity, "worker connected");
-        Ok((WorkerConnection::new(session, self.core.clone()), instructions))
-    }
-
-    /// Ends an attempt under its lease, from whoever holds it: the task's
-    /// status after it. Refused with [`EngineError::LeaseLost`] when the
-    /// lease no longer counts; nothing changes then.
-    pub async fn finish_attempt(&self, lease: LeaseRef, end: AttemptEnd) -> EngineResult<TaskStatus> {
-        validate_attempt_end(&end, &self.core.config.limits, "")?;
-        if let Some(session) = self.core.workers.holder_of(lease.task_id) {
-            return session.finish(lease, end).await;
-        }
-        let report = AttemptReport {
-            lease,
-            end,
-            machine: self.core.limits.machine(),
-            now: self.core.clock.now(),
-        };
-        Ok(self.core.store.finish(report).await?.status)
-    }
-
-    /// Extends leases by the lease duration; each one lost says why.
-    pub async fn renew_leases(&self, leases: Vec<LeaseRef>) -> EngineResult<Vec<Result<Timestamp, LeaseLost>>> {
-        let request = RenewRequest {
-            leases,
-            lease_duration: self.core.config.lease_duration,
-            now: self.core.clock.now(),
-        };
-        Ok(self.core.store.renew(request).await?)
-    }
-
-    /// Records a running attempt's progress under its lease.
-    pub async fn report_progress(&self, lease: LeaseRef, progress: Progress) -> EngineResult<()> {
-        validate_progress(&progress, "")?;
-        Ok(self
-            .core
-            .store
-            .record_progress(lease, progress, self.core.clock.now())
-            .await?)
-    }
-
-    /// The workers connected to this node and, when nodes share the
-    /// store, to the others; sorted by id.
-    pub fn workers(&self) -> Vec<WorkerInfo> {
-        self.core.all_workers()
-    }
-
-    /// Forgets a task type workers declared (an admin's request).
-    pub async fn delete_task_type(&self, task_type: &str) -> EngineResult<()> {
-        task_types::delete(&self.core, task_type).await
     }
 
     /// Every task type a submit may use, sorted, with what runs it here.
@@ -476,64 +311,5 @@ impl TaskManager {
     pub fn watch_tasks(&self, filter: TaskFilter) -> impl Stream<Item = TaskEvent> + Send + 'static {
         let core = self.core.clone();
         watch_streams::filtered(filter, self.core.store.subscribe()).map(move |event| core.explain_event(event))
-    }
-
-    /// Applies the ResourceMonitor's recommendation (see
-    /// `ConcurrencyLimits::apply_load`); waiting work starts if the limit
-    /// rose. `reading` is (cpu %, memory %, io wait %) of the latest sample.
-    pub fn apply_load(&self, recommended: usize, reason: String, reading: Option<(f64, f64, Option<f64>)>) {
-        if self.core.limits.apply_load(recommended, reason, reading) {
-            self.core.work_may_be_ready();
-        }
-    }
-
-    /// A copy of the outcome counters and latency histograms.
-    pub fn metrics(&self) -> EngineMetrics {
-        self.core.metrics.lock().clone()
-    }
-
-    /// Deletes up to `limit` tasks that finished before `cutoff`.
-    pub async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> EngineResult<Purged> {
-        Ok(self.core.store.purge_finished_before(cutoff, limit).await?)
-    }
-
-    /// The store's housekeeping; says what it did.
-    pub async fn optimize_store(&self) -> EngineResult<String> {
-        Ok(self.core.store.optimize().await?)
-    }
-
-    /// Whether the engine takes work and its store answers a write.
-    pub async fn check_ready(&self) -> EngineResult<()> {
-        if !self.core.is_accepting() {
-            return Err(EngineError::ShuttingDown);
-        }
-        self.core.store.check_writable(self.core.clock.now()).await?;
-        Ok(())
-    }
-
-    /// Stops accepting work, lets running attempts finish for up to
-    /// `drain`, stops the rest and takes their leases back (they are
-    /// retried at the next start, or by another node), then stops the
-    /// background loops and closes the store.
-    pub async fn shutdown(&self, drain: Duration) {
-        self.core.stop_accepting();
-        if let Some(local) = self.local.get() {
-            local.shutdown(drain).await;
-            let rescue = self.core.store.rescue(
-                RescueScope::HeldBy(local.id().clone(), INTERRUPTED_BY_STOP.to_string()),
-                self.core.clock.now(),
-            );
-            match rescue.await {
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "cannot take back running attempts; the next start will"),
-            }
-        }
-        // Workers lose their connection with the server: what they hold is
-        // taken back now, while the store still takes writes.
-        for worker in self.core.workers.sessions() {
-            worker.disconnect("lost its server (taskd stopped)").await;
-        }
-        self.core.stopping.cancel();
-        self.core.store.close().await;
     }
 }

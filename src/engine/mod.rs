@@ -1,9 +1,12 @@
-//! The transport-free core. The [`TaskManager`] is its face; every change
-//! it makes is an operation of the store, which decides with the model's
+//! The transport-free core, entered through one facade per capability:
+//! [`Engine`] starts and stops it and hands out [`TaskManager`] (tasks),
+//! [`Workers`] (the worker protocol) and [`Admin`] (administration). Every
+//! change is an operation of the store, which decides with the model's
 //! rules. Executors run attempts under leases the store hands out; the
 //! in-process one ([`executor::LocalExecutor`]) runs the built-in and
 //! embedded handlers. Nothing in here knows about gRPC, HTTP or SQL.
 
+mod admin;
 pub mod catalog;
 mod cluster;
 pub mod config;
@@ -13,19 +16,25 @@ mod drafts;
 pub mod error;
 pub mod executor;
 pub mod handler;
+mod lifecycle;
 pub mod limits;
-pub mod manager;
+mod manager;
 pub mod metrics;
 pub mod stats;
 mod task_types;
 mod timers;
 pub mod validate;
 mod watch;
-pub mod workers;
+mod worker_registry;
+mod workers;
 
+pub use admin::{Admin, Purged};
 pub use config::{EngineConfig, Limits, SchedulingWeights};
 pub use error::{EngineError, EngineResult, ErrorCode};
 pub use handler::{HandlerError, HandlerRegistry, HandlerResult, TaskContext, TaskHandler};
+pub use lifecycle::Engine;
 pub use limits::unthrottled_reason;
 pub use manager::{TaskManager, TaskPage};
 pub use stats::{EngineStats, Scheduling, StatusCounts, TypeStats};
+pub use worker_registry::{TaskTypeInfo, WorkerHello};
+pub use workers::Workers;

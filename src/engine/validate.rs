@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::engine::config::Limits;
 use crate::engine::error::{EngineError, EngineResult};
-use crate::engine::workers::WorkerHello;
+use crate::engine::worker_registry::WorkerHello;
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{DependencyTarget, ExecutorId, NewTask, Progress, Timestamp};
 

@@ -1,133 +1,106 @@
-//! The workers connected to this node: who they are, what they serve, what
-//! they hold. The registry routes what the engine learns about a lease (the
-//! task was cancelled, the lease was taken back) to the session of the
-//! worker holding it.
+//! What workers do: connect, and end, renew and report on the attempts
+//! they hold. The worker transport decodes a message, calls this and
+//! encodes the answer; everything a message is checked against is decided
+//! here.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use parking_lot::RwLock;
+use tokio::sync::mpsc;
 
-use crate::engine::error::EngineResult;
-pub use crate::model::WorkerInfo;
+use crate::engine::core::Core;
+use crate::engine::error::{EngineError, EngineResult};
+use crate::engine::executor::remote::{Session, ToWorker, WorkerConnection};
+use crate::engine::task_types;
+use crate::engine::validate::{validate_attempt_end, validate_progress, validate_worker_hello};
+use crate::engine::worker_registry::{WorkerHello, WorkerInfo};
 use crate::model::rules::attempts::AttemptEnd;
-use crate::model::{ExecutorId, LeaseRef, TaskId, TaskStatus};
+use crate::model::{LeaseLost, LeaseRef, Progress, TaskStatus, Timestamp};
+use crate::store::{AttemptReport, RenewRequest};
 
-/// A connected worker as the engine reaches it, whatever carries its
-/// messages (the registry knows workers by this, not by their session
-/// type: the session needs the engine's core, and the core holds the
-/// registry).
-pub trait ConnectedWorker: Send + Sync {
-    fn id(&self) -> &ExecutorId;
-    fn task_types(&self) -> &[String];
-    /// Whether it holds the lease of `task_id`.
-    fn holds(&self, task_id: TaskId) -> bool;
-    fn info(&self) -> WorkerInfo;
-    /// Tells it `lease` no longer counts and its handler should stop.
-    fn revoke(&self, lease: &LeaseRef, reason: &str);
-    /// [`ConnectedWorker::revoke`] when only the task is known.
-    fn taken_back(&self, task_id: TaskId, reason: &str);
-    /// Ends the attempt of `lease` (another path than its stream, such as
-    /// the unary FinishAttempt); the task's status after it.
-    fn finish(self: Arc<Self>, lease: LeaseRef, end: AttemptEnd) -> BoxFuture<'static, EngineResult<TaskStatus>>;
-    /// Ends its session: what it holds is taken back.
-    fn disconnect(self: Arc<Self>, why: &'static str) -> BoxFuture<'static, ()>;
+/// Cheap to clone; every clone drives the same engine.
+#[derive(Clone)]
+pub struct Workers {
+    core: Arc<Core>,
 }
 
-/// A worker as it introduced itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkerHello {
-    /// The worker's own name for itself; a fresh one is made up when empty.
-    /// Unique among connected workers.
-    pub worker_id: Option<String>,
-    /// The task types it runs.
-    pub task_types: Vec<String>,
-    /// The most tasks it holds at once.
-    pub capacity: usize,
-    /// Free-form facts (host, pid, SDK) shown to operators.
-    pub labels: BTreeMap<String, String>,
-}
+impl Workers {
+    pub(crate) fn new(core: Arc<Core>) -> Self {
+        Workers { core }
+    }
 
-/// A task type a submit may use, and what runs it on this node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TaskTypeInfo {
-    pub task_type: String,
-    /// Whether a handler or a connected worker runs it.
-    pub served: bool,
-    /// Connected workers that run it.
-    pub workers: usize,
-}
-
-#[derive(Default)]
-pub struct WorkerRegistry {
-    sessions: RwLock<HashMap<ExecutorId, Arc<dyn ConnectedWorker>>>,
-}
-
-impl WorkerRegistry {
-    /// Adds `session`, unless a worker of the same id is connected.
-    pub fn insert(&self, session: Arc<dyn ConnectedWorker>) -> Result<(), Arc<dyn ConnectedWorker>> {
-        let mut sessions = self.sessions.write();
-        if sessions.contains_key(session.id()) {
-            return Err(session);
+    /// Connects a worker: declares its task types (known from now on, here
+    /// and on every later start), and starts handing it tasks. The worker's
+    /// session lives as long as the returned connection; what the engine
+    /// has to tell the worker comes out of the receiver.
+    pub async fn connect(
+        &self,
+        hello: WorkerHello,
+    ) -> EngineResult<(WorkerConnection, mpsc::UnboundedReceiver<ToWorker>)> {
+        if !self.core.is_accepting() {
+            return Err(EngineError::ShuttingDown);
         }
-        sessions.insert(session.id().clone(), session);
-        Ok(())
-    }
-
-    pub fn remove(&self, id: &ExecutorId) {
-        self.sessions.write().remove(id);
-    }
-
-    pub fn get(&self, id: &ExecutorId) -> Option<Arc<dyn ConnectedWorker>> {
-        self.sessions.read().get(id).cloned()
-    }
-
-    /// The session holding `task_id`'s lease, if a worker here holds it.
-    pub fn holder_of(&self, task_id: TaskId) -> Option<Arc<dyn ConnectedWorker>> {
-        self.sessions
-            .read()
-            .values()
-            .find(|session| session.holds(task_id))
-            .cloned()
-    }
-
-    /// Tells the worker holding `lease` (if one here does) that it no
-    /// longer counts and its handler should stop.
-    pub fn revoke(&self, holder: &ExecutorId, lease: &LeaseRef, reason: &str) {
-        if let Some(session) = self.get(holder) {
-            session.revoke(lease, reason);
+        let (id, task_types) = validate_worker_hello(&hello, &self.core.config.limits, "")?;
+        let id = self.core.executor_name(id.as_str());
+        task_types::admit_declared(&self.core, &task_types).await?;
+        let (session, instructions) = Session::new(
+            self.core.clone(),
+            id.clone(),
+            task_types.clone(),
+            hello.capacity,
+            hello.labels,
+        );
+        if self.core.workers.insert(session.clone()).is_err() {
+            return Err(EngineError::WorkerConnected {
+                worker_id: id.to_string(),
+            });
         }
+        self.core.add_served(task_types.iter().cloned());
+        self.core.workers_changed.notify_one();
+        session.start();
+        tracing::info!(worker = %id, task_types = ?task_types, capacity = hello.capacity, "worker connected");
+        Ok((WorkerConnection::new(session, self.core.clone()), instructions))
     }
 
-    /// [`WorkerRegistry::revoke`] for a task whose lease was taken back,
-    /// when only the task is known.
-    pub fn taken_back(&self, task_id: TaskId, reason: &str) {
-        if let Some(session) = self.holder_of(task_id) {
-            session.taken_back(task_id, reason);
+    /// Ends an attempt under its lease, from whoever holds it: the task's
+    /// status after it. Refused with [`EngineError::LeaseLost`] when the
+    /// lease no longer counts; nothing changes then.
+    pub async fn finish_attempt(&self, lease: LeaseRef, end: AttemptEnd) -> EngineResult<TaskStatus> {
+        validate_attempt_end(&end, &self.core.config.limits, "")?;
+        if let Some(session) = self.core.workers.holder_of(lease.task_id) {
+            return session.finish(lease, end).await;
         }
+        let report = AttemptReport {
+            lease,
+            end,
+            machine: self.core.limits.machine(),
+            now: self.core.clock.now(),
+        };
+        Ok(self.core.store.finish(report).await?.status)
     }
 
-    /// Every connected session.
-    pub fn sessions(&self) -> Vec<Arc<dyn ConnectedWorker>> {
-        self.sessions.read().values().cloned().collect()
+    /// Extends leases by the lease duration; each one lost says why.
+    pub async fn renew_leases(&self, leases: Vec<LeaseRef>) -> EngineResult<Vec<Result<Timestamp, LeaseLost>>> {
+        let request = RenewRequest {
+            leases,
+            lease_duration: self.core.config.lease_duration,
+            now: self.core.clock.now(),
+        };
+        Ok(self.core.store.renew(request).await?)
     }
 
-    /// Every connected worker, sorted by id.
+    /// Records a running attempt's progress under its lease.
+    pub async fn report_progress(&self, lease: LeaseRef, progress: Progress) -> EngineResult<()> {
+        validate_progress(&progress, "")?;
+        Ok(self
+            .core
+            .store
+            .record_progress(lease, progress, self.core.clock.now())
+            .await?)
+    }
+
+    /// The workers connected to this node and, when nodes share the
+    /// store, to the others; sorted by id.
     pub fn list(&self) -> Vec<WorkerInfo> {
-        let mut workers: Vec<WorkerInfo> = self.sessions.read().values().map(|session| session.info()).collect();
-        workers.sort_by(|a, b| a.worker_id.cmp(&b.worker_id));
-        workers
-    }
-
-    /// How many connected workers serve each task type.
-    pub fn workers_by_type(&self) -> BTreeMap<String, usize> {
-        let mut by_type = BTreeMap::new();
-        for session in self.sessions.read().values() {
-            for task_type in session.task_types() {
-                *by_type.entry(task_type.clone()).or_default() += 1;
-            }
-        }
-        by_type
+        self.core.all_workers()
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
-use crate::engine::{EngineError, EngineResult, TaskManager};
+use crate::engine::{Admin, EngineError, EngineResult};
 use crate::handlers::{params, timestamps};
 use crate::model::StatusCount;
 use crate::model::{Params, Timestamp};
@@ -132,7 +132,7 @@ fn add_counts(totals: &mut Vec<StatusCount>, step: Vec<StatusCount>) {
 }
 
 /// Runs one maintenance pass through `engine`; see the module docs.
-pub async fn run(engine: TaskManager, context: TaskContext) -> HandlerResult {
+pub async fn run(engine: Admin, context: TaskContext) -> HandlerResult {
     let params = parse_params(&context.params)?;
     let cutoff = Timestamp::now().saturating_sub(params.retention);
     let cutoff_text = timestamps::rfc3339(cutoff);

@@ -31,7 +31,7 @@ mod timestamps;
 
 use std::path::Path;
 
-use crate::engine::TaskManager;
+use crate::engine::Engine;
 use crate::engine::handler::HandlerRegistry;
 
 /// Every task type [`builtins`] serves (`diag.panic` only when
@@ -53,7 +53,7 @@ pub const BUILTIN_TASK_TYPES: &[&str] = &[
 /// `document_processing` and `vector_store_update` are deliberately not
 /// here: they are served by workers of the application that submits them.
 /// Tasks of those types wait PENDING until something serves them.
-pub fn builtins(engine: &TaskManager, data_dir: &Path) -> HandlerRegistry {
+pub fn builtins(engine: &Engine, data_dir: &Path) -> HandlerRegistry {
     let mut registry = HandlerRegistry::new();
     registry
         .register(diag::ECHO, diag::echo)
@@ -62,15 +62,15 @@ pub fn builtins(engine: &TaskManager, data_dir: &Path) -> HandlerRegistry {
     if engine.config().diag_panic {
         registry.register(diag::PANIC, diag::panic);
     }
-    let maintenance_engine = engine.clone();
+    let maintenance_engine = engine.admin();
     registry.register_with_params(maintenance::TASK_TYPE, maintenance::PARAMS, move |context| {
         maintenance::run(maintenance_engine.clone(), context)
     });
-    let (export_engine, exports_dir) = (engine.clone(), data_dir.join("exports"));
+    let (export_engine, exports_dir) = (engine.tasks(), data_dir.join("exports"));
     registry.register_with_params(export::TASK_TYPE, export::PARAMS, move |context| {
         export::run(export_engine.clone(), exports_dir.clone(), context)
     });
-    let (report_engine, reports_dir) = (engine.clone(), data_dir.join("reports"));
+    let (report_engine, reports_dir) = (engine.tasks(), data_dir.join("reports"));
     registry.register_with_params(report::TASK_TYPE, report::PARAMS, move |context| {
         report::run(report_engine.clone(), reports_dir.clone(), context)
     });

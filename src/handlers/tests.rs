@@ -9,13 +9,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::engine::Engine;
 use crate::engine::config::EngineConfig;
-use crate::engine::manager::TaskManager;
 use crate::model::{NewTask, Params, PartialRetryPolicy, Task, TaskId, TaskStatus};
 use crate::store::{SqliteStore, SqliteStoreConfig, StoreOptions, Synchronous};
 
 struct Harness {
-    engine: TaskManager,
+    engine: Engine,
     dir: tempfile::TempDir,
 }
 
@@ -36,7 +36,7 @@ impl Harness {
             diag_panic: true,
             ..EngineConfig::default()
         };
-        let engine = TaskManager::start(Arc::new(store), config).await.expect("start engine");
+        let engine = Engine::start(Arc::new(store), config).await.expect("start engine");
         engine.run_local_executor(builtins(&engine, dir.path()));
         Harness { engine, dir }
     }
@@ -50,13 +50,13 @@ impl Harness {
             max_retries: Some(0),
             ..NewTask::new(task_type)
         };
-        self.engine.submit(task).await.expect("submit").id
+        self.engine.tasks().submit(task).await.expect("submit").id
     }
 
     async fn wait_until(&self, id: TaskId, done: impl Fn(&Task) -> bool) -> Task {
         let waiting = async {
             loop {
-                let task = self.engine.get(id).await.expect("get");
+                let task = self.engine.tasks().get(id).await.expect("get");
                 if done(&task) {
                     return task;
                 }
@@ -133,7 +133,7 @@ async fn fail_fails_until_the_attempt_it_should_succeed_on() {
         }),
         ..NewTask::new(diag::FAIL)
     };
-    let id = harness.engine.submit(task).await.expect("submit").id;
+    let id = harness.engine.tasks().submit(task).await.expect("submit").id;
     let task = harness.finished(id).await;
     assert_eq!(task.status, TaskStatus::Completed);
     assert_eq!(result(&task), &json!({"attempt": 2}));
@@ -177,7 +177,7 @@ async fn a_cancelled_sleep_stops_early() {
     let id = harness.submit(diag::SLEEP, json!({"duration_ms": 60_000})).await;
     harness.wait_until(id, |task| task.status == TaskStatus::Running).await;
     let started = std::time::Instant::now();
-    let task = harness.engine.cancel(id, "test".into()).await.expect("cancel");
+    let task = harness.engine.tasks().cancel(id, "test".into()).await.expect("cancel");
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "stopped within the grace period"
@@ -313,11 +313,12 @@ async fn maintenance_purges_finished_tasks_and_the_counts_follow() {
     assert_eq!(outcome["purged_by_status"], json!({"COMPLETED": 2, "FAILED": 1}));
     assert_eq!(outcome["optimize"], "skipped: params.optimize is false");
     assert!(matches!(
-        harness.engine.get(echo.id).await,
+        harness.engine.tasks().get(echo.id).await,
         Err(crate::engine::EngineError::TaskNotFound(_))
     ));
     let echo_counts = harness
         .engine
+        .tasks()
         .stats()
         .await
         .expect("stats")

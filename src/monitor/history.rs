@@ -12,7 +12,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::TaskManager;
+use crate::engine::Engine;
 use crate::engine::metrics::{EngineMetrics, Histogram, LATENCY_BUCKETS};
 use crate::model::Timestamp;
 use crate::monitor::history_point::HistoryPoint;
@@ -126,7 +126,7 @@ impl History {
     /// alert raised or cleared, and at the stop).
     pub fn spawn(
         self,
-        manager: TaskManager,
+        manager: Engine,
         monitor: ResourceMonitor,
         journal: Journal,
         stopping: CancellationToken,
@@ -135,7 +135,7 @@ impl History {
             let period = self.interval.max(Duration::from_millis(10));
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut previous = (Totals::of(&manager.metrics()), tokio::time::Instant::now());
+            let mut previous = (Totals::of(&manager.admin().metrics()), tokio::time::Instant::now());
             let mut events = monitor.subscribe();
             loop {
                 tokio::select! {
@@ -157,11 +157,11 @@ impl History {
                     }
                 }
                 let now = tokio::time::Instant::now();
-                let totals = Totals::of(&manager.metrics());
+                let totals = Totals::of(&manager.admin().metrics());
                 let seconds = now.duration_since(previous.1).as_secs_f64().max(1e-3);
                 let (before, _) = &previous;
                 let rate = |after: u64, before: u64| after.saturating_sub(before) as f64 / seconds;
-                let stats = match manager.stats().await {
+                let stats = match manager.tasks().stats().await {
                     Ok(stats) => stats,
                     Err(error) => {
                         tracing::debug!(%error, "history point skipped: stats unavailable");

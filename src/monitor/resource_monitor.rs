@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::TaskManager;
+use crate::engine::Engine;
 use crate::model::{NewTask, TaskPriority};
 use crate::monitor::alerts::{Alert, AlertBook, AlertChange, Resource};
 use crate::monitor::config::MonitorConfig;
@@ -216,7 +216,7 @@ impl ResourceMonitor {
 
     /// Samples `source` every interval until `stopping`, and steers
     /// `manager`'s concurrency limit by the result.
-    pub fn spawn(self, source: Box<dyn SampleSource>, manager: TaskManager, stopping: CancellationToken) {
+    pub fn spawn(self, source: Box<dyn SampleSource>, manager: Engine, stopping: CancellationToken) {
         let source = Arc::new(std::sync::Mutex::new(source));
         tokio::spawn(async move {
             // The first sample comes one interval after start, not at once:
@@ -246,10 +246,10 @@ impl ResourceMonitor {
     }
 
     /// One monitor step: observe, steer the scheduler, react to disk alerts.
-    pub async fn step(&self, sample: ResourceSample, manager: &TaskManager) {
+    pub async fn step(&self, sample: ResourceSample, manager: &Engine) {
         let changes = self.take_in(sample);
         let report = self.report(manager.config().max_concurrent_tasks);
-        manager.apply_load(
+        manager.admin().apply_load(
             report.recommended,
             report.reason,
             Some((sample.cpu_percent, sample.memory_percent, sample.io_wait_percent)),
@@ -269,7 +269,7 @@ impl ResourceMonitor {
                 task.priority = TaskPriority::High;
                 task.idempotency_key = Some(format!("disk-alert-{}-{}", alert.id, alert.started_at.as_micros()));
                 task.labels.insert("trigger".into(), "disk_alert".into());
-                match manager.submit(task).await {
+                match manager.tasks().submit(task).await {
                     Ok(task) => {
                         tracing::info!(task_id = %task.id, alert_id = alert.id, "maintenance submitted for disk alert")
                     }

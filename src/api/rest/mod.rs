@@ -32,7 +32,7 @@ use crate::api::proto;
 use crate::api::system_convert::{alert_to_proto, current_load};
 use crate::api::worker_convert;
 use crate::auth::Principal;
-use crate::engine::TaskManager;
+use crate::engine::{Admin, TaskManager, Workers};
 use crate::model::{TaskEvent, TaskFilter, Timestamp};
 use crate::monitor::{History, HistoryPoint, ResourceMonitor};
 use crate::net::{ConnectionInfo, WatchSlot};
@@ -43,7 +43,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct RestState {
-    pub manager: TaskManager,
+    pub tasks: TaskManager,
+    pub workers: Workers,
+    pub admin: Admin,
     pub monitor: ResourceMonitor,
     /// The node's recent history, for charts that start full.
     pub history: History,
@@ -134,7 +136,7 @@ async fn submit_task(
     )
     .map_err(ApiError::permission_denied)?;
     let new_task = convert::new_task(request, "")?;
-    let task = state.manager.submit(new_task).await?;
+    let task = state.tasks.submit(new_task).await?;
     Ok(RestJson(convert::task_to_proto(&task)))
 }
 
@@ -150,14 +152,14 @@ async fn submit_tasks(
     )
     .map_err(ApiError::permission_denied)?;
     let new_tasks = convert::new_tasks(request.tasks)?;
-    let tasks = state.manager.submit_batch(new_tasks).await?;
+    let tasks = state.tasks.submit_batch(new_tasks).await?;
     Ok(RestJson(proto::SubmitTasksResponse {
         tasks: tasks.iter().map(convert::task_to_proto).collect(),
     }))
 }
 
 async fn get_task(State(state): State<RestState>, Path(id): Path<String>) -> Result<RestJson<proto::Task>, ApiError> {
-    let task = state.manager.get(task_id(&id)?).await?;
+    let task = state.tasks.get(task_id(&id)?).await?;
     Ok(RestJson(convert::task_to_proto(&task)))
 }
 
@@ -166,7 +168,7 @@ async fn task_attempts(
     State(state): State<RestState>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let task = json::to_value(&convert::task_to_proto(&state.manager.get(task_id(&id)?).await?));
+    let task = json::to_value(&convert::task_to_proto(&state.tasks.get(task_id(&id)?).await?));
     Ok(Json(
         serde_json::json!({"task_id": task["id"], "attempts": task["attempts"]}),
     ))
@@ -188,12 +190,12 @@ async fn cancel_task(
     let id = task_id(&id)?;
     let body: Option<CancelBody> = optional_json_body(body).await?;
     let reason = body.map(|body| body.reason).unwrap_or_default();
-    let task = state.manager.cancel(id, reason).await?;
+    let task = state.tasks.cancel(id, reason).await?;
     Ok(RestJson(convert::task_to_proto(&task)))
 }
 
 async fn task_stats(State(state): State<RestState>) -> Result<RestJson<proto::TaskStats>, ApiError> {
-    Ok(RestJson(convert::stats_to_proto(&state.manager.stats().await?)))
+    Ok(RestJson(convert::stats_to_proto(&state.tasks.stats().await?)))
 }
 
 /// Query parameters of list and event-stream requests. Repeat a parameter
@@ -290,7 +292,7 @@ async fn list_tasks(
     let query = parse_query(raw.as_deref(), true)?;
     let page_size = convert::page_size(query.page_size)?;
     let before = convert::decode_page_token(&query.page_token)?;
-    let page = state.manager.list(query.filter, page_size, before).await?;
+    let page = state.tasks.list(query.filter, page_size, before).await?;
     Ok(RestJson(proto::ListTasksResponse {
         tasks: page.tasks.iter().map(convert::task_to_proto).collect(),
         next_page_token: page.next_before.map(convert::encode_page_token).unwrap_or_default(),
@@ -321,7 +323,7 @@ async fn task_events(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let slot = watch_slot(connection)?;
-    let events = state.manager.watch_task(task_id(&id)?).await?;
+    let events = state.tasks.watch_task(task_id(&id)?).await?;
     Ok(event_stream(&state, access::holding_slot(events, slot)).into_response())
 }
 
@@ -338,27 +340,27 @@ async fn events(
 ) -> Result<Response, ApiError> {
     let slot = watch_slot(connection)?;
     let query = parse_query(raw.as_deref(), false)?;
-    let events = state.manager.watch_tasks(query.filter);
+    let events = state.tasks.watch_tasks(query.filter);
     Ok(event_stream(&state, access::holding_slot(events, slot)).into_response())
 }
 
 async fn task_types(State(state): State<RestState>) -> RestJson<proto::ListTaskTypesResponse> {
-    RestJson(worker_convert::task_types_to_proto(&state.manager.task_types()))
+    RestJson(worker_convert::task_types_to_proto(&state.tasks.task_types()))
 }
 
 async fn delete_task_type(
     State(state): State<RestState>,
     Path(task_type): Path<String>,
 ) -> Result<RestJson<proto::DeleteTaskTypeResponse>, ApiError> {
-    state.manager.delete_task_type(&task_type).await?;
+    state.admin.delete_task_type(&task_type).await?;
     Ok(RestJson(proto::DeleteTaskTypeResponse {}))
 }
 
 async fn workers(State(state): State<RestState>) -> RestJson<proto::ListWorkersResponse> {
     RestJson(proto::ListWorkersResponse {
         workers: state
-            .manager
-            .workers()
+            .workers
+            .list()
             .iter()
             .map(worker_convert::worker_to_proto)
             .collect(),
@@ -366,7 +368,7 @@ async fn workers(State(state): State<RestState>) -> RestJson<proto::ListWorkersR
 }
 
 async fn system_load(State(state): State<RestState>) -> RestJson<proto::SystemLoad> {
-    RestJson(current_load(&state.monitor, &state.manager))
+    RestJson(current_load(&state.monitor, &state.tasks))
 }
 
 async fn system_alerts(State(state): State<RestState>) -> RestJson<proto::ListAlertsResponse> {
@@ -432,7 +434,7 @@ async fn system_events(
             let event = match event {
                 Ok(MonitorEvent::Sampled(_)) => Event::default()
                     .event("SAMPLED")
-                    .data(json::to_string(&current_load(&state.monitor, &state.manager))),
+                    .data(json::to_string(&current_load(&state.monitor, &state.tasks))),
                 Ok(MonitorEvent::AlertRaised(alert)) => Event::default()
                     .event("ALERT_RAISED")
                     .data(json::to_string(&alert_to_proto(&alert))),
@@ -457,7 +459,7 @@ async fn healthz() -> Json<serde_json::Value> {
 
 /// Readiness: the engine accepts work and the store answers.
 async fn readyz(State(state): State<RestState>) -> Response {
-    match state.manager.check_ready().await {
+    match state.admin.check_ready().await {
         Ok(()) => Json(serde_json::json!({"status": "ready"})).into_response(),
         Err(crate::engine::EngineError::ShuttingDown) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -474,8 +476,8 @@ async fn readyz(State(state): State<RestState>) -> Response {
 
 /// `GET /metrics`: every metric, in the OpenMetrics text format.
 async fn metrics(State(state): State<RestState>) -> Result<impl IntoResponse, ApiError> {
-    let stats = state.manager.stats().await?;
-    let text = crate::api::metrics::render(&state.manager, &state.monitor, stats);
+    let stats = state.tasks.stats().await?;
+    let text = crate::api::metrics::render(&state.admin, &state.monitor, stats);
     Ok((
         [(axum::http::header::CONTENT_TYPE, crate::api::metrics::CONTENT_TYPE)],
         text,

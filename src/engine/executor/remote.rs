@@ -24,7 +24,8 @@ use crate::engine::core::Core;
 use crate::engine::error::EngineResult;
 use crate::engine::executor::progress::ProgressWriter;
 use crate::engine::handler::ProgressSink;
-use crate::engine::workers::{ConnectedWorker, WorkerInfo};
+use crate::engine::validate::{validate_attempt_end, validate_progress};
+use crate::engine::worker_registry::{ConnectedWorker, WorkerInfo};
 use crate::model::rules::attempts::AttemptEnd;
 use crate::model::{ExecutorId, Lease, LeaseLost, LeaseRef, Progress, TaskId, TaskStatus, Timestamp};
 use crate::store::{AttemptReport, ClaimedTask, RenewRequest, RescueScope, StoreError};
@@ -240,6 +241,7 @@ impl Session {
         end: AttemptEnd,
     ) -> impl Future<Output = EngineResult<TaskStatus>> + Send + 'static {
         self.touch();
+        let refused = validate_attempt_end(&end, &self.core.config.limits, "").err();
         let session = self.clone();
         let finishing = self.operations.track_future(async move {
             let report = AttemptReport {
@@ -259,7 +261,12 @@ impl Session {
             }
             answer
         });
-        async move { Ok(finishing.await?.status) }
+        async move {
+            if let Some(refusal) = refused {
+                return Err(refusal);
+            }
+            Ok(finishing.await?.status)
+        }
     }
 
     /// Renews leases the worker holds; each one lost says why (and its
@@ -296,8 +303,11 @@ impl Session {
 
     /// Records progress of a held task. Reports coalesce: when they come
     /// faster than they are written, only the latest is.
-    pub fn progress(&self, lease: &LeaseRef, progress: Progress) {
+    /// Refused when the report is not one a worker may send (the field is
+    /// named relative to the report).
+    pub fn progress(&self, lease: &LeaseRef, progress: Progress) -> EngineResult<()> {
         self.touch();
+        validate_progress(&progress, "")?;
         let writer = self
             .held
             .lock()
@@ -307,6 +317,7 @@ impl Session {
         if let Some(writer) = writer {
             writer.report(progress);
         }
+        Ok(())
     }
 
     /// Ends the session: no more claims, the finishes already received are

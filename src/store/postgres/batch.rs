@@ -60,7 +60,7 @@ async fn finish_batch(db: &Db, batch: &[FinishRequest]) -> Vec<StoreResult<Finis
         };
         let reports: Vec<AttemptReport> = batch.iter().map(|request| request.report.clone()).collect();
         let mut driver = PgTx::new(&tx, db.changes());
-        let (mut answers, mut failure) = match transition::finish_many(&mut driver, &reports).await {
+        let (mut answers, mut failure) = match transition::finish_many(&mut driver, reports).await {
             Ok(answers) => (answers, None),
             Err(failure) => (Vec::new(), Some(failure)),
         };

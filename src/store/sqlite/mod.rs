@@ -220,7 +220,7 @@ impl Store for SqliteStore {
 
     async fn finish(&self, report: AttemptReport) -> StoreResult<Finished> {
         self.write(1, move |writer| {
-            run_now(transition::finish_many(writer, std::slice::from_ref(&report)))?
+            run_now(transition::finish_many(writer, vec![report]))?
                 .pop()
                 .unwrap_or_else(|| Err(StoreError::Unavailable("a finish went unanswered".to_string())))
         })

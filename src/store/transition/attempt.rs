@@ -17,7 +17,7 @@ use crate::store::{AttemptReport, Finished, StoreError, Transition};
 /// refused report (a lost lease) changes nothing, the others go on.
 pub async fn finish_many<T: Tx>(
     tx: &mut T,
-    reports: &[AttemptReport],
+    reports: Vec<AttemptReport>,
 ) -> Result<Vec<Result<Finished, StoreError>>, T::Error> {
     let mut ids: Vec<TaskId> = reports.iter().map(|report| report.lease.task_id).collect();
     ids.sort_unstable();
@@ -30,7 +30,7 @@ pub async fn finish_many<T: Tx>(
             Ok(task) => {
                 endings.push(Ending {
                     task,
-                    end: report.end.clone(),
+                    end: report.end,
                     machine: report.machine,
                     now: report.now,
                 });
