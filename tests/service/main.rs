@@ -16,6 +16,7 @@ mod durability;
 mod fuzz;
 mod grpcurl;
 mod idempotency;
+mod layout;
 mod leases;
 mod lifecycle;
 mod migration;

@@ -41,3 +41,38 @@ def test_a_bad_submit_fails_alone_and_its_neighbours_are_created(client):
         assert len({task.id for task in tasks}) == 5
         first, second = (future.result(timeout=30) for future in repeated)
         assert first.id == second.id, "an idempotency key means one task"
+
+
+def test_client_submit_buffered_coalesces_the_submits_of_threads_and_close_sends_them(server):
+    client = taskd.Client(server.address, timeout=30)
+    tasks = []
+    lock = threading.Lock()
+
+    def submit(index: int) -> None:
+        task = client.submit_buffered("document_processing", {"index": index})
+        with lock:
+            tasks.append(task)
+
+    threads = [threading.Thread(target=submit, args=(index,)) for index in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    assert sorted(task.params["index"] for task in tasks) == list(range(16))
+    assert len({task.id for task in tasks}) == 16
+
+
+def test_async_client_submitter_lingers_for_company_and_answers_each_coroutine(server):
+    import asyncio
+
+    async def main():
+        async with taskd.AsyncClient(server.address, timeout=30) as client:
+            submitter = client.submitter(linger=0.02)
+            return await asyncio.gather(
+                *(submitter.submit(taskd.NewTask("document_processing", {"n": n})) for n in range(10))
+            )
+
+    tasks = asyncio.run(main())
+    assert [task.params["n"] for task in tasks] == list(range(10))
+    assert len({task.id for task in tasks}) == 10

@@ -4,6 +4,7 @@ asyncio. Both speak gRPC to the server's one port."""
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
@@ -21,7 +22,9 @@ from taskd.models import (
     TaskTypeInfo,
     WorkerInfo,
     _utc,
+    new_task_of,
 )
+from taskd.submitter import AsyncSubmitter, BufferedSubmitter
 from taskd.v1 import task_service_pb2, task_service_pb2_grpc, worker_service_pb2, worker_service_pb2_grpc
 
 StatusFilter = Union[None, TaskStatus, str, Iterable[Union[TaskStatus, str]]]
@@ -48,14 +51,6 @@ def _types(task_types: TypeFilter) -> List[str]:
     if isinstance(task_types, str):
         return [task_types]
     return list(task_types)
-
-
-def _new_task(task: Union[str, NewTask], params: Optional[Mapping[str, Any]], fields: dict) -> NewTask:
-    if isinstance(task, NewTask):
-        if params is not None or fields:
-            raise TypeError("pass either a NewTask or a task type with its fields, not both")
-        return task
-    return NewTask(task, params or {}, **fields)
 
 
 def _batch(tasks: Sequence[NewTask]) -> task_service_pb2.SubmitTasksRequest:
@@ -175,12 +170,19 @@ class Client:
         self._channel = _channel.sync_channel(self._settings)
         self._tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)
+        self._submitter: Optional[BufferedSubmitter] = None
+        self._submitter_lock = threading.Lock()
 
     def __repr__(self) -> str:
         # Never the token: reprs end up in logs.
         return f"{type(self).__name__}({self.address!r}, tls={self._settings.tls})"
 
     def close(self) -> None:
+        """Sends what `submit_buffered` has queued, then closes the channel."""
+        with self._submitter_lock:
+            submitter, self._submitter = self._submitter, None
+        if submitter is not None:
+            submitter.close()
         self._channel.close()
 
     def __enter__(self) -> "Client":
@@ -200,7 +202,7 @@ class Client:
 
         `task` is a task type (with `params` and any field of `NewTask` as
         keywords) or a `NewTask`."""
-        request = _new_task(task, params, fields).to_proto()
+        request = new_task_of(task, params, fields).to_proto()
         return Task(self._call(self._tasks.SubmitTask, request))
 
     def submit_many(self, tasks: Sequence[NewTask]) -> List[Task]:
@@ -293,12 +295,19 @@ class Client:
             raise _waited_out(error, task_id, timeout) from None
         return _ended(task_id, last)
 
-    def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 1) -> "BufferedSubmitter":
+    def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 1) -> BufferedSubmitter:
         """A submitter that coalesces the submits of many threads into
         `SubmitTasks` calls; see `BufferedSubmitter`."""
-        from taskd.submitter import BufferedSubmitter
-
         return BufferedSubmitter(self, max_batch=max_batch, linger=linger, max_in_flight=max_in_flight)
+
+    def submit_buffered(self, task: Union[str, NewTask], params: Optional[Mapping[str, Any]] = None, **fields) -> Task:
+        """Like `submit`, but coalesced with the submits of other threads
+        made meanwhile into one `SubmitTasks` call; see `BufferedSubmitter`."""
+        with self._submitter_lock:
+            if self._submitter is None:
+                self._submitter = BufferedSubmitter(self)
+            submitter = self._submitter
+        return submitter.submit(new_task_of(task, params, fields))
 
     # For the submitter: the raw batch call and the single one.
     def _submit_batch_proto(self, request: task_service_pb2.SubmitTasksRequest):
@@ -398,7 +407,7 @@ class AsyncClient:
             raise errors.from_rpc_error(error) from None
 
     async def submit(self, task: Union[str, NewTask], params: Optional[Mapping[str, Any]] = None, **fields) -> Task:
-        request = _new_task(task, params, fields).to_proto()
+        request = new_task_of(task, params, fields).to_proto()
         return Task(await self._call(self._tasks.SubmitTask, request))
 
     async def submit_many(self, tasks: Sequence[NewTask]) -> List[Task]:
@@ -481,16 +490,19 @@ class AsyncClient:
             raise _waited_out(error, task_id, timeout) from None
         return _ended(task_id, last)
 
+    def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 1) -> AsyncSubmitter:
+        """A submitter that coalesces the submits of many coroutines into
+        `SubmitTasks` calls; see `AsyncSubmitter`."""
+        return AsyncSubmitter(self, max_batch=max_batch, linger=linger, max_in_flight=max_in_flight)
+
     async def submit_buffered(
         self, task: Union[str, NewTask], params: Optional[Mapping[str, Any]] = None, **fields
     ) -> Task:
         """Like `submit`, but coalesced with the submits of other coroutines
         made meanwhile into one `SubmitTasks` call; see `AsyncSubmitter`."""
         if self._submitter is None:
-            from taskd.submitter import AsyncSubmitter
-
             self._submitter = AsyncSubmitter(self)
-        return await self._submitter.submit(_new_task(task, params, fields))
+        return await self._submitter.submit(new_task_of(task, params, fields))
 
     def _submit_batch_proto(self, request):
         return self._tasks.SubmitTasks(request, timeout=self.timeout)

@@ -395,3 +395,13 @@ def _utc(moment: _dt.datetime) -> _dt.datetime:
     if moment.tzinfo is None:
         raise ValueError("run_at must be timezone-aware (datetime.now(timezone.utc), say)")
     return moment.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+
+
+def new_task_of(task: Union[str, NewTask], params: Optional[Mapping[str, Any]], fields: dict) -> NewTask:
+    """The task a submit call asks for: a `NewTask` as given, or one made of
+    a task type, its params and keyword fields (not both)."""
+    if isinstance(task, NewTask):
+        if params is not None or fields:
+            raise TypeError("pass either a NewTask or a task type with its fields, not both")
+        return task
+    return NewTask(task, params or {}, **fields)

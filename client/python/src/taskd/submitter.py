@@ -23,7 +23,7 @@ from typing import Any, List, Mapping, Optional, Tuple, Union
 import grpc
 
 from taskd import errors
-from taskd.models import NewTask, Task
+from taskd.models import NewTask, Task, new_task_of
 from taskd.v1 import task_service_pb2
 
 #: Longest a sender waits for the callers of its last batch to submit again.
@@ -137,9 +137,7 @@ class BufferedSubmitter:
         return future
 
     def _queue(self, task, params, fields, future: Optional[Future]) -> _Slot:
-        from taskd.client import _new_task
-
-        slot = _Slot(_request(_new_task(task, params, fields)), future)
+        slot = _Slot(_request(new_task_of(task, params, fields)), future)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the submitter is closed")
@@ -225,11 +223,15 @@ class BufferedSubmitter:
 
 class AsyncSubmitter:
     """Coalesces the submits of many coroutines of one event loop: every
-    submit made while a batch is under way goes out in the next one."""
+    submit made while a batch is under way goes out in the next one, after
+    waiting up to `linger` seconds for company (0: no waiting)."""
 
-    def __init__(self, client, *, max_batch: int = 500, max_in_flight: int = 1):
+    def __init__(self, client, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 1):
+        if not 1 <= max_batch <= 1000:
+            raise ValueError("max_batch must be between 1 and 1000 (the server's batch limit)")
         self._client = client
         self._max_batch = max_batch
+        self._linger = linger
         self._slots = asyncio.Semaphore(max(1, max_in_flight))
         self._pending: List[Tuple[task_service_pb2.SubmitTaskRequest, asyncio.Future]] = []
         self._flushing = False
@@ -246,6 +248,8 @@ class AsyncSubmitter:
         try:
             while self._pending:
                 await self._slots.acquire()
+                if self._linger > 0 and len(self._pending) < self._max_batch:
+                    await asyncio.sleep(self._linger)
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 asyncio.get_running_loop().create_task(self._send(batch))
