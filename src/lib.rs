@@ -7,12 +7,16 @@
 //!   functions. The status machine lives here, once, for every backend.
 //! - [`store`]: the source of truth. Every transition is one atomic
 //!   operation of the [`store::Store`] contract (submit, claim under a
-//!   lease, renew, finish, cancel, rescue); SQLite is the embedded default,
-//!   PostgreSQL serves several nodes, and a conformance suite defines the
-//!   contract for every backend.
-//! - [`engine`]: the transport-free core. [`engine::TaskManager`] submits,
-//!   reads, cancels and watches through the store; executors run attempts
-//!   under leases, the in-process one among them.
+//!   lease, renew, finish, cancel, rescue), written once in
+//!   [`store::transition`] over the statements of a driver
+//!   ([`store::driver::Tx`]); SQLite is the embedded default, PostgreSQL
+//!   serves several nodes, and a conformance suite (a dev-only crate)
+//!   defines the contract for every backend.
+//! - [`engine`]: the transport-free core, entered through facades by
+//!   capability: [`engine::Engine`] starts and stops it and hands out
+//!   [`engine::TaskManager`] (tasks), [`engine::Workers`] (the worker
+//!   protocol) and [`engine::Admin`] (administration); executors run
+//!   attempts under leases, the in-process one among them.
 //! - [`api`]: transports. gRPC services, the REST bridge, the dashboard and
 //!   metrics; `api::convert` is the one place where wire messages become
 //!   model types, `api::error_codes` the one table of error codes.

@@ -158,6 +158,8 @@ pub struct Worker {
     capacity: u32,
     worker_id: String,
     labels: HashMap<String, String>,
+    /// This run's token: a reconnect with it replaces the old stream.
+    instance: String,
     drain_timeout: Duration,
     cancel_grace: Duration,
 }
@@ -173,6 +175,7 @@ impl Worker {
             capacity: 1,
             worker_id: String::new(),
             labels,
+            instance: new_instance(),
             drain_timeout: Duration::from_secs(30),
             cancel_grace: Duration::from_secs(5),
         }
@@ -239,7 +242,11 @@ impl Worker {
         let running = async {
             let mut delay = Duration::from_millis(100);
             loop {
-                let ended = worker.session(&stop).await;
+                let mut welcomed = false;
+                let ended = worker.session(&stop, &mut welcomed).await;
+                if welcomed {
+                    delay = Duration::from_millis(100);
+                }
                 if stop.is_cancelled() {
                     // Drained as asked, or the connection went while
                     // draining: either way this worker is done.
@@ -249,7 +256,7 @@ impl Worker {
                     // The server drained this worker (it is stopping):
                     // connect again once it is back.
                     Ok(()) => {}
-                    Err(error) if is_retryable(&error) => {}
+                    Err(error) if reconnects_after(&error) => {}
                     Err(error) => return Err(error),
                 }
                 tokio::select! {
@@ -266,13 +273,14 @@ impl Worker {
     }
 
     /// One connection: from hello until drained (Ok) or lost (Err).
-    async fn session(self: &Arc<Self>, stop: &CancellationToken) -> ClientResult<()> {
+    async fn session(self: &Arc<Self>, stop: &CancellationToken, welcomed: &mut bool) -> ClientResult<()> {
         let (requests, outgoing) = mpsc::channel::<WorkRequest>(4096);
         let hello = proto::WorkerHello {
             worker_id: self.worker_id.clone(),
             task_types: self.handlers.keys().cloned().collect(),
             capacity: self.capacity,
             labels: self.labels.clone(),
+            instance: self.instance.clone(),
         };
         send(&requests, Outgoing::Hello(hello)).await?;
         let mut stub = WorkerServiceClient::new(self.channel.clone());
@@ -286,6 +294,7 @@ impl Worker {
                 .unwrap_or(Duration::from_secs(10)),
             _ => return Err(ClientError::Protocol("the server did not welcome the worker".into())),
         };
+        *welcomed = true;
 
         let mut running: HashMap<String, Running> = HashMap::new();
         let (outcomes, mut finished) = mpsc::unbounded_channel::<(Lease, Outcome)>();
@@ -524,16 +533,45 @@ async fn send(requests: &mpsc::Sender<WorkRequest>, message: Outgoing) -> Client
         .map_err(|_| ClientError::StreamEnded)
 }
 
-/// Whether a session that ended with `error` is worth opening again.
-fn is_retryable(error: &ClientError) -> bool {
+/// Whether a session that ended with `error` is opened again (after the
+/// backoff), as `worker_service.proto` states for every status: only a
+/// refusal of the worker itself stops it. ALREADY_EXISTS is retried: the id
+/// is often held by this worker's own old stream, not yet seen to end.
+fn reconnects_after(error: &ClientError) -> bool {
     match error {
         ClientError::Connect(_) | ClientError::StreamEnded => true,
-        ClientError::Status(status) => matches!(
-            status.code(),
-            tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal | tonic::Code::Cancelled
-        ),
+        ClientError::Status(status) => !stops_the_worker(status.code()),
         ClientError::Protocol(_) | ClientError::Config(_) => false,
     }
+}
+
+/// The statuses that refuse the worker itself: trying again would only
+/// repeat them.
+pub fn stops_the_worker(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::InvalidArgument
+            | tonic::Code::Unauthenticated
+            | tonic::Code::PermissionDenied
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::NotFound
+            | tonic::Code::OutOfRange
+            | tonic::Code::Unimplemented
+    )
+}
+
+/// A token for this run of the worker, different in every process: a
+/// reconnect that presents it replaces the worker's old stream.
+fn new_instance() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -18,6 +18,7 @@ pub fn hello(hello: proto::WorkerHello) -> WorkerHello {
         task_types: hello.task_types,
         capacity: hello.capacity as usize,
         labels: hello.labels.into_iter().collect(),
+        instance: hello.instance,
     }
 }
 

@@ -256,6 +256,12 @@ pub fn validate_worker_hello(
         ));
     }
     validate_labels(&hello.labels, limits, &field("labels"))?;
+    if hello.instance.chars().count() > MAX_WORKER_ID_CHARS {
+        return Err(EngineError::invalid(
+            field("instance"),
+            format!("longer than {MAX_WORKER_ID_CHARS} characters"),
+        ));
+    }
     Ok((id, task_types))
 }
 

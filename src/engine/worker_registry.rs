@@ -20,6 +20,8 @@ use crate::model::{ExecutorId, LeaseRef, TaskId, TaskStatus};
 /// registry).
 pub trait ConnectedWorker: Send + Sync {
     fn id(&self) -> &ExecutorId;
+    /// The worker process's token for this run (empty when it sent none).
+    fn instance(&self) -> &str;
     fn task_types(&self) -> &[String];
     /// Whether it holds the lease of `task_id`.
     fn holds(&self, task_id: TaskId) -> bool;
@@ -47,6 +49,9 @@ pub struct WorkerHello {
     pub capacity: usize,
     /// Free-form facts (host, pid, SDK) shown to operators.
     pub labels: BTreeMap<String, String>,
+    /// The worker process's token for this run: a hello with a connected
+    /// worker's id and the same instance replaces that worker's session.
+    pub instance: String,
 }
 
 /// A task type a submit may use, and what runs it on this node.
@@ -65,11 +70,12 @@ pub struct WorkerRegistry {
 }
 
 impl WorkerRegistry {
-    /// Adds `session`, unless a worker of the same id is connected.
+    /// Adds `session`, unless a worker of the same id is connected: then
+    /// that worker is the error.
     pub fn insert(&self, session: Arc<dyn ConnectedWorker>) -> Result<(), Arc<dyn ConnectedWorker>> {
         let mut sessions = self.sessions.write();
-        if sessions.contains_key(session.id()) {
-            return Err(session);
+        if let Some(connected) = sessions.get(session.id()) {
+            return Err(connected.clone());
         }
         sessions.insert(session.id().clone(), session);
         Ok(())

@@ -48,11 +48,24 @@ impl Workers {
             task_types.clone(),
             hello.capacity,
             hello.labels,
+            hello.instance.clone(),
         );
-        if self.core.workers.insert(session.clone()).is_err() {
-            return Err(EngineError::WorkerConnected {
-                worker_id: id.to_string(),
-            });
+        if let Err(connected) = self.core.workers.insert(session.clone()) {
+            // The same process reconnecting before its old stream was seen
+            // to end: the old session goes, as if it had disconnected.
+            let same_process = !hello.instance.is_empty() && connected.instance() == hello.instance;
+            if !same_process {
+                return Err(EngineError::WorkerConnected {
+                    worker_id: id.to_string(),
+                });
+            }
+            tracing::info!(worker = %id, "worker reconnected; its previous stream ends");
+            connected.disconnect("reconnected on a new stream").await;
+            if self.core.workers.insert(session.clone()).is_err() {
+                return Err(EngineError::WorkerConnected {
+                    worker_id: id.to_string(),
+                });
+            }
         }
         self.core.add_served(task_types.iter().cloned());
         self.core.workers_changed.notify_one();

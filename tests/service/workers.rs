@@ -386,7 +386,78 @@ pub(crate) fn hello(worker_id: &str, task_types: &[&str]) -> proto::WorkerHello 
         task_types: task_types.iter().map(|name| name.to_string()).collect(),
         capacity: 1,
         labels: Default::default(),
+        instance: String::new(),
     }
+}
+
+#[tokio::test]
+async fn a_worker_reconnecting_with_its_instance_replaces_its_old_stream_and_another_process_is_refused() {
+    let server = TestServer::start().await;
+    let client = &server.client;
+    let first_run = proto::WorkerHello {
+        instance: "run-1".into(),
+        ..hello("steady", &["resize"])
+    };
+    let (mut old, _) = RawWorker::connect(client, first_run.clone()).await.unwrap();
+    let task = client.submit(NewTask::new("resize").max_retries(1)).await.unwrap();
+    let Incoming::Tasks(assigned) = old.next().await else {
+        panic!("expected tasks")
+    };
+    assert_eq!(assigned.tasks[0].task.as_ref().unwrap().id, task.id);
+
+    // Another process with the same id is refused; the worker stays.
+    let other = RawWorker::connect(
+        client,
+        proto::WorkerHello {
+            instance: "run-2".into(),
+            ..hello("steady", &["resize"])
+        },
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(other.code(), Code::AlreadyExists);
+
+    // The same process, on a new stream before its old one was seen to
+    // end: welcomed at once; the old stream ends and its lease is taken
+    // back, so the task runs again on the new stream.
+    let (mut new, welcome) = RawWorker::connect(client, first_run).await.unwrap();
+    assert_eq!(welcome.worker_id, "steady");
+    let ended = old.responses.message().await;
+    assert!(matches!(ended, Ok(None) | Err(_)), "the old stream ends: {ended:?}");
+    let Incoming::Tasks(again) = new.next().await else {
+        panic!("expected the task again")
+    };
+    let lease = again.tasks[0].lease.clone().unwrap();
+    assert_eq!(lease.task_id, task.id);
+    assert_eq!(lease.attempt, 2, "the old stream's attempt was taken back");
+    assert_eq!(
+        client.workers().await.unwrap().len(),
+        1,
+        "one worker, on its new stream"
+    );
+}
+
+#[tokio::test]
+async fn an_sdk_worker_whose_id_is_taken_keeps_trying_and_connects_once_it_is_free() {
+    let server = TestServer::start().await;
+    let client = &server.client;
+    let (holder, _) = RawWorker::connect(client, hello("shared-name", &["resize"]))
+        .await
+        .unwrap();
+    let worker = RunningWorker::start(
+        Worker::new(client)
+            .worker_id("shared-name")
+            .handle("resize", |_task| async move { Ok(json!({"ran": true})) }),
+    );
+    let task = client.submit(NewTask::new("resize")).await.unwrap();
+    // Refused with ALREADY_EXISTS meanwhile, but not stopped: once the
+    // holder is gone, it connects and runs the task.
+    drop(holder);
+    let done = server.wait(&task.id).await;
+    assert_eq!(done.status(), TaskStatus::Completed);
+    assert!(!worker.task.is_finished());
+    worker.stop().await.unwrap();
 }
 
 #[tokio::test]

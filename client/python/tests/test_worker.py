@@ -82,7 +82,7 @@ def test_an_async_handler_runs_on_the_event_loop_and_its_exceptions_are_failures
 
 
 def test_cancelling_a_running_task_reaches_sync_and_async_handlers(server, client):
-    worker = taskd.Worker(server.address, worker_id="py-cancel", capacity=2)
+    worker = taskd.Worker(server.address, worker_id="py-cancel", capacity=2, cancel_grace=0.2)
     sync_started, sync_saw_cancel = threading.Event(), threading.Event()
     async_started, async_saw_cancel = threading.Event(), threading.Event()
 
@@ -233,3 +233,72 @@ def test_a_worker_banner_names_it_its_server_and_its_types(server):
         for line in lines
     ), said
     assert all(line.startswith("taskd worker: ") for line in lines), said
+
+
+def test_a_revoked_handler_gets_its_cancel_grace_then_its_slot_is_freed(server, client):
+    worker = taskd.Worker(server.address, worker_id="py-grace", capacity=1, cancel_grace=0.5)
+    cleaned_up, ignored_cancel = threading.Event(), threading.Event()
+
+    @worker.task("py.tidy")
+    async def tidy(run: taskd.TaskRun):
+        while not run.cancelled:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # cleaning up, well within the grace
+        cleaned_up.set()
+
+    @worker.task("py.stubborn")
+    async def stubborn(run: taskd.TaskRun):
+        try:
+            await asyncio.sleep(30)  # never looks at run.cancelled
+        except asyncio.CancelledError:
+            ignored_cancel.set()
+            raise
+
+    worker.handle("py.quick", lambda run: {"ran": True})
+    running = InThread(worker, client)
+    try:
+        tidy_task = client.submit("py.tidy")
+        wait_for_status(client, tidy_task.id, TaskStatus.RUNNING)
+        client.cancel(tidy_task.id)
+        assert cleaned_up.wait(5), "a handler that stops within the grace is not cut short"
+
+        stubborn_task = client.submit("py.stubborn")
+        wait_for_status(client, stubborn_task.id, TaskStatus.RUNNING)
+        client.cancel(stubborn_task.id)
+        quick = client.submit("py.quick")
+        assert ignored_cancel.wait(5), "after the grace, a handler that ignores the cancel is stopped"
+        done = client.wait(quick.id, timeout=10)
+        assert done.status is TaskStatus.COMPLETED, "the only slot was freed for the next task"
+    finally:
+        running.stop()
+
+
+def test_a_worker_whose_id_is_taken_keeps_trying_and_connects_once_it_is_free(server, client):
+    holder = spawn_worker(server.address, "py-shared-name", "hang")
+    try:
+        assert read_line(holder, "connected") == ""
+        worker = taskd.Worker(server.address, worker_id="py-shared-name")
+        worker.handle("py.hang", lambda run: {"ran_on_attempt": run.attempt})
+        thread = threading.Thread(target=worker.run, kwargs={"handle_signals": False}, daemon=True)
+        thread.start()
+        task = client.submit("py.hang", max_retries=2, retry_backoff=0.01)
+        assert read_line(holder, "started ") == task.id, "the holder of the id runs it first"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        done = client.wait(task.id, timeout=30)
+        assert done.status is TaskStatus.COMPLETED, "refused with ALREADY_EXISTS meanwhile, never stopped"
+        assert done.result == {"ran_on_attempt": 2}
+        worker.stop()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+def wait_for_status(client, task_id: str, status: TaskStatus) -> None:
+    for event in client.watch(task_id):
+        if event.task is not None and event.task.status is status:
+            return
+    raise AssertionError(f"task {task_id} ended without becoming {status.name}")
+

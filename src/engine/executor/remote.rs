@@ -66,6 +66,7 @@ pub struct Session {
     task_types: Vec<String>,
     capacity: usize,
     labels: BTreeMap<String, String>,
+    instance: String,
     connected_at: Timestamp,
     last_seen: AtomicI64,
     finished: AtomicU64,
@@ -88,6 +89,7 @@ impl Session {
         task_types: Vec<String>,
         capacity: usize,
         labels: BTreeMap<String, String>,
+        instance: String,
     ) -> (Arc<Session>, mpsc::UnboundedReceiver<ToWorker>) {
         let (outbox, inbox) = mpsc::unbounded_channel();
         let now = core.clock.now();
@@ -97,6 +99,7 @@ impl Session {
             task_types,
             capacity: capacity.max(1),
             labels,
+            instance,
             connected_at: now,
             last_seen: AtomicI64::new(now.as_micros()),
             finished: AtomicU64::new(0),
@@ -497,6 +500,10 @@ impl Drop for WorkerConnection {
 impl ConnectedWorker for Session {
     fn id(&self) -> &ExecutorId {
         Session::id(self)
+    }
+
+    fn instance(&self) -> &str {
+        &self.instance
     }
 
     fn task_types(&self) -> &[String] {

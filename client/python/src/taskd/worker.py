@@ -38,6 +38,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -146,13 +147,20 @@ class _Drained(Exception):
     pass
 
 
-#: Refusals of the worker's stream that reconnecting would only repeat: a
-#: bad hello, a worker id in use, a missing or insufficient token.
-_FATAL = (
+#: The statuses that refuse the worker itself (a bad hello, a missing or
+#: insufficient token, a server without the worker service): reconnecting
+#: would only repeat them, so the worker stops. Every other status ends the
+#: stream, not the worker: it reconnects after a backoff, as
+#: worker_service.proto states. ALREADY_EXISTS among them: the worker id is
+#: often held by this worker's own old stream, not yet seen to end.
+_STOPS_THE_WORKER = (
     grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.ALREADY_EXISTS,
     grpc.StatusCode.UNAUTHENTICATED,
     grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.UNIMPLEMENTED,
 )
 
 
@@ -195,6 +203,9 @@ class Worker:
         }
         self.drain_timeout = drain_timeout
         self.cancel_grace = cancel_grace
+        #: This run's token: a reconnect with it replaces the old stream.
+        self._instance = uuid.uuid4().hex
+        self._welcomed = False
         self._handlers: Dict[str, Handler] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._outgoing: Optional[asyncio.Queue] = None
@@ -256,13 +267,15 @@ class Worker:
             async with _channel.aio_channel(self._settings) as channel:
                 stub = worker_service_pb2_grpc.WorkerServiceStub(channel)
                 while True:
+                    self._welcomed = False
                     try:
                         await self._session(stub, pool)
-                        delay = 0.1
                     except grpc.RpcError as error:
-                        if error.code() in _FATAL:
+                        if error.code() in _STOPS_THE_WORKER:
                             log.error("refused by taskd: %s", error.details())
                             raise errors.from_rpc_error(error) from None
+                        if self._welcomed:
+                            delay = 0.1
                         log.warning(
                             "connection to taskd at %s lost (%s: %s); reconnecting in %.1f s",
                             self.address,
@@ -271,6 +284,7 @@ class Worker:
                             delay,
                         )
                     except _Drained:
+                        delay = 0.1
                         log.info("taskd asked this worker to drain (it is stopping); reconnecting")
                     if self._stop.is_set():
                         log.info("%s stopped", self.worker_id)
@@ -304,6 +318,7 @@ class Worker:
             task_types=sorted(self._handlers),
             capacity=self.capacity,
             labels=self.labels,
+            instance=self._instance,
         )
         call = stub.Work()
         outgoing: asyncio.Queue = asyncio.Queue()
@@ -313,6 +328,7 @@ class Worker:
         if first is grpc.aio.EOF or first.WhichOneof("message") != "welcome":
             await call.code()  # raises the server's refusal, if there was one
             raise errors.Unavailable("taskd did not welcome the worker")
+        self._welcomed = True
         renew_every = first.welcome.renew_interval.seconds + first.welcome.renew_interval.nanos / 1e9
         log.info(
             "%s connected to %s, serving %s",
@@ -469,11 +485,16 @@ class Worker:
         entry.run._cancelled.set()
 
     def _cancel(self, entry: _Running) -> None:
+        """Tells the handler its lease no longer counts, and gives it
+        `cancel_grace` seconds to return before it is no longer waited for
+        (a coroutine is cancelled; a thread runs on, its result ignored)."""
         entry.run._cancelled.set()
-        future = entry.future
-        if isinstance(future, asyncio.Task):
-            loop = asyncio.get_running_loop()
-            loop.call_later(0, future.cancel)
+        asyncio.get_running_loop().call_later(self.cancel_grace, self._give_up, entry)
+
+    @staticmethod
+    def _give_up(entry: _Running) -> None:
+        if not entry.future.done():
+            entry.future.cancel()
 
     def _result_of(self, entry: _Running, done: "asyncio.Future[Any]") -> pb.AttemptResult:
         lease = entry.run.lease
