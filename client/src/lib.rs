@@ -1,7 +1,8 @@
 //! Rust client for taskd.
 //!
 //! [`proto`] holds the stubs generated from the same `proto/` the server is
-//! built from (client side only), with proto3 JSON serde support. [`Client`]
+//! built from (the `taskd-proto` crate, client side), with proto3 JSON
+//! serde support. [`Client`]
 //! wraps them for everyday use:
 //!
 //! ```no_run
@@ -19,17 +20,15 @@
 //! ```
 
 pub mod connection;
-pub mod json;
 pub mod worker;
 
 pub use connection::{ConnectOptions, Credentials, Transport};
 
-/// Generated `taskd.v1` messages and the `TaskService` client stub.
-#[allow(clippy::all, missing_docs)]
-pub mod proto {
-    include!(concat!(env!("OUT_DIR"), "/taskd.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/taskd.v1.serde.rs"));
-}
+/// The proto3 JSON mapping of `google.protobuf.Struct` and `Value`.
+pub use taskd_proto::json;
+/// Generated `taskd.v1` messages and client stubs (the `taskd-proto`
+/// crate, which the server is built from too).
+pub use taskd_proto::v1 as proto;
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -2,15 +2,13 @@
 //! convert back; errors map to wire codes in one place per transport.
 
 pub mod access;
-pub mod codec;
 pub mod convert;
 pub mod dashboard;
 pub mod deadline;
 pub mod error_codes;
 pub mod grpc_limits;
 pub mod guard;
-#[path = "../../client/src/json.rs"]
-pub mod json;
+pub use taskd_proto::json;
 pub mod metrics;
 #[cfg(test)]
 mod properties;

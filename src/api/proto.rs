@@ -1,12 +1,7 @@
 //! The generated `taskd.v1` messages and service traits.
 
-#![allow(clippy::all, missing_docs)]
-
-include!(concat!(env!("OUT_DIR"), "/taskd.v1.rs"));
-include!(concat!(env!("OUT_DIR"), "/taskd.v1.serde.rs"));
-
-/// The encoded descriptor set that server reflection serves.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/taskd_descriptor.bin"));
+pub use taskd_proto::FILE_DESCRIPTOR_SET;
+pub use taskd_proto::v1::*;
 
 #[cfg(test)]
 mod tests {
