@@ -20,7 +20,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo nextest run --workspace --no-tests=warn
 cargo test --workspace --doc
 # The Python SDK against the binary the tests just built: built from proto/
-# as a user's `pip install ./client/python` would, then its pytest suite.
+# as a user's `pip install ./client/python` would, then its pytest suite
+# (whose worker scenarios also drive the Rust SDK's scenario worker).
+cargo build -p taskd-client --example scenario_worker
 .tools/sdk-venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
   --force-reinstall ./client/python
 TASKD_BIN="$PWD/target/debug/taskd" .tools/sdk-venv/bin/python -m pytest -q -p no:cacheprovider client/python/tests

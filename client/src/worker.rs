@@ -476,7 +476,10 @@ async fn run_handler(
     let finished = tokio::select! {
         finished = &mut running => Some(finished),
         _ = sleep_until(deadline) => {
+            // Out of time: told like a revoke, and given the same grace to
+            // stop (whatever it returns, the lease has ended).
             cancelled.cancel();
+            let _ = tokio::time::timeout(grace, &mut running).await;
             return Outcome::Failed(TaskError::retryable("the attempt ran out of time"));
         }
         _ = cancelled.cancelled() => {

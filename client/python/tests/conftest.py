@@ -30,12 +30,19 @@ def taskd_binary() -> str:
 class Server:
     """A running taskd process."""
 
-    def __init__(self, *extra_args: str, env: Optional[Mapping[str, str]] = None):
+    def __init__(
+        self,
+        *extra_args: str,
+        env: Optional[Mapping[str, str]] = None,
+        listen: str = "127.0.0.1:0",
+        data_dir: Optional[str] = None,
+    ):
         """`env` adds to (or overrides) this process's environment:
-        TASKD_AUTH_TOKENS, say."""
-        self.data_dir = tempfile.mkdtemp(prefix="taskd-pytest-")
+        TASKD_AUTH_TOKENS, say. `listen` and `data_dir` bring a stopped
+        server back where it was."""
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="taskd-pytest-")
         self.process = subprocess.Popen(
-            [taskd_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir, *extra_args],
+            [taskd_binary(), "serve", "--listen", listen, "--data-dir", self.data_dir, *extra_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -135,12 +135,13 @@ Handler = Callable[[TaskRun], Any]
 
 
 class _Running:
-    __slots__ = ("run", "future", "reported")
+    __slots__ = ("run", "future", "reported", "timed_out")
 
     def __init__(self, run: TaskRun, future: "asyncio.Future[Any]"):
         self.run = run
         self.future = future
         self.reported = False
+        self.timed_out = False
 
 
 class _Drained(Exception):
@@ -254,7 +255,8 @@ class Worker:
         if handle_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(signum, self._stop.set)
-        pool = ThreadPoolExecutor(max_workers=self.capacity, thread_name_prefix="taskd-handler")
+        # The server checks the capacity (and names the field when it refuses it).
+        pool = ThreadPoolExecutor(max_workers=max(1, self.capacity), thread_name_prefix="taskd-handler")
         delay = 0.1
         log.info(
             "%s connecting to %s to serve %s (capacity %d)",
@@ -463,11 +465,11 @@ class Worker:
             future = loop.create_future()
             future.set_exception(PermanentFailure(f"this worker has no handler for {run.task_type}"))
         elif inspect.iscoroutinefunction(handler):
-            future = asyncio.ensure_future(asyncio.wait_for(handler(run), timeout=max(left, 0.001)))
+            future = asyncio.ensure_future(handler(run))
         else:
             future = loop.run_in_executor(pool, handler, run)
         entry = _Running(run, future)
-        timer = loop.call_later(max(left, 0.0), self._time_out, entry) if not inspect.iscoroutinefunction(handler) else None
+        timer = loop.call_later(max(left, 0.0), self._time_out, entry)
 
         def report(done: "asyncio.Future[Any]") -> None:
             if timer is not None:
@@ -480,9 +482,10 @@ class Worker:
         return entry
 
     def _time_out(self, entry: _Running) -> None:
-        """A plain handler ran out of time: it is told, and no longer waited
-        for."""
-        entry.run._cancelled.set()
+        """The attempt ran out of time: its lease ends with it. The handler
+        is told as for a revoke, and given the same cancel grace."""
+        entry.timed_out = True
+        self._cancel(entry)
 
     def _cancel(self, entry: _Running) -> None:
         """Tells the handler its lease no longer counts, and gives it
@@ -498,6 +501,10 @@ class Worker:
 
     def _result_of(self, entry: _Running, done: "asyncio.Future[Any]") -> pb.AttemptResult:
         lease = entry.run.lease
+        if entry.timed_out:
+            return pb.AttemptResult(
+                lease=lease, failure=pb.AttemptFailure(message=f"timed out after {entry.run.task.timeout:g}s")
+            )
         if done.cancelled():
             return pb.AttemptResult(lease=lease, failure=pb.AttemptFailure(message="stopped: the task was cancelled"))
         error = done.exception()
@@ -512,8 +519,6 @@ class Worker:
             return pb.AttemptResult(lease=lease, result=value)
         if isinstance(error, TaskFailure):
             failure = pb.AttemptFailure(message=error.message, permanent=error.permanent)
-        elif isinstance(error, asyncio.TimeoutError):
-            failure = pb.AttemptFailure(message=f"timed out after {entry.run.task.timeout:g}s")
         else:
             failure = pb.AttemptFailure(message=f"{type(error).__name__}: {error}")
         return pb.AttemptResult(lease=lease, failure=failure)
