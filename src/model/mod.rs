@@ -19,6 +19,7 @@ mod id;
 pub mod lease;
 pub mod retry;
 pub mod rules;
+pub mod schedule;
 pub mod scheduling;
 pub mod submit;
 pub mod task;

@@ -1,0 +1,421 @@
+//! When a schedule fires: a cron expression read on the wall clock of an
+//! IANA time zone, or a fixed interval with a phase offset. Pure functions
+//! of time, so every node computes the same fire times, and tests move a
+//! clock instead of waiting for one.
+//!
+//! Cron expressions are matched on the zone's wall clock (croner does the
+//! matching), then placed on the time line here, with daylight-saving
+//! transitions decided once:
+//! - a wall-clock time that happens twice (the clock falls back) fires
+//!   once, at its first occurrence;
+//! - a wall-clock time that does not happen (the clock springs forward)
+//!   fires once, at the first instant after the gap. A fire that the gap
+//!   moved onto a time the expression also names is one fire, not two.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
+
+use crate::model::Timestamp;
+
+/// How a schedule's fire times are written.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpecKind {
+    /// A cron expression (5 fields, or 6 with seconds first), read in
+    /// `time_zone` (IANA, e.g. "Europe/Paris"; "UTC" when empty).
+    Cron { expression: String, time_zone: String },
+    /// Every `every`, at `offset` past each multiple of it since the Unix
+    /// epoch (UTC): every 1 h with an offset of 15 min fires at :15.
+    Interval {
+        #[serde(with = "micros")]
+        every: Duration,
+        #[serde(with = "micros")]
+        offset: Duration,
+    },
+}
+
+/// A schedule's spec: when it fires, and how far each fire's task may be
+/// spread after its nominal time.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScheduleSpec {
+    pub kind: SpecKind,
+    /// Each fire's task runs up to this much after its nominal time, at a
+    /// point derived from the schedule and the fire (the same on every
+    /// node), so that many schedules on one minute do not start together.
+    #[serde(with = "micros", default)]
+    pub jitter: Duration,
+}
+
+/// A spec that cannot be used, with the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+fn refused(field: &str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// The shortest interval a schedule may fire at.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The longest jitter.
+pub const MAX_JITTER: Duration = Duration::from_secs(24 * 3600);
+
+/// A spec checked and ready to compute fire times.
+#[derive(Clone, Debug)]
+pub enum FireTimes {
+    Cron { cron: Box<Cron>, zone: Tz },
+    Interval { every: i64, offset: i64 },
+}
+
+impl FireTimes {
+    /// Checks `spec`; a refusal names the field (`spec.cron.expression`).
+    pub fn of(spec: &ScheduleSpec) -> Result<Self, SpecError> {
+        if spec.jitter > MAX_JITTER {
+            return Err(refused("spec.jitter", "at most 24h"));
+        }
+        match &spec.kind {
+            SpecKind::Cron { expression, time_zone } => {
+                let cron = CronParser::builder()
+                    .seconds(Seconds::Optional)
+                    .build()
+                    .parse(expression.trim())
+                    .map_err(|error| refused("spec.cron.expression", format!("{expression:?}: {error}")))?;
+                let zone_name = if time_zone.trim().is_empty() {
+                    "UTC"
+                } else {
+                    time_zone.trim()
+                };
+                let zone = Tz::from_str(zone_name).map_err(|_| {
+                    refused(
+                        "spec.cron.time_zone",
+                        format!("{zone_name:?} is not an IANA time zone (e.g. \"Europe/Paris\", \"UTC\")"),
+                    )
+                })?;
+                Ok(FireTimes::Cron {
+                    cron: Box::new(cron),
+                    zone,
+                })
+            }
+            SpecKind::Interval { every, offset } => {
+                if *every < MIN_INTERVAL {
+                    return Err(refused("spec.interval.every", "at least 1s"));
+                }
+                if offset >= every {
+                    return Err(refused("spec.interval.offset", "must be shorter than the interval"));
+                }
+                Ok(FireTimes::Interval {
+                    every: micros_of(*every),
+                    offset: micros_of(*offset),
+                })
+            }
+        }
+    }
+
+    /// The first nominal fire time strictly after `after`; `None` when the
+    /// expression names no time that comes (February 30th).
+    pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
+        match self {
+            FireTimes::Interval { every, offset } => {
+                let since = after.as_micros().checked_sub(*offset)?;
+                let periods = since.div_euclid(*every) + 1;
+                periods.checked_mul(*every)?.checked_add(*offset).map(Timestamp)
+            }
+            FireTimes::Cron { cron, zone } => next_cron_fire(cron, *zone, after),
+        }
+    }
+
+    /// Every nominal fire time in `(after, until]`, at most `most`, and
+    /// whether there were more.
+    pub fn between(&self, after: Timestamp, until: Timestamp, most: usize) -> (Vec<Timestamp>, bool) {
+        let mut fires = Vec::new();
+        let mut cursor = after;
+        while let Some(next) = self.next_after(cursor) {
+            if next > until {
+                return (fires, false);
+            }
+            if fires.len() == most {
+                return (fires, true);
+            }
+            fires.push(next);
+            cursor = next;
+        }
+        (fires, false)
+    }
+}
+
+/// How far after its nominal time a fire's task runs, within `jitter`:
+/// derived from the schedule's name and the fire, so every node agrees.
+pub fn jitter_of(name: &str, nominal: Timestamp, jitter: Duration) -> Duration {
+    let span = micros_of(jitter);
+    if span == 0 {
+        return Duration::ZERO;
+    }
+    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes().chain(nominal.as_micros().to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    Duration::from_micros(hash % (span as u64 + 1))
+}
+
+fn micros_of(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The longest a clock springs forward: a wall-clock time in a gap is
+/// moved at most this far.
+const LONGEST_GAP_MINUTES: i64 = 24 * 60;
+
+fn next_cron_fire(cron: &Cron, zone: Tz, after: Timestamp) -> Option<Timestamp> {
+    let after_utc = DateTime::<Utc>::from_timestamp_micros(after.as_micros())?;
+    // Wall-clock times are matched as if they were UTC: no zone arithmetic
+    // inside croner, all of it below.
+    let mut wall = zone.from_utc_datetime(&after_utc.naive_utc()).naive_local();
+    // Bounded: a few ambiguous or skipped times at most before a later one.
+    for _ in 0..64 {
+        let candidate = cron.find_next_occurrence(&Utc.from_utc_datetime(&wall), false).ok()?;
+        wall = candidate.naive_utc();
+        let instant = place(zone, wall)?;
+        if instant > after_utc {
+            return Some(Timestamp(instant.timestamp_micros()));
+        }
+    }
+    None
+}
+
+/// Where wall-clock time `wall` in `zone` falls on the time line: its first
+/// occurrence when it happens twice, the end of the gap when it does not
+/// happen.
+fn place(zone: Tz, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match zone.from_local_datetime(&wall) {
+        LocalResult::Single(at) => Some(at.with_timezone(&Utc)),
+        LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
+        // Gaps begin and end on whole minutes: the first valid minute after
+        // `wall` is the instant the clock sprang to.
+        LocalResult::None => (1..=LONGEST_GAP_MINUTES).find_map(|minutes| {
+            let later = (wall + chrono::Duration::minutes(minutes)).with_second(0)?;
+            match zone.from_local_datetime(&later) {
+                LocalResult::Single(at) => Some(at.with_timezone(&Utc)),
+                LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
+                LocalResult::None => None,
+            }
+        }),
+    }
+}
+
+/// Durations as microseconds in JSON.
+mod micros {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_micros(u64::deserialize(deserializer)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cron(expression: &str, time_zone: &str) -> FireTimes {
+        FireTimes::of(&ScheduleSpec {
+            kind: SpecKind::Cron {
+                expression: expression.into(),
+                time_zone: time_zone.into(),
+            },
+            jitter: Duration::ZERO,
+        })
+        .expect("a valid spec")
+    }
+
+    /// An instant written as RFC 3339.
+    fn at(text: &str) -> Timestamp {
+        Timestamp(
+            DateTime::parse_from_rfc3339(text)
+                .expect("an RFC 3339 time")
+                .timestamp_micros(),
+        )
+    }
+
+    fn fires(times: &FireTimes, after: &str, count: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cursor = at(after);
+        for _ in 0..count {
+            let next = times.next_after(cursor).expect("a next fire");
+            out.push(
+                DateTime::<Utc>::from_timestamp_micros(next.as_micros())
+                    .expect("in range")
+                    .to_rfc3339(),
+            );
+            cursor = next;
+        }
+        out
+    }
+
+    #[test]
+    fn a_daily_cron_fires_at_the_zones_wall_clock_time() {
+        let nightly = cron("30 2 * * *", "Europe/Paris");
+        // Winter: Paris is UTC+1.
+        assert_eq!(
+            fires(&nightly, "2026-01-10T12:00:00Z", 1),
+            ["2026-01-11T01:30:00+00:00"]
+        );
+        // Summer: UTC+2.
+        assert_eq!(
+            fires(&nightly, "2026-07-10T12:00:00Z", 1),
+            ["2026-07-11T00:30:00+00:00"]
+        );
+    }
+
+    #[test]
+    fn a_wall_clock_time_the_spring_gap_skips_fires_once_when_the_gap_ends() {
+        // 2026-03-29: Paris goes from 02:00 to 03:00 (UTC 01:00).
+        let nightly = cron("30 2 * * *", "Europe/Paris");
+        assert_eq!(
+            fires(&nightly, "2026-03-28T12:00:00Z", 2),
+            ["2026-03-29T01:00:00+00:00", "2026-03-30T00:30:00+00:00"]
+        );
+        // 2026-03-08: New York goes from 02:00 to 03:00 (UTC 07:00); an
+        // hourly schedule's 02:00 and 03:00 are one fire, at 03:00.
+        let hourly = cron("0 * * * *", "America/New_York");
+        assert_eq!(
+            fires(&hourly, "2026-03-08T05:30:00Z", 3),
+            [
+                "2026-03-08T06:00:00+00:00",
+                "2026-03-08T07:00:00+00:00",
+                "2026-03-08T08:00:00+00:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wall_clock_time_the_autumn_repeats_fires_once_at_its_first_occurrence() {
+        // 2026-10-25: Paris goes from 03:00 back to 02:00 (UTC 01:00); 02:30
+        // happens at 00:30 and at 01:30 UTC.
+        let nightly = cron("30 2 * * *", "Europe/Paris");
+        assert_eq!(
+            fires(&nightly, "2026-10-24T12:00:00Z", 2),
+            ["2026-10-25T00:30:00+00:00", "2026-10-26T01:30:00+00:00"]
+        );
+        // Asked from inside the repeated hour, it does not fire again.
+        assert_eq!(
+            fires(&nightly, "2026-10-25T01:10:00Z", 1),
+            ["2026-10-26T01:30:00+00:00"]
+        );
+        // 2026-11-01: New York repeats 01:00-02:00; an hourly schedule fires
+        // at 01:00 once (05:00 UTC), then 02:00 EST (07:00 UTC).
+        let hourly = cron("0 * * * *", "America/New_York");
+        assert_eq!(
+            fires(&hourly, "2026-11-01T04:30:00Z", 3),
+            [
+                "2026-11-01T05:00:00+00:00",
+                "2026-11-01T07:00:00+00:00",
+                "2026-11-01T08:00:00+00:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_interval_fires_on_its_phase_and_seconds_are_optional_in_cron() {
+        let every = FireTimes::of(&ScheduleSpec {
+            kind: SpecKind::Interval {
+                every: Duration::from_secs(3600),
+                offset: Duration::from_secs(15 * 60),
+            },
+            jitter: Duration::ZERO,
+        })
+        .expect("valid");
+        assert_eq!(
+            fires(&every, "2026-01-10T12:20:00Z", 2),
+            ["2026-01-10T13:15:00+00:00", "2026-01-10T14:15:00+00:00"]
+        );
+        assert_eq!(
+            fires(&cron("*/10 * * * * *", "UTC"), "2026-01-10T12:00:05Z", 2),
+            ["2026-01-10T12:00:10+00:00", "2026-01-10T12:00:20+00:00"]
+        );
+    }
+
+    #[test]
+    fn fires_between_two_times_are_bounded() {
+        let minutely = cron("* * * * *", "UTC");
+        let (fires, more) = minutely.between(at("2026-01-10T12:00:00Z"), at("2026-01-10T12:10:00Z"), 100);
+        assert_eq!(fires.len(), 10);
+        assert!(!more);
+        let (fires, more) = minutely.between(at("2026-01-10T12:00:00Z"), at("2026-01-10T13:00:00Z"), 5);
+        assert_eq!((fires.len(), more), (5, true));
+    }
+
+    #[test]
+    fn a_bad_spec_is_refused_naming_the_field() {
+        let refusal = |kind: SpecKind| {
+            FireTimes::of(&ScheduleSpec {
+                kind,
+                jitter: Duration::ZERO,
+            })
+            .expect_err("refused")
+            .to_string()
+        };
+        let bad_cron = refusal(SpecKind::Cron {
+            expression: "61 * * * *".into(),
+            time_zone: "UTC".into(),
+        });
+        assert!(
+            bad_cron.starts_with("spec.cron.expression: \"61 * * * *\""),
+            "{bad_cron}"
+        );
+        let bad_zone = refusal(SpecKind::Cron {
+            expression: "0 * * * *".into(),
+            time_zone: "Mars/Olympus".into(),
+        });
+        assert!(
+            bad_zone.starts_with("spec.cron.time_zone: \"Mars/Olympus\""),
+            "{bad_zone}"
+        );
+        assert_eq!(
+            refusal(SpecKind::Interval {
+                every: Duration::from_millis(10),
+                offset: Duration::ZERO
+            }),
+            "spec.interval.every: at least 1s"
+        );
+        assert_eq!(
+            refusal(SpecKind::Interval {
+                every: Duration::from_secs(60),
+                offset: Duration::from_secs(60)
+            }),
+            "spec.interval.offset: must be shorter than the interval"
+        );
+    }
+
+    #[test]
+    fn jitter_is_the_same_for_the_same_fire_and_within_its_bound() {
+        let nominal = at("2026-01-10T12:00:00Z");
+        let bound = Duration::from_secs(30);
+        let first = jitter_of("reindex", nominal, bound);
+        assert_eq!(first, jitter_of("reindex", nominal, bound));
+        assert!(first <= bound);
+        let spread: std::collections::BTreeSet<Duration> = (0..50)
+            .map(|index| jitter_of(&format!("schedule-{index}"), nominal, bound))
+            .collect();
+        assert!(spread.len() > 40, "schedules on one minute are spread");
+        assert_eq!(jitter_of("reindex", nominal, Duration::ZERO), Duration::ZERO);
+    }
+}
