@@ -216,6 +216,226 @@ fn place(zone: Tz, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
     }
 }
 
+/// What a schedule does when a fire comes while the task of an earlier
+/// fire has not ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    /// The fire is skipped (and counted).
+    #[default]
+    Skip,
+    /// The fire waits for the earlier task to end; one waits at most, later
+    /// ones are skipped.
+    BufferOne,
+    /// The fire runs beside the earlier task.
+    AllowAll,
+    /// The earlier task is cancelled, then the fire runs.
+    CancelRunning,
+}
+
+/// What a schedule does with fires it missed (the service was down, or
+/// the schedule paused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CatchUp {
+    /// Missed fires younger than this run; older ones are skipped (and
+    /// counted).
+    #[serde(with = "micros")]
+    pub window: Duration,
+    /// Of the missed fires within the window, only the latest runs.
+    pub latest_only: bool,
+}
+
+impl Default for CatchUp {
+    fn default() -> Self {
+        CatchUp {
+            window: Duration::from_secs(60),
+            latest_only: false,
+        }
+    }
+}
+
+/// The task each fire submits.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskTemplate {
+    pub task_type: String,
+    #[serde(default)]
+    pub params: crate::model::Params,
+    /// `TaskPriority::code`.
+    #[serde(default = "normal_priority")]
+    pub priority: i64,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    #[serde(default, with = "optional_micros")]
+    pub timeout: Option<Duration>,
+}
+
+fn normal_priority() -> i64 {
+    crate::model::TaskPriority::Normal.code()
+}
+
+/// A recurring task: when it fires, what it submits, and what it does
+/// about overlaps and missed fires; with what it has done so far.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Schedule {
+    /// Unique; letters, digits, '_', '.', '-', ':'.
+    pub name: String,
+    pub spec: ScheduleSpec,
+    pub template: TaskTemplate,
+    #[serde(default)]
+    pub overlap: Overlap,
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// No fire before this.
+    #[serde(default)]
+    pub start_at: Option<Timestamp>,
+    /// No fire after this.
+    #[serde(default)]
+    pub end_at: Option<Timestamp>,
+    /// No more fires once this many have run.
+    #[serde(default)]
+    pub max_fires: Option<u64>,
+    /// Paused, with why; fires that come meanwhile are missed (see
+    /// `catch_up`).
+    #[serde(default)]
+    pub paused: Option<String>,
+    #[serde(flatten)]
+    pub state: ScheduleState,
+}
+
+/// What a schedule has done.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScheduleState {
+    /// The next nominal fire time; `None` when none comes (ended).
+    #[serde(default)]
+    pub next_fire: Option<Timestamp>,
+    /// A fire waiting for the earlier task to end (overlap buffer_one).
+    #[serde(default)]
+    pub buffered: Option<Timestamp>,
+    /// The most recent fires, newest first: nominal time and task.
+    #[serde(default)]
+    pub recent: Vec<Fire>,
+    /// Fires run, and fires skipped because of an overlap or too late.
+    #[serde(default)]
+    pub fires: u64,
+    #[serde(default)]
+    pub skipped_overlap: u64,
+    #[serde(default)]
+    pub skipped_late: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Bumped by every change: an update says which revision it read.
+    #[serde(default)]
+    pub revision: u64,
+}
+
+/// One fire of a schedule.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fire {
+    pub nominal: Timestamp,
+    pub task_id: crate::model::TaskId,
+}
+
+/// The recent fires a schedule keeps.
+pub const RECENT_FIRES: usize = 10;
+
+/// The idempotency key of a schedule's fire: the same on every node and
+/// after every restart, so a fire is submitted once.
+pub fn fire_key(name: &str, nominal: Timestamp) -> String {
+    format!("schedule:{name}:{}", nominal.as_micros())
+}
+
+/// Checks a schedule's name.
+pub fn check_name(name: &str) -> Result<(), SpecError> {
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(refused("name", "1 to 128 characters"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':')))
+    {
+        return Err(refused(
+            "name",
+            format!("{name:?} contains {bad:?}; use letters, digits, '_', '.', '-' and ':'"),
+        ));
+    }
+    Ok(())
+}
+
+/// What one look at a due schedule decides, before any task exists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Due {
+    /// Nominal times to fire now, oldest first.
+    pub fire: Vec<Timestamp>,
+    /// Missed fires older than the catch-up window (or passed over by
+    /// `latest_only`).
+    pub too_late: u64,
+    /// The next nominal fire after these.
+    pub next_fire: Option<Timestamp>,
+}
+
+/// The most missed fires counted one by one; beyond, the count says "at
+/// least".
+const MOST_COUNTED: usize = 100_000;
+
+/// The fires of `schedule` due at `now` per its catch-up policy, from its
+/// `next_fire` on: those at most `catch_up.window` late, at most `most` of
+/// them (the rest come at the next look); older ones are counted, not
+/// listed.
+pub fn due(schedule: &Schedule, times: &FireTimes, now: Timestamp, most: usize) -> Due {
+    let Some(first) = schedule.state.next_fire else {
+        return Due::default();
+    };
+    if first > now {
+        return Due {
+            next_fire: Some(first),
+            ..Due::default()
+        };
+    }
+    let oldest_on_time = now.saturating_sub(schedule.catch_up.window);
+    let mut too_late = 0;
+    let mut cursor = Timestamp(first.as_micros() - 1);
+    if first < oldest_on_time {
+        let (late, _) = times.between(cursor, Timestamp(oldest_on_time.as_micros() - 1), MOST_COUNTED);
+        too_late = late.len() as u64;
+        cursor = Timestamp(oldest_on_time.as_micros() - 1);
+    }
+    let (mut fire, more) = times.between(cursor, now, most.max(1));
+    let next_fire = match fire.last() {
+        Some(last) if more => Some(times.next_after(*last).unwrap_or(*last)),
+        Some(last) => times.next_after(*last),
+        None => times.next_after(now),
+    };
+    if schedule.catch_up.latest_only && fire.len() > 1 {
+        too_late += (fire.len() - 1) as u64;
+        fire.drain(..fire.len() - 1);
+    }
+    Due {
+        fire,
+        too_late,
+        next_fire,
+    }
+}
+
+/// Optional durations as microseconds in JSON.
+mod optional_micros {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+        match duration {
+            Some(duration) => serializer.serialize_some(&u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_micros))
+    }
+}
+
 /// Durations as microseconds in JSON.
 mod micros {
     use std::time::Duration;
@@ -402,6 +622,105 @@ mod tests {
                 offset: Duration::from_secs(60)
             }),
             "spec.interval.offset: must be shorter than the interval"
+        );
+    }
+
+    fn schedule(times: &str, window: u64, latest_only: bool, next_fire: &str) -> Schedule {
+        Schedule {
+            name: "reindex".into(),
+            spec: ScheduleSpec {
+                kind: SpecKind::Cron {
+                    expression: times.into(),
+                    time_zone: "UTC".into(),
+                },
+                jitter: Duration::ZERO,
+            },
+            template: TaskTemplate {
+                task_type: "diag.echo".into(),
+                ..TaskTemplate::default()
+            },
+            overlap: Overlap::Skip,
+            catch_up: CatchUp {
+                window: Duration::from_secs(window),
+                latest_only,
+            },
+            start_at: None,
+            end_at: None,
+            max_fires: None,
+            paused: None,
+            state: ScheduleState {
+                next_fire: Some(at(next_fire)),
+                ..ScheduleState::default()
+            },
+        }
+    }
+
+    #[test]
+    fn missed_fires_within_the_window_run_each_older_ones_are_counted() {
+        let minutely = cron("* * * * *", "UTC");
+        // Down from 12:00 to 12:10 with a 3-minute window: 12:07 (just 3
+        // minutes late) to 12:10 run; 12:00 to 12:06 are too late.
+        let due = due(
+            &schedule("* * * * *", 180, false, "2026-01-10T12:00:00Z"),
+            &minutely,
+            at("2026-01-10T12:10:00Z"),
+            100,
+        );
+        assert_eq!(
+            due.fire,
+            vec![
+                at("2026-01-10T12:07:00Z"),
+                at("2026-01-10T12:08:00Z"),
+                at("2026-01-10T12:09:00Z"),
+                at("2026-01-10T12:10:00Z")
+            ]
+        );
+        assert_eq!(due.too_late, 7, "12:00 to 12:06");
+        assert_eq!(due.next_fire, Some(at("2026-01-10T12:11:00Z")));
+    }
+
+    #[test]
+    fn latest_only_runs_the_newest_missed_fire() {
+        let minutely = cron("* * * * *", "UTC");
+        let due = due(
+            &schedule("* * * * *", 600, true, "2026-01-10T12:00:00Z"),
+            &minutely,
+            at("2026-01-10T12:05:30Z"),
+            100,
+        );
+        assert_eq!(due.fire, vec![at("2026-01-10T12:05:00Z")]);
+        assert_eq!(due.too_late, 5);
+        assert_eq!(due.next_fire, Some(at("2026-01-10T12:06:00Z")));
+    }
+
+    #[test]
+    fn a_fire_not_yet_due_waits_and_a_long_catch_up_comes_in_steps() {
+        let minutely = cron("* * * * *", "UTC");
+        let early = due(
+            &schedule("* * * * *", 60, false, "2026-01-10T12:00:00Z"),
+            &minutely,
+            at("2026-01-10T11:59:59Z"),
+            100,
+        );
+        assert_eq!(
+            early,
+            Due {
+                fire: vec![],
+                too_late: 0,
+                next_fire: Some(at("2026-01-10T12:00:00Z"))
+            }
+        );
+        let steps = due(
+            &schedule("* * * * *", 3600, false, "2026-01-10T12:00:00Z"),
+            &minutely,
+            at("2026-01-10T12:30:00Z"),
+            10,
+        );
+        assert_eq!(steps.fire.len(), 10);
+        assert_eq!(
+            steps.next_fire,
+            Some(at("2026-01-10T12:10:00Z")),
+            "the next look goes on from there"
         );
     }
 
