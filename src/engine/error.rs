@@ -58,6 +58,10 @@ pub enum EngineError {
     #[error("{0}")]
     FailedPrecondition(String),
 
+    /// What the request would create exists already, or changed under it.
+    #[error("{0}")]
+    AlreadyExists(String),
+
     /// A configured bound would be passed; the message names it.
     #[error("{0}")]
     LimitReached(String),
@@ -100,7 +104,9 @@ impl EngineError {
             | EngineError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             EngineError::PermissionDenied { .. } => ErrorCode::PermissionDenied,
             EngineError::LimitReached(_) => ErrorCode::ResourceExhausted,
-            EngineError::IdempotencyConflict { .. } | EngineError::WorkerConnected { .. } => ErrorCode::AlreadyExists,
+            EngineError::IdempotencyConflict { .. }
+            | EngineError::WorkerConnected { .. }
+            | EngineError::AlreadyExists(_) => ErrorCode::AlreadyExists,
             EngineError::ShuttingDown | EngineError::Unavailable(_) => ErrorCode::Unavailable,
             EngineError::DataLoss(_) => ErrorCode::DataLoss,
             EngineError::Overloaded { .. } => ErrorCode::ResourceExhausted,
@@ -138,6 +144,8 @@ impl From<StoreError> for EngineError {
             StoreError::AlreadyFinished { task_id, status } => EngineError::AlreadyFinished { task_id, status },
             StoreError::LeaseLost { task_id, reason } => EngineError::LeaseLost { task_id, reason },
             StoreError::LimitReached(message) => EngineError::LimitReached(message),
+            StoreError::Conflict(message) => EngineError::AlreadyExists(message),
+            StoreError::ScheduleNotFound(name) => EngineError::NotFound(format!("schedule {name:?} not found")),
             StoreError::UnknownDependency { task_id, .. } => {
                 EngineError::invalid("dependencies", format!("task {task_id} does not exist"))
             }

@@ -168,6 +168,27 @@ pub trait Tx {
 
     /// Rewrites the health row: a write that reaches the disk.
     async fn touch_health(&mut self, now: Timestamp) -> Result<(), Self::Error>;
+
+    // Schedules.
+
+    /// The record (JSON) of the schedule named `name`, locked.
+    async fn schedule(&mut self, name: &str) -> Result<Option<String>, Self::Error>;
+
+    /// Inserts a schedule's row, or replaces the one of that name.
+    async fn write_schedule(&mut self, row: &ScheduleRow<'_>) -> Result<(), Self::Error>;
+
+    /// Deletes the schedule named `name`; whether there was one.
+    async fn delete_schedule(&mut self, name: &str) -> Result<bool, Self::Error>;
+}
+
+/// A schedule as its row holds it: the record as JSON, and the columns the
+/// scheduler looks it up by.
+pub struct ScheduleRow<'a> {
+    pub name: &'a str,
+    pub next_fire: Option<Timestamp>,
+    pub paused: bool,
+    pub revision: i64,
+    pub body: &'a str,
 }
 
 /// A task to insert, as the transition placed it.

@@ -32,6 +32,12 @@ pub enum StoreError {
     /// names.
     #[error("{0}")]
     LimitReached(String),
+    /// The write lost to another: the schedule's name is taken, or the
+    /// schedule changed since it was read. The message says which.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("schedule {0:?} not found")]
+    ScheduleNotFound(String),
     /// The lease presented is no longer honoured.
     #[error("lease on task {task_id} lost: {reason}")]
     LeaseLost { task_id: TaskId, reason: LeaseLost },

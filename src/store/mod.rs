@@ -32,6 +32,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
+use crate::model::schedule::Schedule;
 use crate::model::{LeaseRef, Progress, SchedulingWeights, Task, TaskEvent, TaskId, Timestamp, WorkerInfo};
 
 pub use error::{StoreError, StoreResult};
@@ -161,6 +162,30 @@ pub trait Store: Send + Sync + 'static {
     async fn workers_elsewhere(&self, _node: &str, _seen_after: Timestamp) -> StoreResult<Vec<WorkerInfo>> {
         Ok(Vec::new())
     }
+
+    /// Creates a schedule (at revision 1); refused with
+    /// [`StoreError::Conflict`] when the name is taken.
+    async fn create_schedule(&self, schedule: Schedule) -> StoreResult<Schedule>;
+
+    async fn get_schedule(&self, name: &str) -> StoreResult<Option<Schedule>>;
+
+    /// Every schedule, by name.
+    async fn list_schedules(&self) -> StoreResult<Vec<Schedule>>;
+
+    /// Writes `schedule` in place of its revision `read` (the revision goes
+    /// up by one); refused with [`StoreError::Conflict`] when it changed
+    /// since, [`StoreError::ScheduleNotFound`] when it is gone.
+    async fn update_schedule(&self, schedule: Schedule, read: u64) -> StoreResult<Schedule>;
+
+    /// Deletes a schedule; whether there was one.
+    async fn delete_schedule(&self, name: &str) -> StoreResult<bool>;
+
+    /// Schedules not paused whose next fire is at or before `now`, soonest
+    /// first, at most `limit`.
+    async fn due_schedules(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Schedule>>;
+
+    /// When the soonest schedule not paused fires next.
+    async fn next_schedule_fire(&self) -> StoreResult<Option<Timestamp>>;
 
     /// Makes a small durable write and says whether it succeeded: whether
     /// the store can take writes now (readiness). A write that changes

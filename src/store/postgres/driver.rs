@@ -20,7 +20,7 @@ use crate::store::changes::{Changes, Event};
 use crate::store::columns::status_code::{CANCELLED, PENDING, RUNNING, SCHEDULED, TERMINAL};
 use crate::store::columns::{TaskRow, duration, micros, parse_priority, parse_status, to_json};
 use crate::store::driver::{
-    CLOSED, CancelWrite, Close, Dependent, DueTask, LeaseWrites, LeasedTask, NewRow, Placed, Tx,
+    CLOSED, CancelWrite, Close, Dependent, DueTask, LeaseWrites, LeasedTask, NewRow, Placed, ScheduleRow, Tx,
 };
 use crate::store::postgres::error::{Failure, Step};
 use crate::store::postgres::row::{COLUMNS, COLUMNS_OF_TASK, read};
@@ -557,6 +557,41 @@ impl Tx for PgTx<'_, '_> {
             }
         };
         Ok(rows.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?)
+    }
+
+    async fn schedule(&mut self, name: &str) -> Step<Option<String>> {
+        let row = query_opt(
+            self.tx,
+            "SELECT body FROM schedules WHERE name = $1 FOR UPDATE",
+            &[&name],
+        )
+        .await?;
+        match row {
+            Some(row) => Ok(Some(row.try_get(0)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn write_schedule(&mut self, row: &ScheduleRow<'_>) -> Step<()> {
+        execute(
+            self.tx,
+            "INSERT INTO schedules (name, next_fire, paused, revision, body) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (name) DO UPDATE SET next_fire = excluded.next_fire, paused = excluded.paused, \
+             revision = excluded.revision, body = excluded.body",
+            &[
+                &row.name,
+                &row.next_fire.map(Timestamp::as_micros),
+                &row.paused,
+                &row.revision,
+                &row.body,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_schedule(&mut self, name: &str) -> Step<bool> {
+        Ok(execute(self.tx, "DELETE FROM schedules WHERE name = $1", &[&name]).await? > 0)
     }
 
     async fn touch_health(&mut self, now: Timestamp) -> Step<()> {

@@ -29,8 +29,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
+use crate::model::schedule::Schedule;
 use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp, WorkerInfo};
 use crate::store::changes::Changes;
+use crate::store::columns::from_json;
 use crate::store::driver::Tx;
 use crate::store::postgres::driver::PgTx;
 use crate::store::postgres::error::{Failure, Step, database_error};
@@ -335,6 +337,46 @@ impl Store for PostgresStore {
 
     async fn declared_task_types(&self) -> StoreResult<Vec<String>> {
         read!(self, |client| reads::declared_task_types(&client).await)
+    }
+
+    async fn create_schedule(&self, schedule: Schedule) -> StoreResult<Schedule> {
+        transact!(self, |tx| transition::create_schedule(tx, schedule.clone()).await)
+    }
+
+    async fn get_schedule(&self, name: &str) -> StoreResult<Option<Schedule>> {
+        let body: Option<String> = read!(self, |client| {
+            let row =
+                crate::store::postgres::sql::query_opt(&client, "SELECT body FROM schedules WHERE name = $1", &[&name])
+                    .await?;
+            match row {
+                Some(row) => Ok(Some(row.try_get(0)?)),
+                None => Ok(None),
+            }
+        })?;
+        body.map(|body| from_json("body", &body)).transpose()
+    }
+
+    async fn list_schedules(&self) -> StoreResult<Vec<Schedule>> {
+        let bodies = read!(self, |client| reads::schedules(&client).await)?;
+        bodies.iter().map(|body| from_json("body", body)).collect()
+    }
+
+    async fn update_schedule(&self, schedule: Schedule, read: u64) -> StoreResult<Schedule> {
+        transact!(self, |tx| transition::update_schedule(tx, schedule.clone(), read).await)
+    }
+
+    async fn delete_schedule(&self, name: &str) -> StoreResult<bool> {
+        transact!(self, |tx| transition::delete_schedule(tx, name).await)
+    }
+
+    async fn due_schedules(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Schedule>> {
+        let bodies = read!(self, |client| reads::due_schedules(&client, now.as_micros(), limit)
+            .await)?;
+        bodies.iter().map(|body| from_json("body", body)).collect()
+    }
+
+    async fn next_schedule_fire(&self) -> StoreResult<Option<Timestamp>> {
+        Ok(read!(self, |client| reads::next_schedule_fire(&client).await)?.map(Timestamp))
     }
 
     async fn check_writable(&self, now: Timestamp) -> StoreResult<()> {

@@ -162,3 +162,30 @@ pub async fn workers_elsewhere(
     }
     Ok(workers)
 }
+
+/// Every schedule's record, by name.
+pub async fn schedules(client: &impl GenericClient) -> Step<Vec<String>> {
+    let rows = query(client, "SELECT body FROM schedules ORDER BY name", &[]).await?;
+    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
+
+/// The records of schedules not paused whose next fire is at or before
+/// `now`, soonest first.
+pub async fn due_schedules(client: &impl GenericClient, now: i64, limit: usize) -> Step<Vec<String>> {
+    let rows = query(
+        client,
+        "SELECT body FROM schedules WHERE NOT paused AND next_fire <= $1 ORDER BY next_fire LIMIT $2",
+        &[&now, &(limit as i64)],
+    )
+    .await?;
+    rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+}
+
+/// When the soonest schedule not paused fires next.
+pub async fn next_schedule_fire(client: &impl GenericClient) -> Step<Option<i64>> {
+    let rows = query(client, "SELECT MIN(next_fire) FROM schedules WHERE NOT paused", &[]).await?;
+    match rows.first() {
+        Some(row) => Ok(row.try_get(0)?),
+        None => Ok(None),
+    }
+}

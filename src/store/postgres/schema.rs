@@ -83,6 +83,16 @@ const MIGRATIONS: &[&str] = &[
         seen_at bigint NOT NULL,
         PRIMARY KEY (node, worker_id)
     );",
+    // 3: schedules. The record is JSON; what the scheduler looks up by
+    // (the next fire of those not paused) is a column with its index.
+    "CREATE TABLE schedules (
+        name text PRIMARY KEY,
+        next_fire bigint,
+        paused boolean NOT NULL,
+        revision bigint NOT NULL,
+        body text NOT NULL
+    );
+    CREATE INDEX schedules_due ON schedules (next_fire) WHERE NOT paused;",
 ];
 
 /// The schema version this taskd migrates a database to.

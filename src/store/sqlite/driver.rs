@@ -14,7 +14,7 @@ use crate::model::{Fingerprint, LeaseToken, TaskId, TaskStatus, Timestamp};
 use crate::store::changes::{Changes, Event};
 use crate::store::columns::status_code::{CANCELLED, COMPLETED, PENDING, RUNNING, SCHEDULED, TERMINAL};
 use crate::store::driver::{
-    CLOSED, CancelWrite, Close, Dependent, DueTask, LeaseWrites, LeasedTask, NewRow, Placed, Tx,
+    CLOSED, CancelWrite, Close, Dependent, DueTask, LeaseWrites, LeasedTask, NewRow, Placed, ScheduleRow, Tx,
 };
 use crate::store::sqlite::row::{
     COLUMNS, TaskRow, duration, micros, parse_priority, parse_status, read_retry_policy, read_row, to_json,
@@ -571,6 +571,39 @@ impl Tx for Batch<'_> {
             .prepare_cached("UPDATE health SET checked_at = ?1 WHERE id = 1")?
             .execute(params![now.as_micros()])?;
         Ok(())
+    }
+
+    async fn schedule(&mut self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .connection
+            .prepare_cached("SELECT body FROM schedules WHERE name = ?1")?
+            .query_row(params![name], |row| row.get(0))
+            .optional()?)
+    }
+
+    async fn write_schedule(&mut self, row: &ScheduleRow<'_>) -> StoreResult<()> {
+        self.connection
+            .prepare_cached(
+                "INSERT INTO schedules (name, next_fire, paused, revision, body) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (name) DO UPDATE SET next_fire = excluded.next_fire, paused = excluded.paused, \
+                 revision = excluded.revision, body = excluded.body",
+            )?
+            .execute(params![
+                row.name,
+                row.next_fire.map(Timestamp::as_micros),
+                row.paused,
+                row.revision,
+                row.body
+            ])?;
+        Ok(())
+    }
+
+    async fn delete_schedule(&mut self, name: &str) -> StoreResult<bool> {
+        let deleted = self
+            .connection
+            .prepare_cached("DELETE FROM schedules WHERE name = ?1")?
+            .execute(params![name])?;
+        Ok(deleted > 0)
     }
 }
 

@@ -30,7 +30,9 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::broadcast;
 
+use crate::model::schedule::Schedule;
 use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
+use crate::store::columns::from_json;
 use crate::store::driver::Tx;
 use crate::store::sqlite::connection::{open_connection, open_read_connection};
 use crate::store::sqlite::counts::Counts;
@@ -43,6 +45,7 @@ use crate::store::{
     Purged, RenewRequest, Renewed, RescueScope, Rescued, StatusCount, Store, StoreError, StoreOptions, StoreResult,
     SubmitBatch, Submitted,
 };
+use rusqlite::OptionalExtension;
 
 pub use config::{SqliteStoreConfig, Synchronous};
 pub use lock::lock_path;
@@ -279,6 +282,51 @@ impl Store for SqliteStore {
 
     async fn declared_task_types(&self) -> StoreResult<Vec<String>> {
         self.read(reads::declared_task_types).await
+    }
+
+    async fn create_schedule(&self, schedule: Schedule) -> StoreResult<Schedule> {
+        self.write(1, move |writer| run_now(transition::create_schedule(writer, schedule)))
+            .await
+    }
+
+    async fn get_schedule(&self, name: &str) -> StoreResult<Option<Schedule>> {
+        let name = name.to_string();
+        self.read_now(|connection| {
+            let body: Option<String> = connection
+                .prepare_cached("SELECT body FROM schedules WHERE name = ?1")?
+                .query_row(rusqlite::params![name], |row| row.get(0))
+                .optional()?;
+            body.map(|body| from_json("body", &body)).transpose()
+        })
+    }
+
+    async fn list_schedules(&self) -> StoreResult<Vec<Schedule>> {
+        let bodies = self.read(reads::schedules).await?;
+        bodies.iter().map(|body| from_json("body", body)).collect()
+    }
+
+    async fn update_schedule(&self, schedule: Schedule, read: u64) -> StoreResult<Schedule> {
+        self.write(1, move |writer| {
+            run_now(transition::update_schedule(writer, schedule, read))
+        })
+        .await
+    }
+
+    async fn delete_schedule(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.write(1, move |writer| run_now(transition::delete_schedule(writer, &name)))
+            .await
+    }
+
+    async fn due_schedules(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<Schedule>> {
+        let bodies = self
+            .read(move |connection| reads::due_schedules(connection, now.as_micros(), limit))
+            .await?;
+        bodies.iter().map(|body| from_json("body", body)).collect()
+    }
+
+    async fn next_schedule_fire(&self) -> StoreResult<Option<Timestamp>> {
+        Ok(self.read_now(reads::next_schedule_fire)?.map(Timestamp))
     }
 
     async fn check_writable(&self, now: Timestamp) -> StoreResult<()> {

@@ -139,3 +139,27 @@ pub fn declared_task_types(connection: &Connection) -> StoreResult<Vec<String>> 
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(names)
 }
+
+/// Every schedule's record, by name.
+pub fn schedules(connection: &Connection) -> StoreResult<Vec<String>> {
+    let mut statement = connection.prepare_cached("SELECT body FROM schedules ORDER BY name")?;
+    let bodies = statement.query_map([], |row| row.get(0))?;
+    Ok(bodies.collect::<rusqlite::Result<Vec<String>>>()?)
+}
+
+/// The records of schedules not paused whose next fire is at or before
+/// `now`, soonest first.
+pub fn due_schedules(connection: &Connection, now: i64, limit: usize) -> StoreResult<Vec<String>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT body FROM schedules WHERE paused = 0 AND next_fire <= ?1 ORDER BY next_fire LIMIT ?2",
+    )?;
+    let bodies = statement.query_map(params![now, limit as i64], |row| row.get(0))?;
+    Ok(bodies.collect::<rusqlite::Result<Vec<String>>>()?)
+}
+
+/// When the soonest schedule not paused fires next.
+pub fn next_schedule_fire(connection: &Connection) -> StoreResult<Option<i64>> {
+    Ok(connection
+        .prepare_cached("SELECT MIN(next_fire) FROM schedules WHERE paused = 0")?
+        .query_row([], |row| row.get(0))?)
+}

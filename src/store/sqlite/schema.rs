@@ -178,6 +178,19 @@ const MIGRATIONS: &[Migration] = &[
         INSERT INTO health (id, checked_at) VALUES (1, 0);",
         then: None,
     },
+    // 5: schedules. The record is JSON; what the scheduler looks up by
+    // (the next fire of those not paused) is a column with its index.
+    Migration {
+        sql: "CREATE TABLE schedules (
+            name TEXT PRIMARY KEY NOT NULL,
+            next_fire INTEGER,
+            paused INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            body TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX schedules_due ON schedules (next_fire) WHERE paused = 0;",
+        then: None,
+    },
 ];
 
 /// Brings a database to the newest schema.

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod promote;
 pub mod purge;
 pub mod rescue;
+pub mod schedules;
 pub mod submit;
 pub mod task_types;
 
@@ -24,5 +25,6 @@ pub use lease::{record_progress, renew};
 pub use promote::promote;
 pub use purge::purge;
 pub use rescue::rescue;
+pub use schedules::{create_schedule, delete_schedule, update_schedule};
 pub use submit::submit;
 pub use task_types::{declare_task_types, forget_task_types};

@@ -15,6 +15,7 @@ pub mod claims;
 pub mod dependencies;
 pub mod events;
 pub mod leases;
+pub mod schedules;
 pub mod sequences;
 pub mod submits;
 
@@ -211,6 +212,8 @@ macro_rules! store_conformance_tests {
             dependencies::a_permanent_failure_fails_at_once,
             events::events_follow_commits_in_order_with_the_task_as_changed,
             events::a_watch_snapshot_and_its_events_miss_nothing,
+            schedules::a_schedule_is_created_once_and_changed_only_from_its_latest_revision,
+            schedules::due_schedules_are_those_not_paused_whose_fire_has_come,
         );
         #[test]
         fn random_operation_sequences_keep_the_invariants() {
