@@ -12,6 +12,7 @@ const PROTOS: &[&str] = &[
     "taskd/v1/task_service.proto",
     "taskd/v1/system_service.proto",
     "taskd/v1/worker_service.proto",
+    "taskd/v1/schedule_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

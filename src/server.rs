@@ -12,10 +12,12 @@ use tokio_util::sync::CancellationToken;
 use crate::api::access::{self, Access};
 use crate::api::guard::{self, Guard};
 use crate::api::proto;
+use crate::api::proto::schedule_service_server::ScheduleServiceServer;
 use crate::api::proto::system_service_server::SystemServiceServer;
 use crate::api::proto::task_service_server::TaskServiceServer;
 use crate::api::proto::worker_service_server::WorkerServiceServer;
 use crate::api::rest::{self, RestState};
+use crate::api::schedule_service::ScheduleServiceHandler;
 use crate::api::system_service::SystemServiceHandler;
 use crate::api::task_service::TaskServiceHandler;
 use crate::api::worker_service::WorkerServiceHandler;
@@ -216,6 +218,9 @@ pub async fn start_with_source(
     health_reporter
         .set_serving::<WorkerServiceServer<WorkerServiceHandler>>()
         .await;
+    health_reporter
+        .set_serving::<ScheduleServiceServer<ScheduleServiceHandler>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -265,6 +270,7 @@ pub async fn start_with_source(
         stopping.clone(),
     ));
     let worker_service = WorkerServiceServer::new(WorkerServiceHandler::new(engine.workers(), stopping.clone()));
+    let schedule_service = ScheduleServiceServer::new(ScheduleServiceHandler::new(engine.schedules()));
     // One listener for gRPC (HTTP/2) and the REST bridge, dashboard and
     // metrics (HTTP/1.1 or HTTP/2): REST routes are the fallback of the
     // gRPC router.
@@ -284,6 +290,7 @@ pub async fn start_with_source(
         .add_service(task_service)
         .add_service(system_service)
         .add_service(worker_service)
+        .add_service(schedule_service)
         .prepare()
         .into_axum_router()
         // Outermost last here, first on the way in: is the request what it

@@ -14,7 +14,13 @@ from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
 
 HERE = Path(__file__).resolve().parent
-PROTO_FILES = ["task.proto", "task_service.proto", "system_service.proto", "worker_service.proto"]
+PROTO_FILES = [
+    "task.proto",
+    "task_service.proto",
+    "system_service.proto",
+    "worker_service.proto",
+    "schedule_service.proto",
+]
 
 
 def proto_root() -> Path:

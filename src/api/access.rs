@@ -79,6 +79,9 @@ fn grpc_requirement(path: &str, config: &AuthConfig) -> Requirement {
         ("taskd.v1.TaskService", "CancelTask") => Requirement::Scope(Scope::Cancel),
         ("taskd.v1.TaskService", "DeleteTaskType") => Requirement::Scope(Scope::Admin),
         ("taskd.v1.WorkerService", "ListWorkers") => Requirement::Scope(Scope::Read),
+        // A schedule submits tasks: changing one needs the submit scope.
+        ("taskd.v1.ScheduleService", "GetSchedule" | "ListSchedules") => Requirement::Scope(Scope::Read),
+        ("taskd.v1.ScheduleService", _) => Requirement::Scope(Scope::Submit),
         ("taskd.v1.WorkerService", _) => Requirement::Scope(Scope::Worker),
         // Reads, watches, stats, the system service, reflection, and paths
         // that do not exist (they get UNIMPLEMENTED once allowed).

@@ -14,6 +14,7 @@ pub mod metrics;
 mod properties;
 pub mod proto;
 pub mod rest;
+pub mod schedule_service;
 pub mod status;
 pub mod system_convert;
 pub mod system_service;

@@ -135,7 +135,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(files, 4);
+        assert_eq!(files, 5);
         assert!(missing.is_empty(), "elements without a comment: {missing:?}");
     }
 }

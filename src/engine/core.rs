@@ -50,6 +50,8 @@ pub struct Core {
     /// The earliest time a SCHEDULED task is known to become due.
     next_due: Mutex<Option<Timestamp>>,
     pub(in crate::engine) due_changed: Notify,
+    /// A schedule was created or changed: the scheduler looks again.
+    pub(in crate::engine) schedules_changed: Notify,
     pub(in crate::engine) rescue_wanted: Notify,
     /// Fires when the engine stops; every background loop ends on it.
     pub(in crate::engine) stopping: CancellationToken,
@@ -94,6 +96,7 @@ impl Core {
             work: watch::Sender::new(0),
             next_due: Mutex::new(None),
             due_changed: Notify::new(),
+            schedules_changed: Notify::new(),
             rescue_wanted: Notify::new(),
             stopping: CancellationToken::new(),
             accepting: AtomicBool::new(true),

@@ -13,6 +13,7 @@ use crate::engine::error::EngineResult;
 use crate::engine::executor::LocalExecutor;
 use crate::engine::handler::HandlerRegistry;
 use crate::engine::manager::TaskManager;
+use crate::engine::schedules::{self, Schedules};
 use crate::engine::timers;
 use crate::engine::workers::Workers;
 use crate::engine::{cluster, task_types};
@@ -78,6 +79,7 @@ impl Engine {
         timers::spawn(core.clone());
         task_types::spawn_keeper(core.clone());
         cluster::spawn(core.clone());
+        schedules::spawn(core.clone());
         Ok(Engine {
             core,
             local: Arc::new(OnceLock::new()),
@@ -117,6 +119,11 @@ impl Engine {
     /// The worker protocol.
     pub fn workers(&self) -> Workers {
         Workers::new(self.core.clone())
+    }
+
+    /// Recurring tasks.
+    pub fn schedules(&self) -> Schedules {
+        Schedules::new(self.core.clone())
     }
 
     /// Administration.

@@ -1,8 +1,8 @@
 //! The transport-free core, entered through one facade per capability:
 //! [`Engine`] starts and stops it and hands out [`TaskManager`] (tasks),
-//! [`Workers`] (the worker protocol) and [`Admin`] (administration). Every
-//! change is an operation of the store, which decides with the model's
-//! rules. Executors run attempts under leases the store hands out; the
+//! [`Workers`] (the worker protocol), [`Schedules`] and [`Admin`]
+//! (administration). Every change is an operation of the store, which
+//! decides with the model's rules. Executors run attempts under leases the store hands out; the
 //! in-process one ([`executor::LocalExecutor`]) runs the built-in and
 //! embedded handlers. Nothing in here knows about gRPC, HTTP or SQL.
 
@@ -20,6 +20,7 @@ mod lifecycle;
 pub mod limits;
 mod manager;
 pub mod metrics;
+pub mod schedules;
 pub mod stats;
 mod task_types;
 mod timers;
@@ -35,6 +36,7 @@ pub use handler::{HandlerError, HandlerRegistry, HandlerResult, TaskContext, Tas
 pub use lifecycle::Engine;
 pub use limits::unthrottled_reason;
 pub use manager::{TaskManager, TaskPage};
+pub use schedules::{ScheduleView, Schedules};
 pub use stats::{EngineStats, Scheduling, StatusCounts, TypeStats};
 pub use worker_registry::{TaskTypeInfo, WorkerHello};
 pub use workers::Workers;

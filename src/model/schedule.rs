@@ -330,6 +330,20 @@ pub struct ScheduleState {
     pub revision: u64,
 }
 
+impl ScheduleState {
+    /// When the scheduler should look at the schedule next: its next fire,
+    /// or within a second while a fire waits for an earlier task to end.
+    pub fn next_look(&self) -> Option<Timestamp> {
+        match self.buffered {
+            Some(_) => {
+                let soon = self.updated_at.saturating_add(Duration::from_secs(1));
+                Some(self.next_fire.map_or(soon, |next| next.min(soon)))
+            }
+            None => self.next_fire,
+        }
+    }
+}
+
 /// One fire of a schedule.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fire {

@@ -185,6 +185,7 @@ pub trait Tx {
 /// scheduler looks it up by.
 pub struct ScheduleRow<'a> {
     pub name: &'a str,
+    /// When the scheduler looks at it next (`ScheduleState::next_look`).
     pub next_fire: Option<Timestamp>,
     pub paused: bool,
     pub revision: i64,

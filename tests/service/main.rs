@@ -27,6 +27,7 @@ mod readme;
 mod recovery;
 mod rest;
 mod retries;
+mod schedules;
 mod scheduling;
 mod security;
 mod store_postgres;

@@ -42,7 +42,7 @@ async fn write<T: Tx>(tx: &mut T, schedule: &Schedule) -> Result<(), T::Error> {
     let body = to_json(schedule);
     tx.write_schedule(&ScheduleRow {
         name: &schedule.name,
-        next_fire: schedule.state.next_fire,
+        next_fire: schedule.state.next_look(),
         paused: schedule.paused.is_some(),
         revision: i64::try_from(schedule.state.revision).unwrap_or(i64::MAX),
         body: &body,

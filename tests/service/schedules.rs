@@ -1,0 +1,357 @@
+//! Schedules over gRPC, on an engine clock the tests move: fires on time
+//! and once each, missed fires per the catch-up policy, pause and resume,
+//! trigger and backfill, the overlap policy, and bad specs refused naming
+//! the field.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use taskd::model::{Clock, Timestamp};
+use taskd_client::proto::schedule_service_client::ScheduleServiceClient;
+use taskd_client::proto::schedule_spec::Kind;
+use taskd_client::proto::{self, task_event};
+use taskd_client::{ListTasksRequest, Transport, WatchTasksRequest, labels};
+use tonic::Code;
+
+use crate::support::{TestServer, within};
+
+/// 2030-01-01T12:00:00Z, on the minute: where every test's clock starts.
+fn noon() -> Timestamp {
+    Timestamp(1_893_499_200_000_000)
+}
+
+fn seconds(value: u64) -> pbjson_types::Duration {
+    pbjson_types::Duration {
+        seconds: value as i64,
+        nanos: 0,
+    }
+}
+
+fn timestamp(at: Timestamp) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
+        seconds: at.as_micros().div_euclid(1_000_000),
+        nanos: (at.as_micros().rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+fn every_minute(name: &str, task_type: &str) -> proto::ScheduleDefinition {
+    proto::ScheduleDefinition {
+        name: name.into(),
+        spec: Some(proto::ScheduleSpec {
+            kind: Some(Kind::Cron(proto::CronSpec {
+                expression: "* * * * *".into(),
+                time_zone: "Europe/Paris".into(),
+            })),
+            jitter: None,
+        }),
+        template: Some(proto::TaskTemplate {
+            task_type: task_type.into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+struct Scheduled {
+    server: TestServer,
+    clock: Clock,
+    schedules: ScheduleServiceClient<Transport>,
+}
+
+async fn start() -> Scheduled {
+    let clock = Clock::manual(noon().saturating_add(Duration::from_secs(30)));
+    let server = TestServer::start_with({
+        let clock = clock.clone();
+        move |config| config.engine.clock = clock
+    })
+    .await;
+    let schedules = ScheduleServiceClient::new(server.client.channel());
+    Scheduled {
+        server,
+        clock,
+        schedules,
+    }
+}
+
+impl Scheduled {
+    /// The tasks schedule `name` submitted, oldest first.
+    async fn fired(&self, name: &str) -> Vec<taskd_client::Task> {
+        let mut tasks = self
+            .server
+            .client
+            .list_all(ListTasksRequest {
+                labels: labels([("schedule", name)]),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        tasks.reverse();
+        tasks
+    }
+
+    /// Moves the clock on and waits until schedule `name` has submitted
+    /// `count` tasks in all.
+    async fn advance_until_fired(&self, name: &str, by: Duration, count: usize) -> Vec<taskd_client::Task> {
+        let mut submitted = Box::pin(
+            self.server
+                .client
+                .watch_all(WatchTasksRequest {
+                    labels: labels([("schedule", name)]),
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+        );
+        let mut seen = self.fired(name).await.len();
+        self.clock.advance(by);
+        while seen < count {
+            let event = within("a fire", submitted.next()).await.unwrap().unwrap();
+            if event.kind() == task_event::Kind::Submitted {
+                seen += 1;
+            }
+        }
+        self.fired(name).await
+    }
+
+    async fn get(&mut self, name: &str) -> proto::Schedule {
+        self.schedules
+            .get_schedule(proto::GetScheduleRequest { name: name.into() })
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+#[tokio::test]
+async fn a_schedule_fires_on_its_clock_once_per_fire() {
+    let mut scheduled = start().await;
+    // Fires beside each other: the two of one look are not an overlap.
+    let mut tick = every_minute("tick", "diag.echo");
+    tick.overlap = proto::OverlapPolicy::AllowAll as i32;
+    let created = scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest { schedule: Some(tick) })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        created.next_fire_times.first(),
+        Some(&timestamp(noon().saturating_add(Duration::from_secs(60)))),
+        "the first fire is the next minute"
+    );
+    assert_eq!(created.next_fire_times.len(), 5);
+
+    let fired = scheduled.advance_until_fired("tick", Duration::from_secs(30), 1).await;
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].labels.get("schedule").map(String::as_str), Some("tick"));
+    let fired = scheduled.advance_until_fired("tick", Duration::from_secs(120), 3).await;
+    assert_eq!(fired.len(), 3, "12:02 and 12:03 fired, each once");
+    let schedule = scheduled.get("tick").await;
+    assert_eq!(schedule.fires, 3);
+    assert_eq!(schedule.recent_fires.len(), 3);
+    assert_eq!(
+        schedule.recent_fires[0].nominal_time,
+        Some(timestamp(noon().saturating_add(Duration::from_secs(180))))
+    );
+    assert_eq!(schedule.recent_fires[0].task_id, fired[2].id);
+}
+
+#[tokio::test]
+async fn a_paused_schedule_misses_its_fires_and_catches_up_per_its_policy_on_resume() {
+    let mut scheduled = start().await;
+    let mut definition = every_minute("catch-up", "diag.echo");
+    definition.catch_up = Some(proto::CatchUpPolicy {
+        window: Some(seconds(600)),
+        latest_only: true,
+    });
+    scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(definition),
+        })
+        .await
+        .unwrap();
+    let paused = scheduled
+        .schedules
+        .pause_schedule(proto::PauseScheduleRequest {
+            name: "catch-up".into(),
+            note: "reindexing by hand".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(paused.paused);
+    assert_eq!(paused.pause_note, "reindexing by hand");
+    assert!(paused.next_fire_times.is_empty());
+    scheduled.clock.advance(Duration::from_secs(5 * 60));
+    scheduled
+        .schedules
+        .resume_schedule(proto::ResumeScheduleRequest {
+            name: "catch-up".into(),
+        })
+        .await
+        .unwrap();
+    let fired = scheduled.advance_until_fired("catch-up", Duration::ZERO, 1).await;
+    assert_eq!(fired.len(), 1, "only the latest of the five missed fires runs");
+    let schedule = scheduled.get("catch-up").await;
+    assert_eq!((schedule.fires, schedule.skipped_late), (1, 4));
+}
+
+#[tokio::test]
+async fn trigger_fires_now_and_backfill_fires_a_past_range_once() {
+    let mut scheduled = start().await;
+    scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(every_minute("by-hand", "diag.echo")),
+        })
+        .await
+        .unwrap();
+    let triggered = scheduled
+        .schedules
+        .trigger_schedule(proto::TriggerScheduleRequest { name: "by-hand".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(triggered.labels.get("schedule").map(String::as_str), Some("by-hand"));
+
+    let range = proto::BackfillScheduleRequest {
+        name: "by-hand".into(),
+        start_time: Some(timestamp(noon().saturating_sub(Duration::from_secs(3 * 60)))),
+        end_time: Some(timestamp(noon())),
+    };
+    let backfilled = scheduled
+        .schedules
+        .backfill_schedule(range.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .tasks;
+    assert_eq!(backfilled.len(), 3, "11:58, 11:59 and 12:00");
+    let again = scheduled
+        .schedules
+        .backfill_schedule(range)
+        .await
+        .unwrap()
+        .into_inner()
+        .tasks;
+    let ids = |tasks: &[proto::Task]| tasks.iter().map(|task| task.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&again),
+        ids(&backfilled),
+        "a fire is submitted once, however often it is asked for"
+    );
+    assert_eq!(scheduled.fired("by-hand").await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_fire_is_skipped_while_the_last_one_runs_and_counted() {
+    let mut scheduled = start().await;
+    scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(every_minute("gated", "test.gate")),
+        })
+        .await
+        .unwrap();
+    let fired = scheduled.advance_until_fired("gated", Duration::from_secs(30), 1).await;
+    scheduled
+        .server
+        .wait_for_status(&fired[0].id, taskd_client::TaskStatus::Running)
+        .await;
+    // 12:02 comes while 12:01's task still runs: skipped (the default
+    // overlap policy), and counted.
+    scheduled.clock.advance(Duration::from_secs(60));
+    let schedule = loop {
+        let schedule = scheduled.get("gated").await;
+        if schedule.skipped_overlap > 0 {
+            break schedule;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!((schedule.fires, schedule.skipped_overlap), (1, 1));
+    assert_eq!(scheduled.fired("gated").await.len(), 1);
+    scheduled.server.gate.open(1);
+}
+
+#[tokio::test]
+async fn a_bad_schedule_is_refused_naming_the_field() {
+    let mut scheduled = start().await;
+    let mut refusal = async |definition: proto::ScheduleDefinition| {
+        scheduled
+            .schedules
+            .create_schedule(proto::CreateScheduleRequest {
+                schedule: Some(definition),
+            })
+            .await
+            .expect_err("refused")
+    };
+    let mut bad_cron = every_minute("bad", "diag.echo");
+    bad_cron.spec = Some(proto::ScheduleSpec {
+        kind: Some(Kind::Cron(proto::CronSpec {
+            expression: "61 * * * *".into(),
+            time_zone: String::new(),
+        })),
+        jitter: None,
+    });
+    let status = refusal(bad_cron).await;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status
+            .message()
+            .starts_with("schedule.spec.cron.expression: \"61 * * * *\""),
+        "{}",
+        status.message()
+    );
+
+    let mut bad_zone = every_minute("bad", "diag.echo");
+    bad_zone.spec = Some(proto::ScheduleSpec {
+        kind: Some(Kind::Cron(proto::CronSpec {
+            expression: "0 3 * * *".into(),
+            time_zone: "Europe/Atlantis".into(),
+        })),
+        jitter: None,
+    });
+    let status = refusal(bad_zone).await;
+    assert!(
+        status
+            .message()
+            .starts_with("schedule.spec.cron.time_zone: \"Europe/Atlantis\""),
+        "{}",
+        status.message()
+    );
+
+    let status = refusal(every_minute("bad", "no.such.type")).await;
+    assert!(
+        status
+            .message()
+            .starts_with("schedule.template.task_type: unknown task type"),
+        "{}",
+        status.message()
+    );
+
+    let status = refusal(every_minute("has space", "diag.echo")).await;
+    assert!(
+        status
+            .message()
+            .starts_with("schedule.name: \"has space\" contains ' '"),
+        "{}",
+        status.message()
+    );
+
+    scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(every_minute("twice", "diag.echo")),
+        })
+        .await
+        .unwrap();
+    let taken = scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(every_minute("twice", "diag.echo")),
+        })
+        .await
+        .expect_err("a name is taken once");
+    assert_eq!(taken.code(), Code::AlreadyExists);
+}
