@@ -778,3 +778,81 @@ async fn a_type_an_admin_removes_on_one_node_is_refused_on_the_others() {
     assert_eq!(refused.code(), Some(tonic::Code::InvalidArgument), "{refused}");
     cluster.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_running_the_scheduler_fire_each_time_exactly_once() {
+    use taskd_client::proto::schedule_service_client::ScheduleServiceClient;
+    use taskd_client::proto::{self, schedule_spec};
+
+    let cluster = Cluster::start(2, &[]);
+    let first = cluster.client(0).await;
+    let second = cluster.client(1).await;
+    let mut watch = Box::pin(
+        second
+            .watch_all(taskd_client::WatchTasksRequest {
+                labels: taskd_client::labels([("schedule", "every-second")]),
+                ..Default::default()
+            })
+            .await
+            .expect("watch"),
+    );
+    let mut schedules = ScheduleServiceClient::new(first.channel());
+    schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(proto::ScheduleDefinition {
+                name: "every-second".into(),
+                spec: Some(proto::ScheduleSpec {
+                    kind: Some(schedule_spec::Kind::Interval(proto::IntervalSpec {
+                        every: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
+                        offset: None,
+                    })),
+                    jitter: None,
+                }),
+                template: Some(proto::TaskTemplate {
+                    task_type: "diag.echo".into(),
+                    ..Default::default()
+                }),
+                overlap: proto::OverlapPolicy::AllowAll as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("created");
+    // Both nodes look at the schedule every time it is due.
+    let mut submitted = 0;
+    while submitted < 5 {
+        let event = within("a fire", watch.next()).await.expect("open").expect("event");
+        if event.kind() == Kind::Submitted {
+            submitted += 1;
+        }
+    }
+    schedules
+        .delete_schedule(proto::DeleteScheduleRequest {
+            name: "every-second".into(),
+        })
+        .await
+        .expect("deleted");
+    let fired: Vec<taskd_client::Task> = all_tasks(&first)
+        .await
+        .into_iter()
+        .filter(|task| task.labels.get("schedule").map(String::as_str) == Some("every-second"))
+        .collect();
+    let mut nominals: Vec<i64> = fired
+        .iter()
+        .map(|task| {
+            task.name
+                .rsplit(' ')
+                .next()
+                .and_then(|micros| micros.parse().ok())
+                .expect("the fire's nominal time in its name")
+        })
+        .collect();
+    nominals.sort();
+    let distinct: BTreeSet<i64> = nominals.iter().copied().collect();
+    assert_eq!(distinct.len(), nominals.len(), "no time fired twice: {nominals:?}");
+    for pair in nominals.windows(2) {
+        assert_eq!(pair[1] - pair[0], 1_000_000, "no time was missed between two fires: {nominals:?}");
+    }
+    assert!(nominals.len() >= 5);
+    cluster.stop();
+}
