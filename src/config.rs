@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
-use crate::engine::EngineConfig;
+use crate::engine::{EngineConfig, RetentionConfig};
 use crate::monitor::MonitorConfig;
 use crate::net::NetConfig;
 use crate::net::tls::TlsConfig;
@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub net: NetConfig,
     pub tls: TlsConfig,
     pub auth: AuthConfig,
+    /// How long ended tasks are kept (a `system_maintenance` schedule).
+    pub retention: RetentionConfig,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +65,7 @@ impl Default for ServerConfig {
             net: NetConfig::default(),
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -143,9 +146,21 @@ impl ServerConfig {
             Ok(mut parsed) => parsed.remove("value").unwrap_or(toml::Value::String(value.into())),
             Err(_) => toml::Value::String(value.into()),
         };
-        *self = tree
-            .try_into()
-            .map_err(|error: toml::de::Error| format!("{key}: {}", error.message()))?;
+        // What settings never hold (secrets given by the environment, the
+        // engine's clock) does not go through TOML: keep it.
+        let tokens_text = self.auth.tokens_text.take();
+        let clock = self.engine.clock.clone();
+        let parsed: Result<ServerConfig, _> = tree.try_into();
+        let mut parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                self.auth.tokens_text = tokens_text;
+                return Err(format!("{key}: {}", error.message()));
+            }
+        };
+        parsed.auth.tokens_text = tokens_text;
+        parsed.engine.clock = clock;
+        *self = parsed;
         Ok(())
     }
 
@@ -238,6 +253,18 @@ impl ServerConfig {
 #[cfg(test)]
 mod settings_tests {
     use super::*;
+
+    #[test]
+    fn a_setting_changed_by_name_keeps_the_tokens_the_environment_gave() {
+        let mut config = ServerConfig::default();
+        config.auth.tokens_text = Some(crate::auth::Secret("ci submit,read token-0123456789abcdef".into()));
+        config.set("retention.enabled", "false").expect("a known setting");
+        assert!(!config.retention.enabled);
+        assert!(
+            config.auth.tokens_text.is_some(),
+            "--set must not drop TASKD_AUTH_TOKENS"
+        );
+    }
 
     #[test]
     fn every_setting_is_listed_once_by_its_dotted_key() {

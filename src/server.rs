@@ -207,6 +207,9 @@ pub async fn start_with_source(
     let mut handlers = crate::handlers::builtins(&engine, &data_dir);
     handlers.extend(registry);
     engine.run_local_executor(handlers);
+    if let Err(error) = crate::engine::retention::ensure_schedule(&engine.schedules(), &config.retention).await {
+        tracing::warn!(%error, "cannot create the retention schedule; finished tasks are kept until one exists");
+    }
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter

@@ -9,7 +9,7 @@ use crate::engine::core::Core;
 use crate::engine::error::{EngineError, EngineResult};
 use crate::engine::metrics::EngineMetrics;
 use crate::engine::task_types;
-use crate::model::{StatusCount, Timestamp};
+use crate::model::{StatusCount, TaskStatus, Timestamp};
 
 /// Cheap to clone; every clone drives the same engine.
 #[derive(Clone)]
@@ -51,8 +51,13 @@ impl Admin {
     }
 
     /// Deletes up to `limit` tasks that finished before `cutoff`.
-    pub async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> EngineResult<Purged> {
-        let purged = self.core.store.purge_finished_before(cutoff, limit).await?;
+    pub async fn purge_finished_before(
+        &self,
+        status: Option<TaskStatus>,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> EngineResult<Purged> {
+        let purged = self.core.store.purge_finished_before(status, cutoff, limit).await?;
         Ok(Purged {
             counts: purged.counts,
             more: purged.more,

@@ -20,6 +20,7 @@ mod lifecycle;
 pub mod limits;
 mod manager;
 pub mod metrics;
+pub mod retention;
 pub mod schedules;
 pub mod stats;
 mod task_types;
@@ -36,6 +37,7 @@ pub use handler::{HandlerError, HandlerRegistry, HandlerResult, TaskContext, Tas
 pub use lifecycle::Engine;
 pub use limits::unthrottled_reason;
 pub use manager::{TaskManager, TaskPage};
+pub use retention::RetentionConfig;
 pub use schedules::{ScheduleView, Schedules};
 pub use stats::{EngineStats, Scheduling, StatusCounts, TypeStats};
 pub use worker_registry::{TaskTypeInfo, WorkerHello};

@@ -10,6 +10,8 @@
 //! Params:
 //! - `retention`: how long finished tasks are kept, e.g. "7d" (default), or
 //!   `retention_seconds` as a number; not both.
+//! - `completed`, `failed`, `cancelled`: how long tasks that ended so are
+//!   kept (e.g. "30d"), each in place of `retention` for its status.
 //! - `optimize`: whether to run the store's housekeeping (default true).
 
 use std::collections::BTreeMap;
@@ -22,12 +24,19 @@ use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
 use crate::engine::{Admin, EngineError, EngineResult};
 use crate::handlers::{params, timestamps};
 use crate::model::StatusCount;
-use crate::model::{Params, Timestamp};
+use crate::model::{Params, TaskStatus, Timestamp};
 
 pub const TASK_TYPE: &str = "system_maintenance";
 
 /// The params it takes; a submit with any other is refused.
-pub const PARAMS: &[&str] = &["retention", "retention_seconds", "optimize"];
+pub const PARAMS: &[&str] = &[
+    "retention",
+    "retention_seconds",
+    "completed",
+    "failed",
+    "cancelled",
+    "optimize",
+];
 
 /// Retention when the params do not say: 7 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -48,6 +57,8 @@ const FIRST_STORE_RETRY_DELAY: Duration = Duration::from_millis(50);
 #[derive(Clone, Debug, PartialEq)]
 struct MaintenanceParams {
     retention: Duration,
+    /// Retention of one ended status, in place of `retention`.
+    by_status: Vec<(TaskStatus, Duration)>,
     optimize: bool,
 }
 
@@ -66,8 +77,43 @@ fn parse_params(params: &Params) -> Result<MaintenanceParams, HandlerError> {
         (None, Some(seconds)) => Duration::from_secs(seconds),
         (None, None) => DEFAULT_RETENTION,
     };
+    let mut by_status = Vec::new();
+    for (name, status) in [
+        ("completed", TaskStatus::Completed),
+        ("failed", TaskStatus::Failed),
+        ("cancelled", TaskStatus::Cancelled),
+    ] {
+        if let Some(kept) = params::optional_duration(params, name, MAX_RETENTION)? {
+            by_status.push((status, kept));
+        }
+    }
     let optimize = params::optional_bool(params, "optimize")?.unwrap_or(true);
-    Ok(MaintenanceParams { retention, optimize })
+    Ok(MaintenanceParams {
+        retention,
+        by_status,
+        optimize,
+    })
+}
+
+impl MaintenanceParams {
+    /// What to purge: each ended status with its cutoff, or all of them
+    /// with one.
+    fn cutoffs(&self, now: Timestamp) -> Vec<(Option<TaskStatus>, Timestamp)> {
+        if self.by_status.is_empty() {
+            return vec![(None, now.saturating_sub(self.retention))];
+        }
+        [TaskStatus::Completed, TaskStatus::Failed, TaskStatus::Cancelled]
+            .into_iter()
+            .map(|status| {
+                let kept = self
+                    .by_status
+                    .iter()
+                    .find(|(of, _)| *of == status)
+                    .map_or(self.retention, |(_, kept)| *kept);
+                (Some(status), now.saturating_sub(kept))
+            })
+            .collect()
+    }
 }
 
 /// Purged counts: the total and the count per status name.
@@ -134,23 +180,34 @@ fn add_counts(totals: &mut Vec<StatusCount>, step: Vec<StatusCount>) {
 /// Runs one maintenance pass through `engine`; see the module docs.
 pub async fn run(engine: Admin, context: TaskContext) -> HandlerResult {
     let params = parse_params(&context.params)?;
-    let cutoff = Timestamp::now().saturating_sub(params.retention);
-    let cutoff_text = timestamps::rfc3339(cutoff);
+    let cutoffs = params.cutoffs(Timestamp::now());
+    let cutoff_text = timestamps::rfc3339(
+        cutoffs
+            .iter()
+            .map(|(_, cutoff)| *cutoff)
+            .max()
+            .unwrap_or_else(Timestamp::now),
+    );
     context.report_progress(0.0, format!("purging tasks finished before {cutoff_text}"));
 
     let mut purged: Vec<StatusCount> = Vec::new();
-    loop {
-        if context.is_cancelled() {
+    for (status, cutoff) in cutoffs {
+        loop {
+            if context.is_cancelled() {
+                let (total, _) = totals_by_status(&purged);
+                return Err(HandlerError::new(format!("cancelled after purging {total} tasks")));
+            }
+            let step = with_retries(&context, "purge", || {
+                engine.purge_finished_before(status, cutoff, PURGE_STEP)
+            })
+            .await?;
+            add_counts(&mut purged, step.counts);
+            if !step.more {
+                break;
+            }
             let (total, _) = totals_by_status(&purged);
-            return Err(HandlerError::new(format!("cancelled after purging {total} tasks")));
+            context.report_progress(25.0, format!("purged {total} tasks so far"));
         }
-        let step = with_retries(&context, "purge", || engine.purge_finished_before(cutoff, PURGE_STEP)).await?;
-        add_counts(&mut purged, step.counts);
-        if !step.more {
-            break;
-        }
-        let (total, _) = totals_by_status(&purged);
-        context.report_progress(25.0, format!("purged {total} tasks so far"));
     }
     let (total, by_status) = totals_by_status(&purged);
     let by_type = totals_by_type(&purged);
@@ -198,6 +255,7 @@ mod tests {
             parse(json!({})),
             Ok(MaintenanceParams {
                 retention: DEFAULT_RETENTION,
+                by_status: Vec::new(),
                 optimize: true
             })
         );
@@ -210,11 +268,29 @@ mod tests {
             text,
             Ok(MaintenanceParams {
                 retention: Duration::from_secs(36 * 3600),
+                by_status: Vec::new(),
                 optimize: false
             })
         );
         let seconds = parse(json!({"retention_seconds": 60.0}));
         assert_eq!(seconds.map(|params| params.retention), Ok(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn each_ended_status_may_have_its_own_retention() {
+        let params = parse(json!({"retention": "7d", "failed": "30d"})).expect("valid");
+        let now = Timestamp(100 * 86_400 * 1_000_000);
+        let day = |days: u64| now.saturating_sub(Duration::from_secs(days * 86_400));
+        assert_eq!(
+            params.cutoffs(now),
+            vec![
+                (Some(TaskStatus::Completed), day(7)),
+                (Some(TaskStatus::Failed), day(30)),
+                (Some(TaskStatus::Cancelled), day(7)),
+            ]
+        );
+        let all = parse(json!({"retention": "7d"})).expect("valid");
+        assert_eq!(all.cutoffs(now), vec![(None, day(7))]);
     }
 
     #[test]

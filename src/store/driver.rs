@@ -141,10 +141,12 @@ pub trait Tx {
 
     // Purge.
 
-    /// Up to `most` ended tasks that finished before `cutoff`: id, type
-    /// and status (skipping rows another transaction holds).
+    /// Up to `most` ended tasks (of `status` only, when given) that
+    /// finished before `cutoff`: id, type and status (skipping rows another
+    /// transaction holds).
     async fn finished_before(
         &mut self,
+        status: Option<TaskStatus>,
         cutoff: Timestamp,
         most: usize,
     ) -> Result<Vec<(TaskId, String, TaskStatus)>, Self::Error>;

@@ -33,7 +33,7 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 
 use crate::model::schedule::Schedule;
-use crate::model::{LeaseRef, Progress, SchedulingWeights, Task, TaskEvent, TaskId, Timestamp, WorkerInfo};
+use crate::model::{LeaseRef, Progress, SchedulingWeights, Task, TaskEvent, TaskId, TaskStatus, Timestamp, WorkerInfo};
 
 pub use error::{StoreError, StoreResult};
 pub use ops::{
@@ -115,8 +115,14 @@ pub trait Store: Send + Sync + 'static {
     /// Moves SCHEDULED tasks whose time has come to PENDING.
     async fn promote_due(&self, now: Timestamp) -> StoreResult<Promoted>;
 
-    /// Deletes up to `limit` terminal tasks that finished before `cutoff`.
-    async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> StoreResult<Purged>;
+    /// Deletes up to `limit` terminal tasks (of `status` only, when given)
+    /// that finished before `cutoff`.
+    async fn purge_finished_before(
+        &self,
+        status: Option<TaskStatus>,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Purged>;
 
     async fn get(&self, id: TaskId) -> StoreResult<Option<Task>>;
 

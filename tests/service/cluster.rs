@@ -851,7 +851,11 @@ async fn two_nodes_running_the_scheduler_fire_each_time_exactly_once() {
     let distinct: BTreeSet<i64> = nominals.iter().copied().collect();
     assert_eq!(distinct.len(), nominals.len(), "no time fired twice: {nominals:?}");
     for pair in nominals.windows(2) {
-        assert_eq!(pair[1] - pair[0], 1_000_000, "no time was missed between two fires: {nominals:?}");
+        assert_eq!(
+            pair[1] - pair[0],
+            1_000_000,
+            "no time was missed between two fires: {nominals:?}"
+        );
     }
     assert!(nominals.len() >= 5);
     cluster.stop();

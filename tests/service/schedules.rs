@@ -355,3 +355,41 @@ async fn a_bad_schedule_is_refused_naming_the_field() {
         .expect_err("a name is taken once");
     assert_eq!(taken.code(), Code::AlreadyExists);
 }
+
+#[tokio::test]
+async fn retention_is_a_schedule_created_at_first_start_and_editable_like_any_other() {
+    let server = TestServer::start_with(|config| {
+        config.retention.enabled = true;
+        config.retention.failed = Duration::from_secs(3 * 24 * 3600);
+    })
+    .await;
+    let mut schedules = ScheduleServiceClient::new(server.client.channel());
+    let maintenance = schedules
+        .get_schedule(proto::GetScheduleRequest {
+            name: "system_maintenance".into(),
+        })
+        .await
+        .expect("created at start")
+        .into_inner();
+    let definition = maintenance.definition.expect("defined");
+    let template = definition.template.expect("a template");
+    assert_eq!(template.task_type, "system_maintenance");
+    let params = taskd_client::json::struct_to_json(&template.params.expect("params")).expect("json");
+    assert_eq!(params["completed"], "7days");
+    assert_eq!(params["failed"], "3days");
+    assert_eq!(params["cancelled"], "7days");
+    let Some(Kind::Cron(cron)) = definition.spec.and_then(|spec| spec.kind) else {
+        panic!("a cron spec")
+    };
+    assert_eq!(cron.expression, "17 3 * * *");
+    // Editable like any schedule: an operator pauses it.
+    let paused = schedules
+        .pause_schedule(proto::PauseScheduleRequest {
+            name: "system_maintenance".into(),
+            note: "keeping everything during the audit".into(),
+        })
+        .await
+        .expect("paused")
+        .into_inner();
+    assert!(paused.paused);
+}

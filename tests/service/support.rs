@@ -68,6 +68,9 @@ pub fn test_config(data_dir: &Path) -> ServerConfig {
     // The real machine is busy while the suite runs; only the monitoring
     // tests, with scripted load, let load steer the scheduler.
     config.monitor.enabled = false;
+    // No nightly purge firing into a test that counts tasks; the retention
+    // tests turn it on.
+    config.retention.enabled = false;
     config.engine.cancel_grace = Duration::from_secs(2);
     config.engine.default_retry_policy.initial_backoff = Duration::from_millis(20);
     config.engine.default_retry_policy.max_backoff = Duration::from_millis(200);
@@ -269,6 +272,7 @@ pub fn spawn_with(data_dir: &std::path::Path, adjust: impl FnOnce(&mut Command) 
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(["--set", "retention.enabled=false"])
         .env("TASKD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

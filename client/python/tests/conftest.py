@@ -42,7 +42,18 @@ class Server:
         server back where it was."""
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="taskd-pytest-")
         self.process = subprocess.Popen(
-            [taskd_binary(), "serve", "--listen", listen, "--data-dir", self.data_dir, *extra_args],
+            # No nightly purge firing into a test that counts tasks.
+            [
+                taskd_binary(),
+                "serve",
+                "--listen",
+                listen,
+                "--data-dir",
+                self.data_dir,
+                "--set",
+                "retention.enabled=false",
+                *extra_args,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -182,10 +182,11 @@ const PROMOTE: &str = concatcp!(
 
 const NEXT_DUE: &str = concatcp!("SELECT MIN(run_at) FROM tasks WHERE status = ", SCHEDULED);
 
+/// `$3` narrows to one status, or is NULL for every ended one.
 const FINISHED_BEFORE: &str = concatcp!(
     "SELECT id, task_type, status FROM tasks WHERE completed_at < $1 AND status IN ",
     TERMINAL,
-    " LIMIT $2 FOR UPDATE SKIP LOCKED"
+    " AND ($3::bigint IS NULL OR status = $3) LIMIT $2 FOR UPDATE SKIP LOCKED"
 );
 
 impl Tx for PgTx<'_, '_> {
@@ -492,8 +493,19 @@ impl Tx for PgTx<'_, '_> {
         Ok(next.map(Timestamp))
     }
 
-    async fn finished_before(&mut self, cutoff: Timestamp, most: usize) -> Step<Vec<(TaskId, String, TaskStatus)>> {
-        let rows = query(self.tx, FINISHED_BEFORE, &[&cutoff.as_micros(), &(most as i64)]).await?;
+    async fn finished_before(
+        &mut self,
+        status: Option<TaskStatus>,
+        cutoff: Timestamp,
+        most: usize,
+    ) -> Step<Vec<(TaskId, String, TaskStatus)>> {
+        let status = status.map(TaskStatus::code);
+        let rows = query(
+            self.tx,
+            FINISHED_BEFORE,
+            &[&cutoff.as_micros(), &(most as i64), &status],
+        )
+        .await?;
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, parse_status(row.try_get(2)?)?)))
             .collect()

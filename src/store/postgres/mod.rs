@@ -29,6 +29,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
+use crate::model::TaskStatus;
 use crate::model::schedule::Schedule;
 use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp, WorkerInfo};
 use crate::store::changes::Changes;
@@ -282,8 +283,13 @@ impl Store for PostgresStore {
         transact!(self, |tx| transition::promote(tx, now).await)
     }
 
-    async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> StoreResult<Purged> {
-        transact!(self, |tx| transition::purge(tx, cutoff, limit).await)
+    async fn purge_finished_before(
+        &self,
+        status: Option<TaskStatus>,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Purged> {
+        transact!(self, |tx| transition::purge(tx, status, cutoff, limit).await)
     }
 
     async fn get(&self, id: TaskId) -> StoreResult<Option<Task>> {

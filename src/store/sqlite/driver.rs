@@ -135,10 +135,11 @@ const PROMOTE: &str = concatcp!(
 
 const NEXT_DUE: &str = concatcp!("SELECT MIN(run_at) FROM tasks WHERE status = ", SCHEDULED);
 
+/// `?3` narrows to one status, or is NULL for every ended one.
 const FINISHED_BEFORE: &str = concatcp!(
     "SELECT id, task_type, status FROM tasks WHERE completed_at < ?1 AND status IN ",
     TERMINAL,
-    " LIMIT ?2"
+    " AND (?3 IS NULL OR status = ?3) LIMIT ?2"
 );
 
 const DECLARE: &str = "INSERT INTO task_types (name, declared_at) VALUES (?1, ?2) \
@@ -488,11 +489,13 @@ impl Tx for Batch<'_> {
 
     async fn finished_before(
         &mut self,
+        status: Option<TaskStatus>,
         cutoff: Timestamp,
         most: usize,
     ) -> StoreResult<Vec<(TaskId, String, TaskStatus)>> {
         let mut statement = self.connection.prepare_cached(FINISHED_BEFORE)?;
-        let rows = statement.query_map(params![cutoff.as_micros(), most as i64], |row| {
+        let status = status.map(TaskStatus::code);
+        let rows = statement.query_map(params![cutoff.as_micros(), most as i64, status], |row| {
             Ok((
                 row.get::<_, TaskId>(0)?,
                 row.get::<_, String>(1)?,

@@ -30,6 +30,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::broadcast;
 
+use crate::model::TaskStatus;
 use crate::model::schedule::Schedule;
 use crate::model::{LeaseRef, Progress, Task, TaskEvent, TaskId, Timestamp};
 use crate::store::columns::from_json;
@@ -245,9 +246,16 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn purge_finished_before(&self, cutoff: Timestamp, limit: usize) -> StoreResult<Purged> {
-        self.write(limit, move |writer| run_now(transition::purge(writer, cutoff, limit)))
-            .await
+    async fn purge_finished_before(
+        &self,
+        status: Option<TaskStatus>,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Purged> {
+        self.write(limit, move |writer| {
+            run_now(transition::purge(writer, status, cutoff, limit))
+        })
+        .await
     }
 
     async fn get(&self, id: TaskId) -> StoreResult<Option<Task>> {

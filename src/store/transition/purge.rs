@@ -7,9 +7,16 @@ use crate::model::{TaskId, TaskStatus, Timestamp};
 use crate::store::driver::Tx;
 use crate::store::{Purged, StatusCount};
 
-pub async fn purge<T: Tx>(tx: &mut T, cutoff: Timestamp, limit: usize) -> Result<Purged, T::Error> {
+/// Deletes up to `limit` ended tasks (of `status` only, when given) that
+/// finished before `cutoff`.
+pub async fn purge<T: Tx>(
+    tx: &mut T,
+    status: Option<TaskStatus>,
+    cutoff: Timestamp,
+    limit: usize,
+) -> Result<Purged, T::Error> {
     let limit = limit.max(1);
-    let found = tx.finished_before(cutoff, limit + 1).await?;
+    let found = tx.finished_before(status, cutoff, limit + 1).await?;
     let more = found.len() > limit;
     let mut counts: BTreeMap<(String, TaskStatus), u64> = BTreeMap::new();
     let mut ids: Vec<TaskId> = Vec::with_capacity(limit.min(found.len()));

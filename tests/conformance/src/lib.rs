@@ -190,6 +190,7 @@ macro_rules! store_conformance_tests {
             submits::list_finds_by_name_and_by_the_task_depended_on,
             submits::counts_follow_every_transition,
             submits::purge_deletes_only_old_finished_tasks,
+            submits::purge_of_one_status_leaves_the_others,
             submits::declared_task_types_are_remembered_once_each,
             submits::declared_task_types_are_bounded_and_forgotten_unless_renewed,
             claims::claims_follow_priority_and_age_together,

@@ -307,9 +307,9 @@ pub async fn purge_deletes_only_old_finished_tasks(store: Arc<dyn Store>) {
     }
     let cutoff = at(recent_day - 86_400.0);
 
-    let first = store.purge_finished_before(cutoff, 1).await.unwrap();
+    let first = store.purge_finished_before(None, cutoff, 1).await.unwrap();
     assert!(first.more, "one purged, one more old one left");
-    let second = store.purge_finished_before(cutoff, 100).await.unwrap();
+    let second = store.purge_finished_before(None, cutoff, 100).await.unwrap();
     assert!(!second.more);
     let purged: u64 = first.counts.iter().chain(&second.counts).map(|count| count.count).sum();
     assert_eq!(purged, 2);
@@ -394,4 +394,37 @@ pub async fn declared_task_types_are_bounded_and_forgotten_unless_renewed(store:
         "a type forgotten is not there to forget again"
     );
     assert_eq!(store.declared_task_types().await.unwrap(), ["a"]);
+}
+
+pub async fn purge_of_one_status_leaves_the_others(store: Arc<dyn Store>) {
+    let done = submit_one(&store, draft("keep"), at(0.0)).await;
+    let broken = submit_one(&store, draft("drop"), at(0.0)).await;
+    for claimed in claim(&store, "x", &["keep", "drop"], 2, at(1.0)).await {
+        let end = if claimed.task.id == broken.id {
+            taskd::model::rules::attempts::AttemptEnd::Failed {
+                error: "no".into(),
+                retryable: false,
+            }
+        } else {
+            success()
+        };
+        finish(&store, &claimed.lease, end, at(2.0)).await.unwrap();
+    }
+    let purged = store
+        .purge_finished_before(Some(TaskStatus::Failed), at(100.0), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        purged
+            .counts
+            .iter()
+            .map(|count| (count.status, count.count))
+            .collect::<Vec<_>>(),
+        vec![(TaskStatus::Failed, 1)]
+    );
+    assert_eq!(store.get(broken.id).await.unwrap(), None);
+    assert!(
+        store.get(done.id).await.unwrap().is_some(),
+        "a completed task is not a failed one"
+    );
 }
