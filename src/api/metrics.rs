@@ -63,6 +63,16 @@ impl Snapshot {
         help: &str,
         by_type: impl IntoIterator<Item = (&'a String, &'a Histogram)>,
     ) -> fmt::Result {
+        Self::histograms_by(encoder, name, help, "task_type", by_type)
+    }
+
+    fn histograms_by<'a>(
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        label: &'static str,
+        by_type: impl IntoIterator<Item = (&'a String, &'a Histogram)>,
+    ) -> fmt::Result {
         let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
         for (task_type, histogram) in by_type {
             // The engine keeps cumulative counts; the encoder wants each
@@ -74,7 +84,7 @@ impl Snapshot {
                 below = cumulative;
             }
             buckets.push((f64::MAX, histogram.count - below));
-            let labels: Labels<'_> = vec![("task_type", task_type.as_str())];
+            let labels: Labels<'_> = vec![(label, task_type.as_str())];
             family.encode_family(&labels)?.encode_histogram::<NoLabelSet>(
                 histogram.sum_seconds,
                 histogram.count,
@@ -149,6 +159,39 @@ impl Collector for Snapshot {
             "taskd_run_time_seconds",
             "Duration of finished attempts.",
             &self.metrics.run_time,
+        )?;
+
+        let mut fires = encoder.encode_descriptor(
+            "taskd_schedule_fires",
+            "Fires the scheduler ran, per schedule.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (schedule, count) in &self.metrics.schedule_fires {
+            let labels: Labels<'_> = vec![("schedule", schedule.as_str())];
+            fires
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(count, None)?;
+        }
+        let mut skips = encoder.encode_descriptor(
+            "taskd_schedule_skips",
+            "Fires skipped, per schedule and reason (overlap: the last fire's task had not ended; late: \
+             older than the catch-up window).",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((schedule, reason), count) in &self.metrics.schedule_skips {
+            let labels: Labels<'_> = vec![("schedule", schedule.as_str()), ("reason", reason)];
+            skips
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(count, None)?;
+        }
+        Self::histograms_by(
+            &mut encoder,
+            "taskd_schedule_fire_lateness_seconds",
+            "How long after its nominal time each fire was submitted.",
+            "schedule",
+            &self.metrics.fire_lateness,
         )?;
 
         Self::gauge(

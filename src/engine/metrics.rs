@@ -59,6 +59,13 @@ pub struct EngineMetrics {
     pub queue_wait: BTreeMap<String, Histogram>,
     /// Duration of finished attempts, per task type.
     pub run_time: BTreeMap<String, Histogram>,
+    /// Fires run by the scheduler, per schedule.
+    pub schedule_fires: BTreeMap<String, u64>,
+    /// Fires skipped, per schedule and reason (`overlap`, `late`).
+    pub schedule_skips: BTreeMap<(String, &'static str), u64>,
+    /// How late after its nominal time each fire was submitted, per
+    /// schedule.
+    pub fire_lateness: BTreeMap<String, Histogram>,
 }
 
 impl EngineMetrics {
@@ -78,6 +85,23 @@ impl EngineMetrics {
 
     pub fn observe_run_time(&mut self, task_type: &str, run: Duration) {
         histogram(&mut self.run_time, task_type).observe(run);
+    }
+
+    /// Counts one look at a schedule: fires run (each `late` after its
+    /// nominal time) and fires skipped.
+    pub fn observe_fires(&mut self, schedule: &str, lateness: &[Duration], skipped_overlap: u64, skipped_late: u64) {
+        if !lateness.is_empty() {
+            *self.schedule_fires.entry(schedule.to_string()).or_default() += lateness.len() as u64;
+            let histogram = histogram(&mut self.fire_lateness, schedule);
+            for late in lateness {
+                histogram.observe(*late);
+            }
+        }
+        for (reason, count) in [("overlap", skipped_overlap), ("late", skipped_late)] {
+            if count > 0 {
+                *self.schedule_skips.entry((schedule.to_string(), reason)).or_default() += count;
+            }
+        }
     }
 
     /// Counts what one store answer changed.

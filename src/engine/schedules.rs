@@ -477,6 +477,14 @@ async fn fire_schedule(core: &Core, schedule: Schedule, now: Timestamp) -> Engin
         buffered = Some(*last);
         skipped -= 1;
     }
+    let lateness: Vec<Duration> = fired
+        .tasks
+        .iter()
+        .map(|(_, fire)| now.duration_since(fire.nominal))
+        .collect();
+    core.metrics
+        .lock()
+        .observe_fires(&schedule.name, &lateness, skipped, due.too_late);
     let read = schedule.state.revision;
     let mut next = schedule;
     next.state.skipped_late += due.too_late;
