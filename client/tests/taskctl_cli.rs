@@ -33,6 +33,7 @@ fn help_lists_every_command() {
         "workers",
         "types",
         "forget-type",
+        "schedules",
     ] {
         assert!(help.contains(command), "{command} in:\n{help}");
     }

@@ -336,3 +336,59 @@ async fn forget_type_removes_a_declared_type_and_refuses_a_built_in() {
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("taskd serves it"), "{}", refused.stderr);
 }
+
+#[tokio::test]
+async fn schedules_are_created_listed_paused_triggered_and_deleted_from_the_shell() {
+    let server = TestServer::start().await;
+    let created = taskctl(
+        &server,
+        &[
+            "--json",
+            "schedules",
+            "create",
+            "nightly-export",
+            "data_export",
+            "--cron",
+            "30 2 * * *",
+            "--time-zone",
+            "Europe/Paris",
+            "--params",
+            r#"{"format": "csv"}"#,
+        ],
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let created = created.json();
+    assert_eq!(created["definition"]["name"], "nightly-export");
+    assert_eq!(created["nextFireTimes"].as_array().map(Vec::len), Some(5));
+
+    let listed = taskctl(&server, &["schedules", "list"]).await;
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains("nightly-export"), "{}", listed.stdout);
+    assert!(
+        listed.stdout.contains("cron 30 2 * * * (Europe/Paris)"),
+        "{}",
+        listed.stdout
+    );
+
+    let paused = taskctl(&server, &["schedules", "pause", "nightly-export", "--note", "audit"]).await;
+    assert!(paused.stdout.contains("paused: audit"), "{}", paused.stdout);
+
+    let triggered = taskctl(&server, &["--json", "schedules", "trigger", "nightly-export"]).await;
+    assert_eq!(triggered.code, 0, "{}", triggered.stderr);
+    assert_eq!(triggered.json()["labels"]["schedule"], "nightly-export");
+
+    let bad = taskctl(
+        &server,
+        &["schedules", "create", "broken", "data_export", "--cron", "61 * * * *"],
+    )
+    .await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("schedule.spec.cron.expression"), "{}", bad.stderr);
+
+    let deleted = taskctl(&server, &["schedules", "delete", "nightly-export"]).await;
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    let gone = taskctl(&server, &["schedules", "get", "nightly-export"]).await;
+    assert_ne!(gone.code, 0);
+    assert!(gone.stderr.contains("not found"), "{}", gone.stderr);
+}

@@ -64,6 +64,54 @@ enum Command {
     /// Forget a task type that workers declared (needs scope admin):
     /// submits of it are refused until a worker declares it again.
     ForgetType { task_type: String },
+    /// Schedules: tasks submitted on a clock.
+    #[command(subcommand)]
+    Schedules(ScheduleCommand),
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Every schedule: its spec, next fire and what it did.
+    List,
+    /// One schedule, with its next fires and recent fires.
+    Get { name: String },
+    /// Create a schedule submitting TASK_TYPE on a cron spec or an interval.
+    Create(CreateScheduleArgs),
+    /// Pause a schedule; fires that come meanwhile are missed.
+    Pause {
+        name: String,
+        /// Why; shown with the schedule.
+        #[arg(long, default_value = "paused with taskctl")]
+        note: String,
+    },
+    /// Resume a paused schedule.
+    Resume { name: String },
+    /// Fire a schedule now.
+    Trigger { name: String },
+    /// Delete a schedule (the tasks it submitted stay).
+    Delete { name: String },
+}
+
+#[derive(Args)]
+struct CreateScheduleArgs {
+    name: String,
+    /// The task type each fire submits.
+    task_type: String,
+    /// A cron expression, e.g. "30 2 * * *".
+    #[arg(long, conflicts_with = "every", required_unless_present = "every")]
+    cron: Option<String>,
+    /// The cron expression's IANA time zone, e.g. Europe/Paris (default UTC).
+    #[arg(long, requires = "cron")]
+    time_zone: Option<String>,
+    /// A fixed interval, e.g. 15m.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    every: Option<Duration>,
+    /// Parameters of each fire's task: a JSON object, or @FILE.
+    #[arg(long, default_value = "{}")]
+    params: String,
+    /// skip (default), buffer-one, allow-all or cancel-running.
+    #[arg(long, value_parser = parse_overlap)]
+    overlap: Option<taskd_client::proto::OverlapPolicy>,
 }
 
 #[derive(Args)]
@@ -166,8 +214,123 @@ async fn run(cli: Cli) -> Result<i32> {
                 println!("forgot task type {task_type}");
             }
         }
+        Command::Schedules(command) => schedules(&client, &out, command).await?,
     }
     Ok(0)
+}
+
+async fn schedules(client: &Client, out: &Output, command: ScheduleCommand) -> Result<()> {
+    use taskd_client::proto::schedule_service_client::ScheduleServiceClient;
+    use taskd_client::proto::{self, schedule_spec};
+
+    let mut stub = ScheduleServiceClient::new(client.channel());
+    let status = |status: tonic::Status| taskd_client::ClientError::Status(status);
+    match command {
+        ScheduleCommand::List => {
+            let schedules = stub
+                .list_schedules(proto::ListSchedulesRequest {})
+                .await
+                .map_err(status)?
+                .into_inner()
+                .schedules;
+            out.emit(&schedules, || render::schedules(&schedules))?;
+        }
+        ScheduleCommand::Get { name } => {
+            let schedule = stub
+                .get_schedule(proto::GetScheduleRequest { name })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out.emit(&schedule, || render::schedule(&schedule))?;
+        }
+        ScheduleCommand::Create(args) => {
+            let kind = match (args.cron, args.every) {
+                (Some(expression), _) => schedule_spec::Kind::Cron(proto::CronSpec {
+                    expression,
+                    time_zone: args.time_zone.unwrap_or_default(),
+                }),
+                (None, Some(every)) => schedule_spec::Kind::Interval(proto::IntervalSpec {
+                    every: Some(pbjson_types::Duration {
+                        seconds: every.as_secs() as i64,
+                        nanos: every.subsec_nanos() as i32,
+                    }),
+                    offset: None,
+                }),
+                (None, None) => bail!("--cron or --every: say when the schedule fires"),
+            };
+            let params = read_params(&args.params)?;
+            let params = match params {
+                serde_json::Value::Object(map) => taskd_client::json::json_to_struct(&map),
+                _ => bail!("--params: must be a JSON object"),
+            };
+            let definition = proto::ScheduleDefinition {
+                name: args.name,
+                spec: Some(proto::ScheduleSpec {
+                    kind: Some(kind),
+                    jitter: None,
+                }),
+                template: Some(proto::TaskTemplate {
+                    task_type: args.task_type,
+                    params: Some(params),
+                    ..Default::default()
+                }),
+                overlap: args.overlap.unwrap_or(proto::OverlapPolicy::Skip) as i32,
+                ..Default::default()
+            };
+            let schedule = stub
+                .create_schedule(proto::CreateScheduleRequest {
+                    schedule: Some(definition),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out.emit(&schedule, || render::schedule(&schedule))?;
+        }
+        ScheduleCommand::Pause { name, note } => {
+            let schedule = stub
+                .pause_schedule(proto::PauseScheduleRequest { name, note })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out.emit(&schedule, || render::schedule(&schedule))?;
+        }
+        ScheduleCommand::Resume { name } => {
+            let schedule = stub
+                .resume_schedule(proto::ResumeScheduleRequest { name })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out.emit(&schedule, || render::schedule(&schedule))?;
+        }
+        ScheduleCommand::Trigger { name } => {
+            let task = stub
+                .trigger_schedule(proto::TriggerScheduleRequest { name })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out.task(&task)?;
+        }
+        ScheduleCommand::Delete { name } => {
+            stub.delete_schedule(proto::DeleteScheduleRequest { name: name.clone() })
+                .await
+                .map_err(status)?;
+            if !out.json {
+                println!("deleted schedule {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_overlap(text: &str) -> Result<taskd_client::proto::OverlapPolicy, String> {
+    use taskd_client::proto::OverlapPolicy;
+    match text {
+        "skip" => Ok(OverlapPolicy::Skip),
+        "buffer-one" => Ok(OverlapPolicy::BufferOne),
+        "allow-all" => Ok(OverlapPolicy::AllowAll),
+        "cancel-running" => Ok(OverlapPolicy::CancelRunning),
+        other => Err(format!("{other:?}: one of skip, buffer-one, allow-all, cancel-running")),
+    }
 }
 
 async fn submit(client: &Client, out: &Output, args: SubmitArgs) -> Result<i32> {

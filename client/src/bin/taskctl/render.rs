@@ -325,3 +325,84 @@ pub fn task_types(types: &[taskd_client::proto::TaskTypeInfo]) -> String {
     }
     table.render()
 }
+
+/// A schedule's spec in one line.
+fn spec_line(schedule: &taskd_client::proto::Schedule) -> String {
+    use taskd_client::proto::schedule_spec::Kind;
+    let spec = schedule
+        .definition
+        .as_ref()
+        .and_then(|definition| definition.spec.as_ref());
+    match spec.and_then(|spec| spec.kind.as_ref()) {
+        Some(Kind::Cron(cron)) if cron.time_zone.is_empty() => format!("cron {} (UTC)", cron.expression),
+        Some(Kind::Cron(cron)) => format!("cron {} ({})", cron.expression, cron.time_zone),
+        Some(Kind::Interval(interval)) => {
+            let every = interval.every.as_ref().map_or(0, |every| every.seconds);
+            format!(
+                "every {}",
+                humantime::format_duration(std::time::Duration::from_secs(every as u64))
+            )
+        }
+        None => "-".to_string(),
+    }
+}
+
+/// Every schedule, a row each.
+pub fn schedules(schedules: &[taskd_client::proto::Schedule]) -> String {
+    if schedules.is_empty() {
+        return "no schedules".to_string();
+    }
+    let mut table = Table::new(&["SCHEDULE", "TYPE", "SPEC", "NEXT FIRE", "STATE", "FIRES", "SKIPPED"]);
+    for schedule in schedules {
+        let definition = schedule.definition.clone().unwrap_or_default();
+        table.row(vec![
+            definition.name.clone(),
+            definition
+                .template
+                .map(|template| template.task_type)
+                .unwrap_or_default(),
+            spec_line(schedule),
+            time(schedule.next_fire_times.first()),
+            if schedule.paused { "paused" } else { "active" }.to_string(),
+            schedule.fires.to_string(),
+            (schedule.skipped_overlap + schedule.skipped_late).to_string(),
+        ]);
+    }
+    table.render()
+}
+
+/// One schedule: what it is, what comes, what it did.
+pub fn schedule(schedule: &taskd_client::proto::Schedule) -> String {
+    let definition = schedule.definition.clone().unwrap_or_default();
+    let mut text = format!(
+        "schedule {}\n  submits   {}\n  spec      {}\n  state     {}\n  fires     {} (skipped: {} overlapping, {} late)\n",
+        definition.name,
+        definition
+            .template
+            .map(|template| template.task_type)
+            .unwrap_or_default(),
+        spec_line(schedule),
+        if schedule.paused {
+            format!("paused: {}", schedule.pause_note)
+        } else {
+            "active".to_string()
+        },
+        schedule.fires,
+        schedule.skipped_overlap,
+        schedule.skipped_late,
+    );
+    if !schedule.next_fire_times.is_empty() {
+        text.push_str("  next      ");
+        let next: Vec<String> = schedule.next_fire_times.iter().map(|at| time(Some(at))).collect();
+        text.push_str(&next.join(", "));
+        text.push('\n');
+    }
+    for fire in &schedule.recent_fires {
+        text.push_str(&format!(
+            "  fired     {}  task {}\n",
+            time(fire.nominal_time.as_ref()),
+            fire.task_id
+        ));
+    }
+    text
+}
