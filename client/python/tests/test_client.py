@@ -182,3 +182,30 @@ def test_the_async_client_does_the_same_awaited(server):
             assert [task.params["n"] for task in tasks] == list(range(50))
 
     asyncio.run(scenario())
+
+
+def test_a_schedule_is_created_read_paused_triggered_and_deleted(client):
+    created = client.create_schedule(
+        "py-nightly",
+        "document_processing",
+        cron="30 2 * * *",
+        time_zone="Europe/Paris",
+        params={"document_id": "42"},
+        overlap="allow_all",
+    )
+    assert created.spec == "cron 30 2 * * * (Europe/Paris)"
+    assert len(created.next_fire_times) == 5
+    assert all(moment.tzinfo is not None for moment in created.next_fire_times)
+    assert "py-nightly" in [schedule.name for schedule in client.schedules()]
+    paused = client.pause_schedule("py-nightly", "audit")
+    assert paused.paused and paused.pause_note == "audit"
+    task = client.trigger_schedule("py-nightly")
+    assert task.labels["schedule"] == "py-nightly"
+    assert task.params == {"document_id": "42"}
+    assert client.get_schedule("py-nightly").recent_fires[0].task_id == task.id
+    client.delete_schedule("py-nightly")
+    with pytest.raises(taskd.NotFound):
+        client.get_schedule("py-nightly")
+    with pytest.raises(taskd.InvalidArgument) as refused:
+        client.create_schedule("py-broken", "document_processing", every=0.1)
+    assert refused.value.message.startswith("schedule.spec.interval.every: at least 1s")

@@ -20,12 +20,21 @@ from taskd.models import (
     TaskStats,
     TaskStatus,
     TaskTypeInfo,
+    Schedule,
     WorkerInfo,
     _utc,
     new_task_of,
+    schedule_definition,
 )
 from taskd.submitter import AsyncSubmitter, BufferedSubmitter
-from taskd.v1 import task_service_pb2, task_service_pb2_grpc, worker_service_pb2, worker_service_pb2_grpc
+from taskd.v1 import (
+    schedule_service_pb2,
+    schedule_service_pb2_grpc,
+    task_service_pb2,
+    task_service_pb2_grpc,
+    worker_service_pb2,
+    worker_service_pb2_grpc,
+)
 
 StatusFilter = Union[None, TaskStatus, str, Iterable[Union[TaskStatus, str]]]
 TypeFilter = Union[None, str, Iterable[str]]
@@ -170,6 +179,7 @@ class Client:
         self._channel = _channel.sync_channel(self._settings)
         self._tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)
+        self._schedules = schedule_service_pb2_grpc.ScheduleServiceStub(self._channel)
         self._submitter: Optional[BufferedSubmitter] = None
         self._submitter_lock = threading.Lock()
 
@@ -266,6 +276,42 @@ class Client:
     def workers(self) -> List[WorkerInfo]:
         response = self._call(self._workers.ListWorkers, worker_service_pb2.ListWorkersRequest())
         return [WorkerInfo.from_proto(worker) for worker in response.workers]
+
+    def create_schedule(self, name: str, task_type: str, **definition) -> Schedule:
+        """Creates a schedule submitting `task_type` on a clock: `cron=`
+        (with `time_zone=`) or `every=` seconds; `params`, `priority`,
+        `labels`, `overlap` ("skip", "buffer_one", "allow_all",
+        "cancel_running"), `catch_up_window`, `latest_only`, `jitter`. See
+        docs/schedules.md."""
+        request = schedule_service_pb2.CreateScheduleRequest(
+            schedule=schedule_definition(name, task_type, **definition)
+        )
+        return Schedule.from_proto(self._call(self._schedules.CreateSchedule, request))
+
+    def get_schedule(self, name: str) -> Schedule:
+        request = schedule_service_pb2.GetScheduleRequest(name=name)
+        return Schedule.from_proto(self._call(self._schedules.GetSchedule, request))
+
+    def schedules(self) -> List[Schedule]:
+        """Every schedule, by name."""
+        response = self._call(self._schedules.ListSchedules, schedule_service_pb2.ListSchedulesRequest())
+        return [Schedule.from_proto(schedule) for schedule in response.schedules]
+
+    def pause_schedule(self, name: str, note: str = "") -> Schedule:
+        request = schedule_service_pb2.PauseScheduleRequest(name=name, note=note)
+        return Schedule.from_proto(self._call(self._schedules.PauseSchedule, request))
+
+    def resume_schedule(self, name: str) -> Schedule:
+        request = schedule_service_pb2.ResumeScheduleRequest(name=name)
+        return Schedule.from_proto(self._call(self._schedules.ResumeSchedule, request))
+
+    def trigger_schedule(self, name: str) -> Task:
+        """Fires the schedule now; the task of the fire."""
+        request = schedule_service_pb2.TriggerScheduleRequest(name=name)
+        return Task(self._call(self._schedules.TriggerSchedule, request))
+
+    def delete_schedule(self, name: str) -> None:
+        self._call(self._schedules.DeleteSchedule, schedule_service_pb2.DeleteScheduleRequest(name=name))
 
     def watch(self, task_id: str) -> Watch:
         """The task's current state, then each change; ends after a terminal
@@ -386,6 +432,7 @@ class AsyncClient:
         self._channel = _channel.aio_channel(self._settings)
         self._tasks = task_service_pb2_grpc.TaskServiceStub(self._channel)
         self._workers = worker_service_pb2_grpc.WorkerServiceStub(self._channel)
+        self._schedules = schedule_service_pb2_grpc.ScheduleServiceStub(self._channel)
         self._submitter = None
 
     def __repr__(self) -> str:
@@ -467,6 +514,42 @@ class AsyncClient:
     async def workers(self) -> List[WorkerInfo]:
         response = await self._call(self._workers.ListWorkers, worker_service_pb2.ListWorkersRequest())
         return [WorkerInfo.from_proto(worker) for worker in response.workers]
+
+    async def create_schedule(self, name: str, task_type: str, **definition) -> Schedule:
+        """Creates a schedule submitting `task_type` on a clock: `cron=`
+        (with `time_zone=`) or `every=` seconds; `params`, `priority`,
+        `labels`, `overlap` ("skip", "buffer_one", "allow_all",
+        "cancel_running"), `catch_up_window`, `latest_only`, `jitter`. See
+        docs/schedules.md."""
+        request = schedule_service_pb2.CreateScheduleRequest(
+            schedule=schedule_definition(name, task_type, **definition)
+        )
+        return Schedule.from_proto(await self._call(self._schedules.CreateSchedule, request))
+
+    async def get_schedule(self, name: str) -> Schedule:
+        request = schedule_service_pb2.GetScheduleRequest(name=name)
+        return Schedule.from_proto(await self._call(self._schedules.GetSchedule, request))
+
+    async def schedules(self) -> List[Schedule]:
+        """Every schedule, by name."""
+        response = await self._call(self._schedules.ListSchedules, schedule_service_pb2.ListSchedulesRequest())
+        return [Schedule.from_proto(schedule) for schedule in response.schedules]
+
+    async def pause_schedule(self, name: str, note: str = "") -> Schedule:
+        request = schedule_service_pb2.PauseScheduleRequest(name=name, note=note)
+        return Schedule.from_proto(await self._call(self._schedules.PauseSchedule, request))
+
+    async def resume_schedule(self, name: str) -> Schedule:
+        request = schedule_service_pb2.ResumeScheduleRequest(name=name)
+        return Schedule.from_proto(await self._call(self._schedules.ResumeSchedule, request))
+
+    async def trigger_schedule(self, name: str) -> Task:
+        """Fires the schedule now; the task of the fire."""
+        request = schedule_service_pb2.TriggerScheduleRequest(name=name)
+        return Task(await self._call(self._schedules.TriggerSchedule, request))
+
+    async def delete_schedule(self, name: str) -> None:
+        await self._call(self._schedules.DeleteSchedule, schedule_service_pb2.DeleteScheduleRequest(name=name))
 
     def watch(self, task_id: str) -> AsyncWatch:
         return AsyncWatch(self._tasks.WatchTask(task_service_pb2.WatchTaskRequest(task_id=task_id)))

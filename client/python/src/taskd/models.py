@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from taskd import _json
-from taskd.v1 import task_pb2, task_service_pb2, worker_service_pb2
+from taskd.v1 import schedule_service_pb2, task_pb2, task_service_pb2, worker_service_pb2
 
 
 class _Named(enum.IntEnum):
@@ -405,3 +405,110 @@ def new_task_of(task: Union[str, NewTask], params: Optional[Mapping[str, Any]], 
             raise TypeError("pass either a NewTask or a task type with its fields, not both")
         return task
     return NewTask(task, params or {}, **fields)
+
+
+#: The overlap policies a schedule may have, by the name the SDK takes.
+_OVERLAPS = {
+    "skip": schedule_service_pb2.OVERLAP_POLICY_SKIP,
+    "buffer_one": schedule_service_pb2.OVERLAP_POLICY_BUFFER_ONE,
+    "allow_all": schedule_service_pb2.OVERLAP_POLICY_ALLOW_ALL,
+    "cancel_running": schedule_service_pb2.OVERLAP_POLICY_CANCEL_RUNNING,
+}
+
+
+@dataclass(frozen=True)
+class ScheduleFire:
+    """One fire of a schedule: the time its spec named, and its task."""
+
+    nominal_time: _dt.datetime
+    task_id: str
+
+
+@dataclass
+class Schedule:
+    """A schedule: what it submits and when, and what it has done."""
+
+    name: str
+    task_type: str
+    #: "cron <expression> (<zone>)" or "every <seconds>s".
+    spec: str
+    paused: bool
+    pause_note: str
+    #: The next few fire times; empty when paused or ended.
+    next_fire_times: List[_dt.datetime]
+    #: The most recent fires, newest first.
+    recent_fires: List[ScheduleFire]
+    fires: int
+    skipped_overlap: int
+    skipped_late: int
+    #: The message as the server sent it, for anything not above.
+    proto: Any = field(repr=False, default=None)
+
+    @classmethod
+    def from_proto(cls, schedule: schedule_service_pb2.Schedule) -> "Schedule":
+        definition = schedule.definition
+        spec = definition.spec
+        if spec.WhichOneof("kind") == "cron":
+            described = f"cron {spec.cron.expression} ({spec.cron.time_zone or 'UTC'})"
+        else:
+            described = f"every {_seconds(spec.interval.every):g}s"
+        return cls(
+            name=definition.name,
+            task_type=definition.template.task_type,
+            spec=described,
+            paused=schedule.paused,
+            pause_note=schedule.pause_note,
+            next_fire_times=[moment.ToDatetime(_dt.timezone.utc) for moment in schedule.next_fire_times],
+            recent_fires=[
+                ScheduleFire(fire.nominal_time.ToDatetime(_dt.timezone.utc), fire.task_id)
+                for fire in schedule.recent_fires
+            ],
+            fires=schedule.fires,
+            skipped_overlap=schedule.skipped_overlap,
+            skipped_late=schedule.skipped_late,
+            proto=schedule,
+        )
+
+
+def schedule_definition(
+    name: str,
+    task_type: str,
+    *,
+    cron: Optional[str] = None,
+    time_zone: str = "",
+    every: Optional[float] = None,
+    offset: float = 0.0,
+    params: Optional[Mapping[str, Any]] = None,
+    priority: Optional[TaskPriority] = None,
+    labels: Optional[Mapping[str, str]] = None,
+    overlap: str = "skip",
+    catch_up_window: Optional[float] = None,
+    latest_only: bool = False,
+    jitter: float = 0.0,
+) -> schedule_service_pb2.ScheduleDefinition:
+    """The definition a create or update sends: a cron expression (with
+    its IANA `time_zone`) or `every` seconds, not both."""
+    if (cron is None) == (every is None):
+        raise ValueError("give either cron or every")
+    if overlap not in _OVERLAPS:
+        raise ValueError(f"overlap: one of {', '.join(_OVERLAPS)}")
+    definition = schedule_service_pb2.ScheduleDefinition(name=name, overlap=_OVERLAPS[overlap])
+    if cron is not None:
+        definition.spec.cron.expression = cron
+        definition.spec.cron.time_zone = time_zone
+    else:
+        definition.spec.interval.every.FromTimedelta(_dt.timedelta(seconds=every))
+        definition.spec.interval.offset.FromTimedelta(_dt.timedelta(seconds=offset))
+    if jitter:
+        definition.spec.jitter.FromTimedelta(_dt.timedelta(seconds=jitter))
+    definition.template.task_type = task_type
+    definition.template.params.CopyFrom(_json.to_struct(dict(params or {})))
+    if priority is not None:
+        definition.template.priority = int(priority)
+    for key, value in (labels or {}).items():
+        definition.template.labels[key] = value
+    if catch_up_window is not None:
+        definition.catch_up.window.FromTimedelta(_dt.timedelta(seconds=catch_up_window))
+    definition.catch_up.latest_only = latest_only
+    return definition
+
