@@ -359,6 +359,61 @@ impl Client {
         Ok(())
     }
 
+    fn schedule_stub(&self) -> proto::schedule_service_client::ScheduleServiceClient<Transport> {
+        proto::schedule_service_client::ScheduleServiceClient::new(self.channel.clone())
+    }
+
+    /// Creates a schedule (see docs/schedules.md).
+    pub async fn create_schedule(&self, definition: proto::ScheduleDefinition) -> ClientResult<proto::Schedule> {
+        let request = proto::CreateScheduleRequest {
+            schedule: Some(definition),
+        };
+        Ok(self.schedule_stub().create_schedule(request).await?.into_inner())
+    }
+
+    pub async fn get_schedule(&self, name: &str) -> ClientResult<proto::Schedule> {
+        let request = proto::GetScheduleRequest { name: name.to_string() };
+        Ok(self.schedule_stub().get_schedule(request).await?.into_inner())
+    }
+
+    /// Every schedule, by name.
+    pub async fn schedules(&self) -> ClientResult<Vec<proto::Schedule>> {
+        let request = proto::ListSchedulesRequest {};
+        Ok(self
+            .schedule_stub()
+            .list_schedules(request)
+            .await?
+            .into_inner()
+            .schedules)
+    }
+
+    /// Pauses a schedule, saying why.
+    pub async fn pause_schedule(&self, name: &str, note: &str) -> ClientResult<proto::Schedule> {
+        let request = proto::PauseScheduleRequest {
+            name: name.to_string(),
+            note: note.to_string(),
+        };
+        Ok(self.schedule_stub().pause_schedule(request).await?.into_inner())
+    }
+
+    pub async fn resume_schedule(&self, name: &str) -> ClientResult<proto::Schedule> {
+        let request = proto::ResumeScheduleRequest { name: name.to_string() };
+        Ok(self.schedule_stub().resume_schedule(request).await?.into_inner())
+    }
+
+    /// Fires a schedule now; the task of the fire.
+    pub async fn trigger_schedule(&self, name: &str) -> ClientResult<Task> {
+        let request = proto::TriggerScheduleRequest { name: name.to_string() };
+        Ok(self.schedule_stub().trigger_schedule(request).await?.into_inner())
+    }
+
+    /// Deletes a schedule; the tasks it submitted stay.
+    pub async fn delete_schedule(&self, name: &str) -> ClientResult<()> {
+        let request = proto::DeleteScheduleRequest { name: name.to_string() };
+        self.schedule_stub().delete_schedule(request).await?;
+        Ok(())
+    }
+
     /// The workers connected to the server.
     pub async fn workers(&self) -> ClientResult<Vec<proto::Worker>> {
         let mut stub = proto::worker_service_client::WorkerServiceClient::new(self.channel.clone());

@@ -220,27 +220,15 @@ async fn run(cli: Cli) -> Result<i32> {
 }
 
 async fn schedules(client: &Client, out: &Output, command: ScheduleCommand) -> Result<()> {
-    use taskd_client::proto::schedule_service_client::ScheduleServiceClient;
     use taskd_client::proto::{self, schedule_spec};
 
-    let mut stub = ScheduleServiceClient::new(client.channel());
-    let status = |status: tonic::Status| taskd_client::ClientError::Status(status);
     match command {
         ScheduleCommand::List => {
-            let schedules = stub
-                .list_schedules(proto::ListSchedulesRequest {})
-                .await
-                .map_err(status)?
-                .into_inner()
-                .schedules;
+            let schedules = client.schedules().await?;
             out.emit(&schedules, || render::schedules(&schedules))?;
         }
         ScheduleCommand::Get { name } => {
-            let schedule = stub
-                .get_schedule(proto::GetScheduleRequest { name })
-                .await
-                .map_err(status)?
-                .into_inner();
+            let schedule = client.get_schedule(&name).await?;
             out.emit(&schedule, || render::schedule(&schedule))?;
         }
         ScheduleCommand::Create(args) => {
@@ -277,43 +265,20 @@ async fn schedules(client: &Client, out: &Output, command: ScheduleCommand) -> R
                 overlap: args.overlap.unwrap_or(proto::OverlapPolicy::Skip) as i32,
                 ..Default::default()
             };
-            let schedule = stub
-                .create_schedule(proto::CreateScheduleRequest {
-                    schedule: Some(definition),
-                })
-                .await
-                .map_err(status)?
-                .into_inner();
+            let schedule = client.create_schedule(definition).await?;
             out.emit(&schedule, || render::schedule(&schedule))?;
         }
         ScheduleCommand::Pause { name, note } => {
-            let schedule = stub
-                .pause_schedule(proto::PauseScheduleRequest { name, note })
-                .await
-                .map_err(status)?
-                .into_inner();
+            let schedule = client.pause_schedule(&name, &note).await?;
             out.emit(&schedule, || render::schedule(&schedule))?;
         }
         ScheduleCommand::Resume { name } => {
-            let schedule = stub
-                .resume_schedule(proto::ResumeScheduleRequest { name })
-                .await
-                .map_err(status)?
-                .into_inner();
+            let schedule = client.resume_schedule(&name).await?;
             out.emit(&schedule, || render::schedule(&schedule))?;
         }
-        ScheduleCommand::Trigger { name } => {
-            let task = stub
-                .trigger_schedule(proto::TriggerScheduleRequest { name })
-                .await
-                .map_err(status)?
-                .into_inner();
-            out.task(&task)?;
-        }
+        ScheduleCommand::Trigger { name } => out.task(&client.trigger_schedule(&name).await?)?,
         ScheduleCommand::Delete { name } => {
-            stub.delete_schedule(proto::DeleteScheduleRequest { name: name.clone() })
-                .await
-                .map_err(status)?;
+            client.delete_schedule(&name).await?;
             if !out.json {
                 println!("deleted schedule {name}");
             }
