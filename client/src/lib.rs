@@ -407,6 +407,30 @@ impl Client {
         Ok(self.schedule_stub().trigger_schedule(request).await?.into_inner())
     }
 
+    /// Replaces a schedule's definition; what it has done stays.
+    pub async fn update_schedule(&self, definition: proto::ScheduleDefinition) -> ClientResult<proto::Schedule> {
+        let request = proto::UpdateScheduleRequest {
+            schedule: Some(definition),
+        };
+        Ok(self.schedule_stub().update_schedule(request).await?.into_inner())
+    }
+
+    /// Fires a schedule at every time its spec names in `(start, end]`
+    /// (at most 1000); the tasks, oldest first.
+    pub async fn backfill_schedule(&self, name: &str, start: SystemTime, end: SystemTime) -> ClientResult<Vec<Task>> {
+        let request = proto::BackfillScheduleRequest {
+            name: name.to_string(),
+            start_time: Some(timestamp(start)),
+            end_time: Some(timestamp(end)),
+        };
+        Ok(self
+            .schedule_stub()
+            .backfill_schedule(request)
+            .await?
+            .into_inner()
+            .tasks)
+    }
+
     /// Deletes a schedule; the tasks it submitted stay.
     pub async fn delete_schedule(&self, name: &str) -> ClientResult<()> {
         let request = proto::DeleteScheduleRequest { name: name.to_string() };

@@ -420,3 +420,34 @@ async fn retention_is_a_schedule_created_at_first_start_and_editable_like_any_ot
         .into_inner();
     assert!(paused.paused);
 }
+
+#[tokio::test]
+async fn the_rust_client_updates_and_backfills_a_schedule() {
+    let scheduled = start().await;
+    let client = &scheduled.server.client;
+    client
+        .create_schedule(every_minute("rust-client", "diag.echo"))
+        .await
+        .expect("created");
+    let mut hourly = every_minute("rust-client", "diag.echo");
+    hourly.spec = Some(proto::ScheduleSpec {
+        kind: Some(Kind::Interval(proto::IntervalSpec {
+            every: Some(seconds(3600)),
+            offset: None,
+        })),
+        jitter: None,
+    });
+    let updated = client.update_schedule(hourly).await.expect("updated");
+    assert_eq!(
+        updated.next_fire_times.first(),
+        Some(&timestamp(noon().saturating_add(Duration::from_secs(3600)))),
+        "the next fire is computed again from now"
+    );
+    let epoch = std::time::UNIX_EPOCH;
+    let end = epoch + Duration::from_micros(noon().as_micros() as u64);
+    let tasks = client
+        .backfill_schedule("rust-client", end - Duration::from_secs(3 * 3600), end)
+        .await
+        .expect("backfilled");
+    assert_eq!(tasks.len(), 3, "09:00 (exclusive) to 12:00: 10:00, 11:00, 12:00");
+}

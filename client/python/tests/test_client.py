@@ -209,3 +209,19 @@ def test_a_schedule_is_created_read_paused_triggered_and_deleted(client):
     with pytest.raises(taskd.InvalidArgument) as refused:
         client.create_schedule("py-broken", "document_processing", every=0.1)
     assert refused.value.message.startswith("schedule.spec.interval.every: at least 1s")
+
+
+def test_a_schedule_is_updated_and_backfilled_once_per_fire(client):
+    import datetime as dt
+
+    client.create_schedule("py-hourly", "document_processing", every=3600)
+    updated = client.update_schedule("py-hourly", "document_processing", every=1800, params={"n": 1})
+    assert updated.spec == "every 1800s"
+    end = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+    backfilled = client.backfill_schedule("py-hourly", end - dt.timedelta(hours=2), end)
+    assert len(backfilled) == 4, "10:30, 11:00, 11:30 and 12:00"
+    assert all(task.params == {"n": 1} for task in backfilled)
+    again = client.backfill_schedule("py-hourly", end - dt.timedelta(hours=2), end)
+    assert [task.id for task in again] == [task.id for task in backfilled]
+    client.delete_schedule("py-hourly")
+

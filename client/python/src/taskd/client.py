@@ -313,6 +313,24 @@ class Client:
     def delete_schedule(self, name: str) -> None:
         self._call(self._schedules.DeleteSchedule, schedule_service_pb2.DeleteScheduleRequest(name=name))
 
+    def update_schedule(self, name: str, task_type: str, **definition) -> Schedule:
+        """Replaces what `name` does (the arguments of `create_schedule`);
+        what it has done stays, and its next fire is computed again."""
+        request = schedule_service_pb2.UpdateScheduleRequest(
+            schedule=schedule_definition(name, task_type, **definition)
+        )
+        return Schedule.from_proto(self._call(self._schedules.UpdateSchedule, request))
+
+    def backfill_schedule(self, name: str, start: _dt.datetime, end: _dt.datetime) -> List[Task]:
+        """Fires `name` at every time its spec names after `start` up to
+        `end` (at most 1000), beside whatever runs; the tasks, oldest
+        first. Asking for a range twice submits nothing new."""
+        request = schedule_service_pb2.BackfillScheduleRequest(name=name)
+        request.start_time.FromDatetime(_utc(start))
+        request.end_time.FromDatetime(_utc(end))
+        response = self._call(self._schedules.BackfillSchedule, request)
+        return [Task(task) for task in response.tasks]
+
     def watch(self, task_id: str) -> Watch:
         """The task's current state, then each change; ends after a terminal
         status."""
@@ -550,6 +568,24 @@ class AsyncClient:
 
     async def delete_schedule(self, name: str) -> None:
         await self._call(self._schedules.DeleteSchedule, schedule_service_pb2.DeleteScheduleRequest(name=name))
+
+    async def update_schedule(self, name: str, task_type: str, **definition) -> Schedule:
+        """Replaces what `name` does (the arguments of `create_schedule`);
+        what it has done stays, and its next fire is computed again."""
+        request = schedule_service_pb2.UpdateScheduleRequest(
+            schedule=schedule_definition(name, task_type, **definition)
+        )
+        return Schedule.from_proto(await self._call(self._schedules.UpdateSchedule, request))
+
+    async def backfill_schedule(self, name: str, start: _dt.datetime, end: _dt.datetime) -> List[Task]:
+        """Fires `name` at every time its spec names after `start` up to
+        `end` (at most 1000), beside whatever runs; the tasks, oldest
+        first. Asking for a range twice submits nothing new."""
+        request = schedule_service_pb2.BackfillScheduleRequest(name=name)
+        request.start_time.FromDatetime(_utc(start))
+        request.end_time.FromDatetime(_utc(end))
+        response = await self._call(self._schedules.BackfillSchedule, request)
+        return [Task(task) for task in response.tasks]
 
     def watch(self, task_id: str) -> AsyncWatch:
         return AsyncWatch(self._tasks.WatchTask(task_service_pb2.WatchTaskRequest(task_id=task_id)))
