@@ -18,7 +18,7 @@ use crate::engine::validate::validate_new_task;
 use crate::model::schedule::{
     self, Fire, FireTimes, Overlap, RECENT_FIRES, Schedule, ScheduleState, SpecError, check_name, fire_key, jitter_of,
 };
-use crate::model::{ExecutorId, NewTask, Task, TaskPriority, TaskStatus, Timestamp};
+use crate::model::{ExecutorId, NewTask, Task, TaskId, TaskPriority, Timestamp};
 use crate::store::{StoreError, SubmitOutcome};
 
 /// Fires submitted for one schedule in one look; a long catch-up takes
@@ -335,22 +335,19 @@ async fn fire_tasks(core: &Core, schedule: &Schedule, nominals: &[Timestamp], be
     };
     let mut previous = schedule.state.recent.first().map(|fire| fire.task_id);
     for nominal in nominals {
-        if !beside && let Some(previous_id) = previous {
-            let running = match core.store.get(previous_id).await? {
-                Some(task) => !task.status.is_terminal(),
-                None => false,
-            };
-            if running {
-                match schedule.overlap {
-                    Overlap::AllowAll => {}
-                    Overlap::Skip | Overlap::BufferOne => {
-                        // BufferOne's one waiting fire is kept by the
-                        // scheduler (`buffered`).
-                        fired.skipped.push(*nominal);
-                        continue;
-                    }
-                    Overlap::CancelRunning => cancel_previous(core, previous_id, &schedule.name).await?,
+        if !beside
+            && let Some(previous_id) = previous
+            && still_running(core, previous_id).await?
+        {
+            match schedule.overlap {
+                Overlap::AllowAll => {}
+                Overlap::Skip | Overlap::BufferOne => {
+                    // BufferOne's one waiting fire is kept by the
+                    // scheduler (`buffered`).
+                    fired.skipped.push(*nominal);
+                    continue;
                 }
+                Overlap::CancelRunning => cancel_previous(core, previous_id, &schedule.name).await?,
             }
         }
         let task = submit(core, schedule, *nominal).await?;
@@ -380,7 +377,7 @@ async fn submit(core: &Core, schedule: &Schedule, nominal: Timestamp) -> EngineR
     Ok(outcome.into_task())
 }
 
-async fn cancel_previous(core: &Core, id: crate::model::TaskId, schedule: &str) -> EngineResult<()> {
+async fn cancel_previous(core: &Core, id: TaskId, schedule: &str) -> EngineResult<()> {
     let reason = format!("schedule {schedule:?} fired again (overlap policy cancel_running)");
     match core.store.cancel(id, reason.clone(), core.clock.now()).await {
         Ok(cancelled) => {
@@ -510,14 +507,13 @@ async fn fire_schedule(core: &Core, schedule: Schedule, now: Timestamp) -> Engin
 }
 
 async fn previous_running(core: &Core, schedule: &Schedule) -> EngineResult<bool> {
-    let Some(previous) = schedule.state.recent.first() else {
-        return Ok(false);
-    };
-    Ok(match core.store.get(previous.task_id).await? {
-        Some(task) => !matches!(
-            task.status,
-            TaskStatus::Completed | TaskStatus::Failed | TaskStatus::Cancelled
-        ),
-        None => false,
-    })
+    match schedule.state.recent.first() {
+        Some(previous) => still_running(core, previous.task_id).await,
+        None => Ok(false),
+    }
+}
+
+/// Whether task `id` exists and has not ended.
+async fn still_running(core: &Core, id: TaskId) -> EngineResult<bool> {
+    Ok(core.store.get(id).await?.is_some_and(|task| !task.status.is_terminal()))
 }

@@ -113,6 +113,17 @@ impl Scheduled {
         self.fired(name).await
     }
 
+    /// The server's metrics page.
+    async fn metrics(&self) -> String {
+        let address = self.server.server.as_ref().expect("running").local_addr();
+        reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("text")
+    }
+
     async fn get(&mut self, name: &str) -> proto::Schedule {
         self.schedules
             .get_schedule(proto::GetScheduleRequest { name: name.into() })
@@ -155,13 +166,7 @@ async fn a_schedule_fires_on_its_clock_once_per_fire() {
     );
     assert_eq!(schedule.recent_fires[0].task_id, fired[2].id);
 
-    let address = scheduled.server.server.as_ref().expect("running").local_addr();
-    let metrics = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("text");
+    let metrics = scheduled.metrics().await;
     assert!(
         metrics.contains("taskd_schedule_fires_total{schedule=\"tick\"} 3"),
         "{metrics}"
@@ -211,13 +216,7 @@ async fn a_paused_schedule_misses_its_fires_and_catches_up_per_its_policy_on_res
     assert_eq!(fired.len(), 1, "only the latest of the five missed fires runs");
     let schedule = scheduled.get("catch-up").await;
     assert_eq!((schedule.fires, schedule.skipped_late), (1, 4));
-    let address = scheduled.server.server.as_ref().expect("running").local_addr();
-    let metrics = reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .expect("metrics answer")
-        .text()
-        .await
-        .expect("text");
+    let metrics = scheduled.metrics().await;
     assert!(
         metrics.contains("taskd_schedule_skips_total{schedule=\"catch-up\",reason=\"late\"} 4"),
         "{metrics}"
