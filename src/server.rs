@@ -17,6 +17,7 @@ use crate::api::proto::system_service_server::SystemServiceServer;
 use crate::api::proto::task_service_server::TaskServiceServer;
 use crate::api::proto::worker_service_server::WorkerServiceServer;
 use crate::api::rest::{self, RestState};
+use crate::api::schedule_calls::ScheduleCalls;
 use crate::api::schedule_service::ScheduleServiceHandler;
 use crate::api::system_service::SystemServiceHandler;
 use crate::api::task_service::TaskServiceHandler;
@@ -273,7 +274,8 @@ pub async fn start_with_source(
         stopping.clone(),
     ));
     let worker_service = WorkerServiceServer::new(WorkerServiceHandler::new(engine.workers(), stopping.clone()));
-    let schedule_service = ScheduleServiceServer::new(ScheduleServiceHandler::new(engine.schedules()));
+    let schedule_calls = ScheduleCalls::new(engine.schedules());
+    let schedule_service = ScheduleServiceServer::new(ScheduleServiceHandler::new(schedule_calls.clone()));
     // One listener for gRPC (HTTP/2) and the REST bridge, dashboard and
     // metrics (HTTP/1.1 or HTTP/2): REST routes are the fallback of the
     // gRPC router.
@@ -281,6 +283,7 @@ pub async fn start_with_source(
         tasks: engine.tasks(),
         workers: engine.workers(),
         admin: engine.admin(),
+        schedules: schedule_calls,
         monitor: monitor.clone(),
         history,
         stopping: stopping.clone(),

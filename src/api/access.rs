@@ -106,6 +106,12 @@ fn rest_requirement(method: &Method, path: &str, config: &AuthConfig) -> Require
         path if method == Method::POST && path.starts_with("/api/v1/tasks/") && path.ends_with("/cancel") => {
             Requirement::Scope(Scope::Cancel)
         }
+        // A schedule submits tasks: changing or running one needs the
+        // submit scope (and admin for an admin task type, checked by the
+        // call).
+        path if method != Method::GET && method != Method::HEAD && path.starts_with("/api/v1/schedules") => {
+            Requirement::Scope(Scope::Submit)
+        }
         // Anything but a read is an admin's, on a path that has no other.
         path if method != Method::GET && method != Method::HEAD && path.starts_with("/api/v1/task-types") => {
             Requirement::Scope(Scope::Admin)
@@ -369,6 +375,15 @@ mod tests {
             needs(Method::GET, "/api/v1/task-types"),
             Requirement::Scope(Scope::Read)
         );
+        assert_eq!(needs(Method::GET, "/api/v1/schedules"), Requirement::Scope(Scope::Read));
+        for (method, path) in [
+            (Method::POST, "/api/v1/schedules"),
+            (Method::PUT, "/api/v1/schedules/nightly"),
+            (Method::DELETE, "/api/v1/schedules/nightly"),
+            (Method::POST, "/api/v1/schedules/nightly/trigger"),
+        ] {
+            assert_eq!(needs(method, path), Requirement::Scope(Scope::Submit), "{path}");
+        }
         assert_eq!(needs(Method::GET, "/metrics"), Requirement::Scope(Scope::Read));
         assert_eq!(needs(Method::GET, "/readyz"), Requirement::Open);
         assert_eq!(needs(Method::GET, "/dashboard/app.js"), Requirement::Open);

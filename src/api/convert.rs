@@ -194,7 +194,7 @@ pub fn new_tasks(requests: Vec<proto::SubmitTaskRequest>) -> EngineResult<Vec<Ne
         .collect()
 }
 
-fn retry_policy(policy: &proto::RetryPolicy, prefix: &str) -> EngineResult<PartialRetryPolicy> {
+pub fn retry_policy(policy: &proto::RetryPolicy, prefix: &str) -> EngineResult<PartialRetryPolicy> {
     let duration = |name: &str, value: &Option<pbjson_types::Duration>| {
         value
             .as_ref()

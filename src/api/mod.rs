@@ -14,6 +14,8 @@ pub mod metrics;
 mod properties;
 pub mod proto;
 pub mod rest;
+pub mod schedule_calls;
+pub mod schedule_convert;
 pub mod schedule_service;
 pub mod status;
 pub mod system_convert;

@@ -301,6 +301,7 @@ fn task_of(schedule: &Schedule, nominal: Timestamp) -> NewTask {
         priority: TaskPriority::from_code(template.priority).unwrap_or_default(),
         max_retries: template.max_retries,
         timeout: template.timeout,
+        retry_policy: template.retry_policy,
         run_at: (!jitter.is_zero()).then(|| nominal.saturating_add(jitter)),
         labels,
         idempotency_key: Some(fire_key(&schedule.name, nominal)),

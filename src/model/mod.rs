@@ -17,6 +17,7 @@ pub mod event;
 mod filter;
 mod id;
 pub mod lease;
+mod micros;
 pub mod retry;
 pub mod rules;
 pub mod schedule;

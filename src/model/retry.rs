@@ -42,11 +42,15 @@ impl RetryPolicy {
 }
 
 /// A retry policy with each field optional, filled from server defaults.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PartialRetryPolicy {
+    #[serde(default, with = "crate::model::micros::optional")]
     pub initial_backoff: Option<Duration>,
+    #[serde(default)]
     pub multiplier: Option<f64>,
+    #[serde(default, with = "crate::model::micros::optional")]
     pub max_backoff: Option<Duration>,
+    #[serde(default)]
     pub jitter: Option<f64>,
 }
 

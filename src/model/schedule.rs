@@ -32,9 +32,9 @@ pub enum SpecKind {
     /// Every `every`, at `offset` past each multiple of it since the Unix
     /// epoch (UTC): every 1 h with an offset of 15 min fires at :15.
     Interval {
-        #[serde(with = "micros")]
+        #[serde(with = "crate::model::micros")]
         every: Duration,
-        #[serde(with = "micros")]
+        #[serde(with = "crate::model::micros")]
         offset: Duration,
     },
 }
@@ -47,7 +47,7 @@ pub struct ScheduleSpec {
     /// Each fire's task runs up to this much after its nominal time, at a
     /// point derived from the schedule and the fire (the same on every
     /// node), so that many schedules on one minute do not start together.
-    #[serde(with = "micros", default)]
+    #[serde(with = "crate::model::micros", default)]
     pub jitter: Duration,
 }
 
@@ -239,7 +239,7 @@ pub enum Overlap {
 pub struct CatchUp {
     /// Missed fires younger than this run; older ones are skipped (and
     /// counted).
-    #[serde(with = "micros")]
+    #[serde(with = "crate::model::micros")]
     pub window: Duration,
     /// Of the missed fires within the window, only the latest runs.
     pub latest_only: bool,
@@ -267,8 +267,11 @@ pub struct TaskTemplate {
     pub labels: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub max_retries: Option<u32>,
-    #[serde(default, with = "optional_micros")]
+    #[serde(default, with = "crate::model::micros::optional")]
     pub timeout: Option<Duration>,
+    /// Backoff between attempts; what is unset takes the server's default.
+    #[serde(default)]
+    pub retry_policy: Option<crate::model::PartialRetryPolicy>,
 }
 
 fn normal_priority() -> i64 {
@@ -429,39 +432,6 @@ pub fn due(schedule: &Schedule, times: &FireTimes, now: Timestamp, most: usize) 
         fire,
         too_late,
         next_fire,
-    }
-}
-
-/// Optional durations as microseconds in JSON.
-mod optional_micros {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
-        match duration {
-            Some(duration) => serializer.serialize_some(&u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-        Ok(Option::<u64>::deserialize(deserializer)?.map(Duration::from_micros))
-    }
-}
-
-/// Durations as microseconds in JSON.
-mod micros {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_micros(u64::deserialize(deserializer)?))
     }
 }
 

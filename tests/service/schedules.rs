@@ -450,3 +450,141 @@ async fn the_rust_client_updates_and_backfills_a_schedule() {
         .expect("backfilled");
     assert_eq!(tasks.len(), 3, "09:00 (exclusive) to 12:00: 10:00, 11:00, 12:00");
 }
+
+/// A REST call on the test server: its status and JSON body.
+async fn rest(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let address = server.server.as_ref().expect("running").local_addr();
+    let mut request = reqwest::Client::new().request(method, format!("http://{address}/api/v1{path}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn schedules_are_created_run_and_deleted_over_rest_as_over_grpc() {
+    use reqwest::Method;
+    use serde_json::json;
+    let scheduled = start().await;
+    let server = &scheduled.server;
+    let (status, created) = rest(
+        server,
+        Method::POST,
+        "/schedules",
+        Some(json!({
+            "name": "reindex",
+            "spec": {"cron": {"expression": "0 * * * *", "time_zone": "Asia/Kolkata"}},
+            "template": {"task_type": "diag.echo", "params": {"corpus": "docs"}, "priority": "HIGH",
+                         "retry_policy": {"initial_backoff": "2s"}},
+            "overlap": "OVERLAP_POLICY_ALLOW_ALL"
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    // Kolkata is UTC+5:30: its whole hours fall on half past in UTC.
+    assert_eq!(created["next_fire_times"][0], "2030-01-01T12:30:00Z", "{created}");
+    assert_eq!(
+        created["definition"]["template"]["retry_policy"]["initial_backoff"],
+        "2s"
+    );
+    assert_eq!(created["definition"]["overlap"], "OVERLAP_POLICY_ALLOW_ALL");
+
+    let (status, listed) = rest(server, Method::GET, "/schedules", None).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = listed["schedules"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|schedule| schedule["definition"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["reindex"]);
+
+    let mut changed = created["definition"].clone();
+    changed["spec"] = json!({"interval": {"every": "900s"}});
+    changed["name"] = json!("");
+    let (status, updated) = rest(server, Method::PUT, "/schedules/reindex", Some(changed.clone())).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["next_fire_times"][0], "2030-01-01T12:15:00Z");
+    changed["name"] = json!("other");
+    let (status, refused) = rest(server, Method::PUT, "/schedules/reindex", Some(changed)).await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("name")), "{refused}");
+
+    let (status, paused) = rest(
+        server,
+        Method::POST,
+        "/schedules/reindex/pause",
+        Some(json!({"note": "corpus moving"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(
+        (paused["paused"].as_bool(), paused["pause_note"].as_str()),
+        (Some(true), Some("corpus moving"))
+    );
+    let (status, resumed) = rest(server, Method::POST, "/schedules/reindex/resume", None).await;
+    assert_eq!((status, resumed["paused"].as_bool()), (200, Some(false)));
+
+    let (status, task) = rest(server, Method::POST, "/schedules/reindex/trigger", None).await;
+    assert_eq!(status, 200, "{task}");
+    assert_eq!(task["labels"]["schedule"], "reindex");
+    assert_eq!(task["params"], json!({"corpus": "docs"}));
+    assert_eq!(task["retry_policy"]["initial_backoff"], "2s");
+
+    let (status, backfilled) = rest(
+        server,
+        Method::POST,
+        "/schedules/reindex/backfill",
+        Some(json!({"start_time": "2030-01-01T10:00:00Z", "end_time": "2030-01-01T11:00:00Z"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{backfilled}");
+    assert_eq!(
+        backfilled["tasks"].as_array().map(Vec::len),
+        Some(4),
+        "after 10:00 up to 11:00, every 15 minutes"
+    );
+    let (status, refused) = rest(
+        server,
+        Method::POST,
+        "/schedules/reindex/backfill",
+        Some(json!({"start_time": "2030-01-01T10:00:00Z"})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["field"].as_str()),
+        (400, Some("end_time")),
+        "{refused}"
+    );
+
+    let (status, refused) = rest(
+        server,
+        Method::POST,
+        "/schedules",
+        Some(json!({"name": "bad", "spec": {"cron": {"expression": "61 * * * *"}},
+                    "template": {"task_type": "diag.echo"}})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(refused["field"], "spec.cron.expression", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|message| message.starts_with("spec.cron.expression: "))
+    );
+
+    let (status, _) = rest(server, Method::DELETE, "/schedules/reindex", None).await;
+    assert_eq!(status, 200);
+    let (status, missing) = rest(server, Method::GET, "/schedules/reindex", None).await;
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (404, Some("NOT_FOUND")),
+        "{missing}"
+    );
+}

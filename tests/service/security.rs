@@ -150,6 +150,61 @@ async fn rest(
 }
 
 #[tokio::test]
+async fn a_schedule_of_an_admin_task_type_is_written_and_run_by_admins_only() {
+    use taskd_client::proto;
+    use taskd_client::proto::schedule_service_client::ScheduleServiceClient;
+    let server = TestServer::start_with(|config| {
+        config.auth.tokens_text = Some(tokens());
+        config.retention.enabled = true;
+    })
+    .await;
+    let url = format!("http://{}/api/v1/schedules", address(&server));
+    let submitter = client(&server, Some(SUBMITTER)).await;
+    let mut as_submitter = ScheduleServiceClient::new(submitter.channel());
+    // The retention schedule purges tasks: a submitter may not pause,
+    // trigger, rewrite or delete it...
+    let refused = as_submitter
+        .trigger_schedule(proto::TriggerScheduleRequest {
+            name: "system_maintenance".into(),
+        })
+        .await
+        .expect_err("not a submitter's");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(refused.message().contains("admin"), "{}", refused.message());
+    for (method, path) in [
+        (reqwest::Method::POST, "/system_maintenance/pause"),
+        (reqwest::Method::POST, "/system_maintenance/trigger"),
+        (reqwest::Method::DELETE, "/system_maintenance"),
+    ] {
+        let (status, _, body) = rest(method, &format!("{url}{path}"), Some(SUBMITTER), None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    // ...nor make one of its own.
+    let own = r#"{"name": "purge-all", "spec": {"interval": {"every": "60s"}},
+                  "template": {"task_type": "system_maintenance", "params": {"retention": "0s"}}}"#;
+    let (status, _, body) = rest(reqwest::Method::POST, &url, Some(SUBMITTER), Some(own)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["field"], "template.task_type", "{body}");
+    // A reader writes no schedule at all; a submitter writes its own kind.
+    let echo = r#"{"name": "echo", "spec": {"interval": {"every": "60s"}}, "template": {"task_type": "diag.echo"}}"#;
+    let (status, _, _) = rest(reqwest::Method::POST, &url, Some(READER), Some(echo)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = rest(reqwest::Method::POST, &url, Some(SUBMITTER), Some(echo)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A submitter may not turn its schedule into an admin one either.
+    let (status, _, _) = rest(
+        reqwest::Method::PUT,
+        &format!("{url}/echo"),
+        Some(SUBMITTER),
+        Some(own.replace("purge-all", "echo").as_str()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, body) = rest(reqwest::Method::POST, &url, Some(OPERATOR), Some(own)).await;
+    assert_eq!(status, StatusCode::OK, "an admin may: {body}");
+}
+
+#[tokio::test]
 async fn rest_sse_and_metrics_need_a_token_while_health_and_the_dashboard_page_stay_open() {
     let server = with_auth().await;
     let base = format!("http://{}", address(&server));

@@ -6,6 +6,7 @@
 mod error;
 pub mod json;
 mod openapi;
+mod schedules;
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use crate::api::access;
 use crate::api::convert;
 use crate::api::proto;
+use crate::api::schedule_calls::ScheduleCalls;
 use crate::api::system_convert::{alert_to_proto, current_load};
 use crate::api::worker_convert;
 use crate::auth::Principal;
@@ -46,6 +48,7 @@ pub struct RestState {
     pub tasks: TaskManager,
     pub workers: Workers,
     pub admin: Admin,
+    pub schedules: ScheduleCalls,
     pub monitor: ResourceMonitor,
     /// The node's recent history, for charts that start full.
     pub history: History,
@@ -69,6 +72,15 @@ pub fn router(state: RestState) -> Router {
             "/api/v1/task-types/{task_type}",
             axum::routing::delete(delete_task_type),
         )
+        .route("/api/v1/schedules", get(schedules::list).post(schedules::create))
+        .route(
+            "/api/v1/schedules/{name}",
+            get(schedules::get).put(schedules::update).delete(schedules::delete),
+        )
+        .route("/api/v1/schedules/{name}/pause", post(schedules::pause))
+        .route("/api/v1/schedules/{name}/resume", post(schedules::resume))
+        .route("/api/v1/schedules/{name}/trigger", post(schedules::trigger))
+        .route("/api/v1/schedules/{name}/backfill", post(schedules::backfill))
         .route("/api/v1/workers", get(workers))
         .route("/api/v1/system/load", get(system_load))
         .route("/api/v1/system/alerts", get(system_alerts))

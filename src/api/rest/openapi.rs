@@ -77,7 +77,7 @@ fn schemas() -> Value {
         "time": timestamp, "cpu_percent": {"type": "number"}, "memory_percent": {"type": "number"},
         "disk_percent": {"type": "number"}, "io_wait_percent": {"type": "number"}}});
     let history = history_schema(&timestamp);
-    json!({
+    let mut all = json!({
         "Error": {"type": "object", "required": ["code", "message"], "properties": {
             "code": {"type": "string", "description": "INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION, UNAVAILABLE, ..."},
             "message": {"type": "string"},
@@ -175,6 +175,55 @@ fn schemas() -> Value {
                 "finished": uint64}}}}},
         "History": history,
         "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+    });
+    if let (Some(all), Value::Object(schedules)) = (all.as_object_mut(), schedule_schemas(&timestamp, &duration)) {
+        all.extend(schedules);
+    }
+    all
+}
+
+/// The schedule messages (`/api/v1/schedules`).
+fn schedule_schemas(timestamp: &Value, duration: &Value) -> Value {
+    let uint64 = json!({"type": "integer", "minimum": 0});
+    let name = json!({"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"});
+    let overlap = json!({"type": "string", "enum": ["OVERLAP_POLICY_UNSPECIFIED", "OVERLAP_POLICY_SKIP",
+        "OVERLAP_POLICY_BUFFER_ONE", "OVERLAP_POLICY_ALLOW_ALL", "OVERLAP_POLICY_CANCEL_RUNNING"],
+        "description": "What a fire does while the task of an earlier one runs; unset means SKIP"});
+    let cron = json!({"type": "object", "required": ["expression"], "properties": {
+        "expression": {"type": "string", "description": "Five fields (minute hour day-of-month month day-of-week), or six with seconds first"},
+        "time_zone": {"type": "string", "description": "An IANA time zone, e.g. Europe/Paris; empty means UTC"}}});
+    let interval = json!({"type": "object", "required": ["every"], "properties": {
+        "every": duration, "offset": duration}});
+    let spec = json!({"type": "object", "description": "Exactly one of cron and interval", "properties": {
+        "cron": cron, "interval": interval, "jitter": duration}});
+    let template = json!({"type": "object", "required": ["task_type"], "properties": {
+        "task_type": {"type": "string"}, "params": {"type": "object"},
+        "priority": {"type": "string", "enum": ["TASK_PRIORITY_UNSPECIFIED", "LOW", "NORMAL", "HIGH", "CRITICAL"]},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "max_retries": {"type": "integer", "minimum": 0, "nullable": true}, "timeout": duration,
+        "retry_policy": reference("RetryPolicy")}});
+    let catch_up = json!({"type": "object", "properties": {
+        "window": duration, "latest_only": {"type": "boolean"}}});
+    json!({
+        "ScheduleDefinition": {"type": "object", "required": ["name", "spec", "template"], "properties": {
+            "name": name, "spec": spec, "template": template, "overlap": overlap, "catch_up": catch_up,
+            "start_time": timestamp, "end_time": timestamp,
+            "max_fires": {"type": "integer", "minimum": 0, "nullable": true}}},
+        "Schedule": {"type": "object", "properties": {
+            "definition": reference("ScheduleDefinition"),
+            "paused": {"type": "boolean"}, "pause_note": {"type": "string"},
+            "next_fire_times": {"type": "array", "items": timestamp},
+            "recent_fires": {"type": "array", "items": {"type": "object", "properties": {
+                "nominal_time": timestamp, "task_id": {"type": "string"}}}},
+            "fires": uint64, "skipped_overlap": uint64, "skipped_late": uint64,
+            "created_at": timestamp, "updated_at": timestamp}},
+        "ListSchedulesResponse": {"type": "object", "properties": {
+            "schedules": {"type": "array", "items": reference("Schedule")}}},
+        "BackfillRange": {"type": "object", "required": ["start_time", "end_time"], "additionalProperties": false,
+            "properties": {"start_time": timestamp, "end_time": timestamp}},
+        "BackfillScheduleResponse": {"type": "object", "properties": {
+            "tasks": {"type": "array", "items": reference("Task")}}},
+        "Empty": {"type": "object"}
     })
 }
 
@@ -194,6 +243,68 @@ fn history_schema(timestamp: &Value) -> Value {
         "interval_seconds": number, "points": {"type": "array", "items": point}}})
 }
 
+/// The `/api/v1/schedules` paths.
+fn schedule_paths(bad_request: &Value, foreign: &Value, not_json: &Value, unavailable: &Value) -> Value {
+    let name = json!({"name": "name", "in": "path", "required": true,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}, "description": "The schedule's name"});
+    let not_found = error("No schedule with this name");
+    // Beside a foreign page's write: a token whose scopes do not allow it.
+    let denied = error(&format!(
+        "{} Or the token's scopes do not allow it: a schedule of an admin task type needs scope admin.",
+        foreign["description"].as_str().unwrap_or_default()
+    ));
+    let refused = |extra: Vec<(&str, Value)>| {
+        let mut responses =
+            json!({"400": bad_request, "403": denied, "404": not_found, "415": not_json, "503": unavailable});
+        for (code, response) in extra {
+            responses[code] = response;
+        }
+        responses
+    };
+    let with = |mut responses: Value, code: &str, response: Value| {
+        responses[code] = response;
+        responses
+    };
+    json!({
+        "/api/v1/schedules": {
+            "get": {"summary": "Every schedule, by name, with its next fire times and recent fires", "operationId": "listSchedules",
+                "responses": {"200": ok("The schedules", reference("ListSchedulesResponse")), "503": unavailable}},
+            "post": {"summary": "Create a schedule", "operationId": "createSchedule",
+                "requestBody": {"required": true, "content": json_content(reference("ScheduleDefinition"))},
+                "responses": with(refused(vec![("409", error("A schedule with this name exists"))]), "200",
+                    ok("The schedule, with its next fire times", reference("Schedule")))}},
+        "/api/v1/schedules/{name}": {
+            "get": {"summary": "One schedule", "operationId": "getSchedule", "parameters": [name],
+                "responses": {"200": ok("The schedule", reference("Schedule")), "400": bad_request,
+                              "404": error("No schedule with this name"), "503": unavailable}},
+            "put": {"summary": "Replace a schedule's spec, template and policies", "operationId": "updateSchedule",
+                "parameters": [name],
+                "requestBody": {"required": true, "content": json_content(reference("ScheduleDefinition"))},
+                "responses": with(refused(vec![("409", error("The schedule changed meanwhile; try again"))]), "200",
+                    ok("The schedule as it now is", reference("Schedule")))},
+            "delete": {"summary": "Delete a schedule; its tasks stay", "operationId": "deleteSchedule", "parameters": [name],
+                "responses": with(refused(vec![]), "200", ok("Deleted", reference("Empty")))}},
+        "/api/v1/schedules/{name}/pause": {
+            "post": {"summary": "Pause a schedule, with a note", "operationId": "pauseSchedule", "parameters": [name],
+                "requestBody": {"required": false, "content": json_content(json!({"type": "object",
+                    "properties": {"note": {"type": "string"}}, "additionalProperties": false}))},
+                "responses": with(refused(vec![]), "200", ok("The paused schedule", reference("Schedule")))}},
+        "/api/v1/schedules/{name}/resume": {
+            "post": {"summary": "Resume a paused schedule", "operationId": "resumeSchedule", "parameters": [name],
+                "responses": with(refused(vec![]), "200", ok("The schedule", reference("Schedule")))}},
+        "/api/v1/schedules/{name}/trigger": {
+            "post": {"summary": "Fire a schedule now; its overlap policy applies", "operationId": "triggerSchedule",
+                "parameters": [name],
+                "responses": with(refused(vec![("409", error("The overlap policy skipped the fire"))]), "200",
+                    ok("The task of the fire", reference("Task")))}},
+        "/api/v1/schedules/{name}/backfill": {
+            "post": {"summary": "Fire a schedule at each time its spec names after start_time up to end_time (at most 1000)",
+                "operationId": "backfillSchedule", "parameters": [name],
+                "requestBody": {"required": true, "content": json_content(reference("BackfillRange"))},
+                "responses": with(refused(vec![]), "200", ok("The tasks, oldest first", reference("BackfillScheduleResponse")))}}
+    })
+}
+
 /// The document itself.
 pub fn spec() -> Value {
     let bad_request = error(
@@ -207,7 +318,8 @@ pub fn spec() -> Value {
     let not_json = error("A body whose content-type is not application/json");
     let event_stream = json!({"description": "Server-Sent Events; each `data` is a TaskEvent in the same JSON as the other responses",
                               "content": {"text/event-stream": {"schema": {"type": "string"}}}});
-    json!({
+    let schedules = schedule_paths(&bad_request, &foreign, &not_json, &unavailable);
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {"title": "taskd REST bridge", "version": env!("CARGO_PKG_VERSION"),
                  "description": "The Background Task System's endpoints over the same engine as the gRPC API (taskd.v1). Bodies are the taskd.v1 messages in JSON with their snake_case field names (requests may also use the proto3 JSON mapping's lowerCamelCase names), every field present in responses, 64-bit integers as numbers, timestamps in RFC 3339 UTC."},
@@ -279,7 +391,11 @@ pub fn spec() -> Value {
                 "responses": {"200": ok("Ready", reference("Status")), "503": ok("Not ready", reference("Status"))}}}
         },
         "components": {"schemas": schemas()}
-    })
+    });
+    if let (Some(paths), Value::Object(schedules)) = (document["paths"].as_object_mut(), schedules) {
+        paths.extend(schedules);
+    }
+    document
 }
 
 pub async fn document() -> Json<Value> {
