@@ -378,6 +378,62 @@ async fn schedules_are_created_listed_paused_triggered_and_deleted_from_the_shel
     assert_eq!(triggered.code, 0, "{}", triggered.stderr);
     assert_eq!(triggered.json()["labels"]["schedule"], "nightly-export");
 
+    let updated = taskctl(
+        &server,
+        &[
+            "--json",
+            "schedules",
+            "update",
+            "nightly-export",
+            "data_export",
+            "--every",
+            "6h",
+            "--offset",
+            "30m",
+            "--max-retries",
+            "2",
+            "--label",
+            "team=search",
+            "--max-fires",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(updated.code, 0, "{}", updated.stderr);
+    let definition = &updated.json()["definition"];
+    assert_eq!(definition["spec"]["interval"]["every"], "21600s", "{definition}");
+    assert_eq!(definition["spec"]["interval"]["offset"], "1800s", "{definition}");
+    assert_eq!(definition["template"]["maxRetries"], 2, "{definition}");
+    assert_eq!(definition["template"]["labels"]["team"], "search", "{definition}");
+    assert_eq!(
+        definition["maxFires"], "3",
+        "proto3 JSON writes 64-bit integers as strings"
+    );
+
+    let backfilled = taskctl(
+        &server,
+        &[
+            "--json",
+            "schedules",
+            "backfill",
+            "nightly-export",
+            "--from",
+            "2030-01-01T00:00:00Z",
+            "--to",
+            "2030-01-02T00:00:00Z",
+        ],
+    )
+    .await;
+    assert_eq!(backfilled.code, 0, "{}", backfilled.stderr);
+    let fired = backfilled.json();
+    let nominal: Vec<&str> = fired
+        .as_array()
+        .expect("the tasks")
+        .iter()
+        .filter_map(|task| task["labels"]["team"].as_str())
+        .collect();
+    assert_eq!(nominal, ["search"; 4], "00:30, 06:30, 12:30 and 18:30: {fired}");
+
     let bad = taskctl(
         &server,
         &["schedules", "create", "broken", "data_export", "--cron", "61 * * * *"],

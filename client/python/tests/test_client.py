@@ -225,3 +225,30 @@ def test_a_schedule_is_updated_and_backfilled_once_per_fire(client):
     assert [task.id for task in again] == [task.id for task in backfilled]
     client.delete_schedule("py-hourly")
 
+
+
+def test_a_schedules_tasks_carry_its_retries_timeout_and_backoff_and_its_fires_are_bounded(client):
+    import datetime as dt
+
+    end = dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc)
+    created = client.create_schedule(
+        "py-bounded",
+        "document_processing",
+        every=60,
+        max_retries=7,
+        timeout=90,
+        retry_backoff=2.5,
+        retry_multiplier=3,
+        end_time=end,
+        max_fires=10,
+    )
+    assert created.proto.definition.max_fires == 10
+    assert created.proto.definition.end_time.ToDatetime(dt.timezone.utc) == end
+    task = client.trigger_schedule("py-bounded")
+    assert task.max_retries == 7
+    assert task.timeout == 90
+    assert task.proto.retry_policy.initial_backoff.ToTimedelta() == dt.timedelta(seconds=2.5)
+    assert task.proto.retry_policy.multiplier == 3
+    client.delete_schedule("py-bounded")
+    with pytest.raises(ValueError, match="end_time must be timezone-aware"):
+        client.create_schedule("py-naive", "document_processing", every=60, end_time=dt.datetime(2031, 1, 1))

@@ -281,8 +281,10 @@ class Client:
         """Creates a schedule submitting `task_type` on a clock: `cron=`
         (with `time_zone=`) or `every=` seconds; `params`, `priority`,
         `labels`, `overlap` ("skip", "buffer_one", "allow_all",
-        "cancel_running"), `catch_up_window`, `latest_only`, `jitter`. See
-        docs/schedules.md."""
+        "cancel_running"), `catch_up_window`, `latest_only`, `jitter`;
+        the template's `max_retries`, `timeout`, `retry_backoff`,
+        `retry_multiplier`, `retry_max_backoff`; `start_time`, `end_time`,
+        `max_fires`. See docs/schedules.md."""
         request = schedule_service_pb2.CreateScheduleRequest(
             schedule=schedule_definition(name, task_type, **definition)
         )
@@ -537,8 +539,10 @@ class AsyncClient:
         """Creates a schedule submitting `task_type` on a clock: `cron=`
         (with `time_zone=`) or `every=` seconds; `params`, `priority`,
         `labels`, `overlap` ("skip", "buffer_one", "allow_all",
-        "cancel_running"), `catch_up_window`, `latest_only`, `jitter`. See
-        docs/schedules.md."""
+        "cancel_running"), `catch_up_window`, `latest_only`, `jitter`;
+        the template's `max_retries`, `timeout`, `retry_backoff`,
+        `retry_multiplier`, `retry_max_backoff`; `start_time`, `end_time`,
+        `max_fires`. See docs/schedules.md."""
         request = schedule_service_pb2.CreateScheduleRequest(
             schedule=schedule_definition(name, task_type, **definition)
         )

@@ -391,9 +391,9 @@ class NewTask:
         return request
 
 
-def _utc(moment: _dt.datetime) -> _dt.datetime:
+def _utc(moment: _dt.datetime, field: str = "run_at") -> _dt.datetime:
     if moment.tzinfo is None:
-        raise ValueError("run_at must be timezone-aware (datetime.now(timezone.utc), say)")
+        raise ValueError(f"{field} must be timezone-aware (datetime.now(timezone.utc), say)")
     return moment.astimezone(_dt.timezone.utc).replace(tzinfo=None)
 
 
@@ -485,9 +485,20 @@ def schedule_definition(
     catch_up_window: Optional[float] = None,
     latest_only: bool = False,
     jitter: float = 0.0,
+    max_retries: Optional[int] = None,
+    timeout: Optional[float] = None,
+    retry_backoff: Optional[float] = None,
+    retry_multiplier: Optional[float] = None,
+    retry_max_backoff: Optional[float] = None,
+    start_time: Optional[_dt.datetime] = None,
+    end_time: Optional[_dt.datetime] = None,
+    max_fires: Optional[int] = None,
 ) -> schedule_service_pb2.ScheduleDefinition:
     """The definition a create or update sends: a cron expression (with
-    its IANA `time_zone`) or `every` seconds, not both."""
+    its IANA `time_zone`) or `every` seconds, not both. The template's
+    `max_retries`, `timeout` and `retry_*` are those of `NewTask`;
+    `start_time`, `end_time` (timezone-aware) and `max_fires` bound the
+    fires."""
     if (cron is None) == (every is None):
         raise ValueError("give either cron or every")
     if overlap not in _OVERLAPS:
@@ -510,5 +521,22 @@ def schedule_definition(
     if catch_up_window is not None:
         definition.catch_up.window.FromTimedelta(_dt.timedelta(seconds=catch_up_window))
     definition.catch_up.latest_only = latest_only
+    template = definition.template
+    if max_retries is not None:
+        template.max_retries = max_retries
+    if timeout is not None:
+        template.timeout.FromTimedelta(_dt.timedelta(seconds=timeout))
+    if retry_backoff is not None:
+        template.retry_policy.initial_backoff.FromTimedelta(_dt.timedelta(seconds=retry_backoff))
+    if retry_multiplier is not None:
+        template.retry_policy.multiplier = retry_multiplier
+    if retry_max_backoff is not None:
+        template.retry_policy.max_backoff.FromTimedelta(_dt.timedelta(seconds=retry_max_backoff))
+    if start_time is not None:
+        definition.start_time.FromDatetime(_utc(start_time, "start_time"))
+    if end_time is not None:
+        definition.end_time.FromDatetime(_utc(end_time, "end_time"))
+    if max_fires is not None:
+        definition.max_fires = max_fires
     return definition
 

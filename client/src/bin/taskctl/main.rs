@@ -4,6 +4,7 @@
 //! watching).
 
 mod render;
+mod schedules;
 
 use std::io::Write;
 use std::time::{Duration, SystemTime};
@@ -66,52 +67,7 @@ enum Command {
     ForgetType { task_type: String },
     /// Schedules: tasks submitted on a clock.
     #[command(subcommand)]
-    Schedules(ScheduleCommand),
-}
-
-#[derive(Subcommand)]
-enum ScheduleCommand {
-    /// Every schedule: its spec, next fire and what it did.
-    List,
-    /// One schedule, with its next fires and recent fires.
-    Get { name: String },
-    /// Create a schedule submitting TASK_TYPE on a cron spec or an interval.
-    Create(CreateScheduleArgs),
-    /// Pause a schedule; fires that come meanwhile are missed.
-    Pause {
-        name: String,
-        /// Why; shown with the schedule.
-        #[arg(long, default_value = "paused with taskctl")]
-        note: String,
-    },
-    /// Resume a paused schedule.
-    Resume { name: String },
-    /// Fire a schedule now.
-    Trigger { name: String },
-    /// Delete a schedule (the tasks it submitted stay).
-    Delete { name: String },
-}
-
-#[derive(Args)]
-struct CreateScheduleArgs {
-    name: String,
-    /// The task type each fire submits.
-    task_type: String,
-    /// A cron expression, e.g. "30 2 * * *".
-    #[arg(long, conflicts_with = "every", required_unless_present = "every")]
-    cron: Option<String>,
-    /// The cron expression's IANA time zone, e.g. Europe/Paris (default UTC).
-    #[arg(long, requires = "cron")]
-    time_zone: Option<String>,
-    /// A fixed interval, e.g. 15m.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    every: Option<Duration>,
-    /// Parameters of each fire's task: a JSON object, or @FILE.
-    #[arg(long, default_value = "{}")]
-    params: String,
-    /// skip (default), buffer-one, allow-all or cancel-running.
-    #[arg(long, value_parser = parse_overlap)]
-    overlap: Option<taskd_client::proto::OverlapPolicy>,
+    Schedules(schedules::ScheduleCommand),
 }
 
 #[derive(Args)]
@@ -214,88 +170,9 @@ async fn run(cli: Cli) -> Result<i32> {
                 println!("forgot task type {task_type}");
             }
         }
-        Command::Schedules(command) => schedules(&client, &out, command).await?,
+        Command::Schedules(command) => schedules::run(&client, &out, command).await?,
     }
     Ok(0)
-}
-
-async fn schedules(client: &Client, out: &Output, command: ScheduleCommand) -> Result<()> {
-    use taskd_client::proto::{self, schedule_spec};
-
-    match command {
-        ScheduleCommand::List => {
-            let schedules = client.schedules().await?;
-            out.emit(&schedules, || render::schedules(&schedules))?;
-        }
-        ScheduleCommand::Get { name } => {
-            let schedule = client.get_schedule(&name).await?;
-            out.emit(&schedule, || render::schedule(&schedule))?;
-        }
-        ScheduleCommand::Create(args) => {
-            let kind = match (args.cron, args.every) {
-                (Some(expression), _) => schedule_spec::Kind::Cron(proto::CronSpec {
-                    expression,
-                    time_zone: args.time_zone.unwrap_or_default(),
-                }),
-                (None, Some(every)) => schedule_spec::Kind::Interval(proto::IntervalSpec {
-                    every: Some(pbjson_types::Duration {
-                        seconds: every.as_secs() as i64,
-                        nanos: every.subsec_nanos() as i32,
-                    }),
-                    offset: None,
-                }),
-                (None, None) => bail!("--cron or --every: say when the schedule fires"),
-            };
-            let params = read_params(&args.params)?;
-            let params = match params {
-                serde_json::Value::Object(map) => taskd_client::json::json_to_struct(&map),
-                _ => bail!("--params: must be a JSON object"),
-            };
-            let definition = proto::ScheduleDefinition {
-                name: args.name,
-                spec: Some(proto::ScheduleSpec {
-                    kind: Some(kind),
-                    jitter: None,
-                }),
-                template: Some(proto::TaskTemplate {
-                    task_type: args.task_type,
-                    params: Some(params),
-                    ..Default::default()
-                }),
-                overlap: args.overlap.unwrap_or(proto::OverlapPolicy::Skip) as i32,
-                ..Default::default()
-            };
-            let schedule = client.create_schedule(definition).await?;
-            out.emit(&schedule, || render::schedule(&schedule))?;
-        }
-        ScheduleCommand::Pause { name, note } => {
-            let schedule = client.pause_schedule(&name, &note).await?;
-            out.emit(&schedule, || render::schedule(&schedule))?;
-        }
-        ScheduleCommand::Resume { name } => {
-            let schedule = client.resume_schedule(&name).await?;
-            out.emit(&schedule, || render::schedule(&schedule))?;
-        }
-        ScheduleCommand::Trigger { name } => out.task(&client.trigger_schedule(&name).await?)?,
-        ScheduleCommand::Delete { name } => {
-            client.delete_schedule(&name).await?;
-            if !out.json {
-                println!("deleted schedule {name}");
-            }
-        }
-    }
-    Ok(())
-}
-
-fn parse_overlap(text: &str) -> Result<taskd_client::proto::OverlapPolicy, String> {
-    use taskd_client::proto::OverlapPolicy;
-    match text {
-        "skip" => Ok(OverlapPolicy::Skip),
-        "buffer-one" => Ok(OverlapPolicy::BufferOne),
-        "allow-all" => Ok(OverlapPolicy::AllowAll),
-        "cancel-running" => Ok(OverlapPolicy::CancelRunning),
-        other => Err(format!("{other:?}: one of skip, buffer-one, allow-all, cancel-running")),
-    }
 }
 
 async fn submit(client: &Client, out: &Output, args: SubmitArgs) -> Result<i32> {
@@ -383,7 +260,7 @@ async fn watch(client: &Client, out: &Output, args: WatchArgs) -> Result<()> {
 }
 
 /// `--params`: inline JSON or `@file`; it must be an object.
-fn read_params(text: &str) -> Result<serde_json::Value> {
+pub(crate) fn read_params(text: &str) -> Result<serde_json::Value> {
     let text = match text.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("--params: cannot read {path}"))?,
         None => text.to_string(),
@@ -401,13 +278,13 @@ fn parse_status(text: &str) -> Result<TaskStatus, String> {
         .ok_or_else(|| "expected one of pending, scheduled, running, completed, failed, cancelled, waiting".to_string())
 }
 
-fn parse_priority(text: &str) -> Result<TaskPriority, String> {
+pub(crate) fn parse_priority(text: &str) -> Result<TaskPriority, String> {
     TaskPriority::from_str_name(&text.to_ascii_uppercase())
         .filter(|priority| *priority != TaskPriority::Unspecified)
         .ok_or_else(|| "expected one of low, normal, high, critical".to_string())
 }
 
-fn parse_label(text: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_label(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err("expected KEY=VALUE".to_string()),
@@ -415,12 +292,12 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 }
 
 /// Where results go: tables or JSON on stdout.
-struct Output {
-    json: bool,
+pub(crate) struct Output {
+    pub(crate) json: bool,
 }
 
 impl Output {
-    fn emit(&self, value: &impl serde::Serialize, table: impl FnOnce() -> String) -> Result<()> {
+    pub(crate) fn emit(&self, value: &impl serde::Serialize, table: impl FnOnce() -> String) -> Result<()> {
         let text = if self.json {
             let mut value = serde_json::to_value(value)?;
             taskd_client::json::whole_numbers_as_integers(&mut value);
@@ -435,7 +312,7 @@ impl Output {
         Ok(())
     }
 
-    fn task(&self, task: &taskd_client::Task) -> Result<()> {
+    pub(crate) fn task(&self, task: &taskd_client::Task) -> Result<()> {
         self.emit(task, || render::task(task))
     }
 
