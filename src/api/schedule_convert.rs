@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::api::convert::{
-    duration_from_proto, duration_to_proto, priority_from_proto, priority_to_proto, retry_policy, timestamp_from_proto,
+    duration_from_proto, duration_to_proto, status_to_proto, priority_from_proto, priority_to_proto, retry_policy, timestamp_from_proto,
     timestamp_to_proto,
 };
 use crate::api::json;
@@ -153,9 +153,16 @@ pub fn schedule_to_proto(view: &ScheduleView) -> proto::Schedule {
             .state
             .recent
             .iter()
-            .map(|fire| proto::ScheduleFire {
+            .enumerate()
+            .map(|(index, fire)| proto::ScheduleFire {
                 nominal_time: Some(timestamp_to_proto(fire.nominal)),
                 task_id: fire.task_id.to_string(),
+                status: view
+                    .outcomes
+                    .get(index)
+                    .copied()
+                    .flatten()
+                    .map_or(proto::TaskStatus::Unspecified, status_to_proto) as i32,
             })
             .collect(),
         fires: schedule.state.fires,

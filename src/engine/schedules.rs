@@ -12,13 +12,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{StreamExt, TryStreamExt};
+
 use crate::engine::core::Core;
 use crate::engine::error::{EngineError, EngineResult};
 use crate::engine::validate::validate_new_task;
 use crate::model::schedule::{
     self, Fire, FireTimes, Overlap, RECENT_FIRES, Schedule, ScheduleState, SpecError, check_name, fire_key, jitter_of,
 };
-use crate::model::{ExecutorId, NewTask, Task, TaskId, TaskPriority, Timestamp};
+use crate::model::{ExecutorId, NewTask, Task, TaskId, TaskPriority, TaskStatus, Timestamp};
 use crate::store::{StoreError, SubmitOutcome};
 
 /// Fires submitted for one schedule in one look; a long catch-up takes
@@ -39,17 +41,19 @@ const UPCOMING: usize = 5;
 /// is seen within this.
 const IDLE: Duration = Duration::from_secs(1);
 
-/// A schedule as a client writes it: everything but its state.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScheduleDraft {
-    pub schedule: Schedule,
-}
+/// Lookups of fire outcomes running at once while listing schedules.
+const OUTCOME_LOOKUPS: usize = 16;
 
-/// A schedule with the fire times it has coming.
+/// A schedule with the fire times it has coming and how its last fires
+/// went.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScheduleView {
     pub schedule: Schedule,
     pub upcoming: Vec<Timestamp>,
+    /// The status of each recent fire's task, in the order of
+    /// `schedule.state.recent`: `None` when its task is gone (purged) or
+    /// was not looked up (a list looks up the latest fire only).
+    pub outcomes: Vec<Option<TaskStatus>>,
 }
 
 fn spec_error(error: SpecError) -> EngineError {
@@ -86,13 +90,28 @@ impl Schedules {
         Ok(view(created))
     }
 
+    /// One schedule, with the outcome of each of its recent fires.
     pub async fn get(&self, name: &str) -> EngineResult<ScheduleView> {
-        Ok(view(self.load(name).await?))
+        self.with_outcomes(view(self.load(name).await?), RECENT_FIRES).await
     }
 
-    /// Every schedule, by name.
+    /// Every schedule, by name, with the outcome of its latest fire.
     pub async fn list(&self) -> EngineResult<Vec<ScheduleView>> {
-        Ok(self.core.store.list_schedules().await?.into_iter().map(view).collect())
+        let schedules = self.core.store.list_schedules().await?;
+        futures::stream::iter(schedules)
+            .map(|schedule| self.with_outcomes(view(schedule), 1))
+            .buffered(OUTCOME_LOOKUPS)
+            .try_collect()
+            .await
+    }
+
+    /// `view` with the status of the tasks of its `most` latest fires.
+    async fn with_outcomes(&self, mut view: ScheduleView, most: usize) -> EngineResult<ScheduleView> {
+        for fire in view.schedule.state.recent.iter().take(most) {
+            let task = self.core.store.get(fire.task_id).await?;
+            view.outcomes.push(task.map(|task| task.status));
+        }
+        Ok(view)
     }
 
     /// Replaces what `name` does (spec, template, policies); what it has
@@ -279,7 +298,11 @@ fn view(schedule: Schedule) -> ScheduleView {
             }
         }
     }
-    ScheduleView { schedule, upcoming }
+    ScheduleView {
+        schedule,
+        upcoming,
+        outcomes: Vec::new(),
+    }
 }
 
 fn remember(state: &mut ScheduleState, fire: Fire) {

@@ -240,6 +240,21 @@ async fn trigger_fires_now_and_backfill_fires_a_past_range_once() {
         .unwrap()
         .into_inner();
     assert_eq!(triggered.labels.get("schedule").map(String::as_str), Some("by-hand"));
+    // How the fire went is read with the schedule: every recent fire's
+    // outcome from a get, the latest one's from a list.
+    let finished = scheduled.server.wait(&triggered.id).await;
+    let fires = scheduled.get("by-hand").await.recent_fires;
+    assert_eq!(fires[0].task_id, triggered.id);
+    assert_eq!(fires[0].status(), finished.status());
+    assert_eq!(finished.status(), proto::TaskStatus::Completed);
+    let listed = scheduled
+        .schedules
+        .list_schedules(proto::ListSchedulesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .schedules;
+    assert_eq!(listed[0].recent_fires[0].status(), proto::TaskStatus::Completed);
 
     let range = proto::BackfillScheduleRequest {
         name: "by-hand".into(),

@@ -202,7 +202,9 @@ def test_a_schedule_is_created_read_paused_triggered_and_deleted(client):
     task = client.trigger_schedule("py-nightly")
     assert task.labels["schedule"] == "py-nightly"
     assert task.params == {"document_id": "42"}
-    assert client.get_schedule("py-nightly").recent_fires[0].task_id == task.id
+    fire = client.get_schedule("py-nightly").recent_fires[0]
+    assert fire.task_id == task.id
+    assert isinstance(fire.status, taskd.TaskStatus)
     client.delete_schedule("py-nightly")
     with pytest.raises(taskd.NotFound):
         client.get_schedule("py-nightly")

@@ -214,7 +214,9 @@ fn schedule_schemas(timestamp: &Value, duration: &Value) -> Value {
             "paused": {"type": "boolean"}, "pause_note": {"type": "string"},
             "next_fire_times": {"type": "array", "items": timestamp},
             "recent_fires": {"type": "array", "items": {"type": "object", "properties": {
-                "nominal_time": timestamp, "task_id": {"type": "string"}}}},
+                "nominal_time": timestamp, "task_id": {"type": "string"},
+                "status": {"type": "string", "enum": ["TASK_STATUS_UNSPECIFIED", "PENDING", "SCHEDULED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "WAITING"],
+                           "description": "The fire's task's status now; unspecified when purged or not looked up (a list looks up the latest fire only)"}}}},
             "fires": uint64, "skipped_overlap": uint64, "skipped_late": uint64,
             "created_at": timestamp, "updated_at": timestamp}},
         "ListSchedulesResponse": {"type": "object", "properties": {

@@ -418,10 +418,13 @@ _OVERLAPS = {
 
 @dataclass(frozen=True)
 class ScheduleFire:
-    """One fire of a schedule: the time its spec named, and its task."""
+    """One fire of a schedule: the time its spec named, its task, and that
+    task's status now (None when the task is gone or was not looked up:
+    `get_schedule` looks up every recent fire, `schedules` the latest)."""
 
     nominal_time: _dt.datetime
     task_id: str
+    status: Optional[TaskStatus] = None
 
 
 @dataclass
@@ -460,7 +463,11 @@ class Schedule:
             pause_note=schedule.pause_note,
             next_fire_times=[moment.ToDatetime(_dt.timezone.utc) for moment in schedule.next_fire_times],
             recent_fires=[
-                ScheduleFire(fire.nominal_time.ToDatetime(_dt.timezone.utc), fire.task_id)
+                ScheduleFire(
+                    fire.nominal_time.ToDatetime(_dt.timezone.utc),
+                    fire.task_id,
+                    TaskStatus(fire.status) if fire.status else None,
+                )
                 for fire in schedule.recent_fires
             ],
             fires=schedule.fires,

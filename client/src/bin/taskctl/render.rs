@@ -352,7 +352,16 @@ pub fn schedules(schedules: &[taskd_client::proto::Schedule]) -> String {
     if schedules.is_empty() {
         return "no schedules".to_string();
     }
-    let mut table = Table::new(&["SCHEDULE", "TYPE", "SPEC", "NEXT FIRE", "STATE", "FIRES", "SKIPPED"]);
+    let mut table = Table::new(&[
+        "SCHEDULE",
+        "TYPE",
+        "SPEC",
+        "NEXT FIRE",
+        "STATE",
+        "LAST RESULT",
+        "FIRES",
+        "SKIPPED",
+    ]);
     for schedule in schedules {
         let definition = schedule.definition.clone().unwrap_or_default();
         table.row(vec![
@@ -364,6 +373,7 @@ pub fn schedules(schedules: &[taskd_client::proto::Schedule]) -> String {
             spec_line(schedule),
             time(schedule.next_fire_times.first()),
             if schedule.paused { "paused" } else { "active" }.to_string(),
+            schedule.recent_fires.first().map_or("-".to_string(), fire_outcome),
             schedule.fires.to_string(),
             (schedule.skipped_overlap + schedule.skipped_late).to_string(),
         ]);
@@ -399,10 +409,19 @@ pub fn schedule(schedule: &taskd_client::proto::Schedule) -> String {
     }
     for fire in &schedule.recent_fires {
         text.push_str(&format!(
-            "  fired     {}  task {}\n",
+            "  fired     {}  task {}  {}\n",
             time(fire.nominal_time.as_ref()),
-            fire.task_id
+            fire.task_id,
+            fire_outcome(fire)
         ));
     }
     text
+}
+
+/// How a fire went: its task's status, or `-` when not known.
+fn fire_outcome(fire: &taskd_client::proto::ScheduleFire) -> String {
+    match fire.status() {
+        taskd_client::TaskStatus::Unspecified => "-".to_string(),
+        status => status.as_str_name().to_string(),
+    }
 }
