@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::api::convert::{
-    duration_from_proto, duration_to_proto, status_to_proto, priority_from_proto, priority_to_proto, retry_policy, timestamp_from_proto,
-    timestamp_to_proto,
+    duration_from_proto, duration_to_proto, priority_from_proto, priority_to_proto, retry_policy, status_to_proto,
+    timestamp_from_proto, timestamp_to_proto,
 };
 use crate::api::json;
 use crate::api::proto;

@@ -674,3 +674,102 @@ async fn the_graph_the_charts_and_the_times_read_as_they_should() {
     server.gate.open(1);
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_schedules_page_shows_next_fires_and_last_results_and_pauses_resumes_and_triggers() {
+    use taskd_client::proto::{self, schedule_spec::Kind};
+    let server = TestServer::start().await;
+    let address = server.server.as_ref().expect("running").local_addr();
+    let nightly = proto::ScheduleDefinition {
+        name: "nightly-report".into(),
+        spec: Some(proto::ScheduleSpec {
+            kind: Some(Kind::Cron(proto::CronSpec {
+                expression: "30 2 * * *".into(),
+                time_zone: "Europe/Paris".into(),
+            })),
+            jitter: None,
+        }),
+        template: Some(proto::TaskTemplate {
+            task_type: "diag.echo".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    server.client.create_schedule(nightly).await.expect("created");
+
+    let browser = Browser::start().await;
+    browser.open(&format!("http://{address}/")).await;
+    browser.click("nav a[data-page=\"schedules\"]").await;
+    let row = "document.querySelector('#scheduleTable tr[data-schedule=\"nightly-report\"]')";
+    let text = browser.text(&format!("{row}.textContent")).await;
+    assert!(text.contains("cron 30 2 * * * (Europe/Paris)"), "{text}");
+    assert!(text.contains("never fired") && text.contains("active"), "{text}");
+    // 02:30 in Paris is 00:30 or 01:30 UTC, whatever the season.
+    assert!(text.contains(":30:00 UTC (in "), "{text}");
+
+    // Trigger now: the message links the fire's task, whose result shows.
+    browser
+        .click("#scheduleTable tr[data-schedule=\"nightly-report\"] button:last-child")
+        .await;
+    let message = browser
+        .text("document.querySelector('#scheduleMessage a') && document.getElementById('scheduleMessage').textContent")
+        .await;
+    assert!(message.starts_with("triggered nightly-report:"), "{message}");
+    let fired = server
+        .client
+        .get_schedule("nightly-report")
+        .await
+        .expect("read")
+        .recent_fires[0]
+        .task_id
+        .clone();
+    server.wait(&fired).await;
+    browser
+        .until(&format!("{row}.querySelector('a.status.COMPLETED')"))
+        .await;
+
+    // Pause with a note, through the page's prompt; then resume.
+    browser
+        .click("#scheduleTable tr[data-schedule=\"nightly-report\"] button.secondary")
+        .await;
+    let asked = wait_for_alert(&browser).await;
+    assert!(asked.starts_with("Pause nightly-report?"), "{asked}");
+    browser
+        .client
+        .send_alert_text("maintenance window")
+        .await
+        .expect("typed");
+    browser.client.accept_alert().await.expect("accepted");
+    let state = browser
+        .text(&format!(
+            "{row}.querySelector('td.paused') && {row}.querySelector('td.paused').textContent"
+        ))
+        .await;
+    assert_eq!(state, "paused: maintenance window");
+    assert!(server.client.get_schedule("nightly-report").await.expect("read").paused);
+    browser.screenshot("schedules-paused").await;
+    browser
+        .click("#scheduleTable tr[data-schedule=\"nightly-report\"] button:first-child")
+        .await;
+    browser
+        .until(&format!(
+            "!{row}.querySelector('td.paused') && {row}.textContent.includes('active')"
+        ))
+        .await;
+
+    // One schedule opened: its coming fires and its recent ones.
+    browser.go("#/schedules/nightly-report").await;
+    let coming = browser
+        .until("document.querySelectorAll('#scheduleNext tr').length === 5 && 5")
+        .await;
+    assert_eq!(coming, 5);
+    let recent = browser
+        .text("document.querySelector('#scheduleFires tr[data-task-id] a.status') && document.querySelector('#scheduleFires tr[data-task-id]').dataset.taskId")
+        .await;
+    assert_eq!(recent, fired);
+    browser.screenshot("schedule").await;
+
+    let errors = browser.console_errors().await;
+    browser.quit().await;
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}

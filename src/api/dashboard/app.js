@@ -1,5 +1,5 @@
-// The dashboard: pages by URL hash (#/, #/tasks, #/tasks/<id>, #/workers,
-// #/alerts), read from the REST bridge and kept live by its event streams.
+// The dashboard: pages by URL hash (#/, #/tasks, #/tasks/<id>, #/schedules,
+// #/schedules/<name>, #/workers, #/alerts), read from the REST bridge and kept live by its event streams.
 "use strict";
 
 const $ = id => document.getElementById(id);
@@ -160,6 +160,7 @@ function parseHash() {
   const parts = path.split("/").filter(Boolean);
   if (parts[0] === "tasks" && parts[1]) return {page: "task", id: decodeURIComponent(parts[1]), query: ""};
   if (parts[0] === "tasks") return {page: "tasks", query: query || ""};
+  if (parts[0] === "schedules") return {page: "schedules", name: parts[1] ? decodeURIComponent(parts[1]) : null};
   if (parts[0] === "workers") return {page: "workers"};
   if (parts[0] === "alerts") return {page: "alerts"};
   return {page: "overview"};
@@ -176,6 +177,7 @@ function route() {
   if (target.page === "overview") { refreshOverview(); refreshCharts(); }
   if (target.page === "tasks") openTasks(target.query);
   if (target.page === "task") openTask(target.id);
+  if (target.page === "schedules") SchedulesPage.open(target.name);
   if (target.page === "workers") refreshWorkers();
   if (target.page === "alerts") refreshAlerts();
 }
@@ -750,4 +752,5 @@ loadTaskTypes();
 setInterval(() => { if (view.page === "overview") refreshOverview(); }, 2000);
 setInterval(() => { if (view.page === "overview") refreshCharts(); }, 5000);
 setInterval(() => { if (view.page === "workers") refreshWorkers(); }, 1000);
+setInterval(() => { if (view.page === "schedules") SchedulesPage.refresh(); }, 5000);
 setInterval(refreshAlerts, 10000);

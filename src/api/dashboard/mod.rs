@@ -7,6 +7,7 @@
 //! - `app.js`: routing, the pages and the live updates.
 //! - `charts.js`: line charts with axes, units and thresholds (SVG).
 //! - `dag.js`: a task's dependency graph, laid out in layers (SVG).
+//! - `schedules.js`: the Schedules page.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 const PAGE: &str = include_str!("index.html");
 
 /// The assets, by the name the page asks for.
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 5] = [
     (
         "dashboard.css",
         "text/css; charset=utf-8",
@@ -24,6 +25,11 @@ const ASSETS: [(&str, &str, &str); 4] = [
     ("app.js", "text/javascript; charset=utf-8", include_str!("app.js")),
     ("charts.js", "text/javascript; charset=utf-8", include_str!("charts.js")),
     ("dag.js", "text/javascript; charset=utf-8", include_str!("dag.js")),
+    (
+        "schedules.js",
+        "text/javascript; charset=utf-8",
+        include_str!("schedules.js"),
+    ),
 ];
 
 pub async fn page() -> impl IntoResponse {
