@@ -41,8 +41,11 @@ pub fn open_connection(path: &Path, config: &SqliteStoreConfig) -> Result<Connec
          PRAGMA busy_timeout = 5000;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -16384;"
+         PRAGMA cache_size = -16384;
+         PRAGMA journal_size_limit = 67108864;"
     ))?;
+    // journal_size_limit: after a checkpoint the write-ahead log is cut
+    // back to 64 MiB, so one burst does not leave a large file for good.
     // Every operation's statements stay prepared: past the default of 16,
     // the cache would evict and parse SQL again on the hot path.
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);

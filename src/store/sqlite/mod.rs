@@ -19,6 +19,7 @@ mod lock;
 mod reads;
 mod row;
 mod schema;
+mod space;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,17 @@ pub struct SqliteStore {
     owner: Mutex<Option<OwnerLock>>,
 }
 
+/// Largest database converted to incremental vacuum while opening: the
+/// conversion rewrites the file with everything waiting.
+const CONVERT_TO_INCREMENTAL_UP_TO: u64 = 256 * 1024 * 1024;
+
+/// Free pages returned to the file system in one commit (4 MiB of 4 KiB
+/// pages): a few milliseconds of writing.
+const RECLAIM_STEP_PAGES: u64 = 1024;
+
+/// Most reclaim steps in one housekeeping (16 GiB): bounds it.
+const MOST_RECLAIM_STEPS: usize = 4096;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, takes ownership
     /// of it, migrates its schema and starts the writer.
@@ -71,6 +83,18 @@ impl SqliteStore {
         let owner = OwnerLock::acquire(&path)?;
         let mut write_connection = open_connection(&path, &config)?;
         schema::migrate(&mut write_connection, &options.weights)?;
+        match space::ensure_incremental(&write_connection, CONVERT_TO_INCREMENTAL_UP_TO)? {
+            space::VacuumMode::Converted { bytes } => {
+                tracing::info!(bytes, "converted the database to incremental vacuum: purged space now returns to the file system")
+            }
+            space::VacuumMode::Unconverted { bytes } => tracing::warn!(
+                bytes,
+                "this database predates incremental vacuum and is too large to convert while starting: \
+                 purged space is reused but the file does not shrink; to convert it, stop taskd and run \
+                 sqlite3 <data-dir>/taskd.db 'PRAGMA auto_vacuum = INCREMENTAL; VACUUM;'"
+            ),
+            space::VacuumMode::Incremental | space::VacuumMode::Other(_) => {}
+        }
         let counts = Counts::from_rows(reads::count_by_type_and_status(&write_connection)?);
 
         let (events, _) = broadcast::channel(options.event_buffer.max(16));
@@ -355,7 +379,22 @@ impl Store for SqliteStore {
     async fn optimize(&self) -> StoreResult<String> {
         // Analyzing writes statistics: the writer does it, between batches.
         self.write(1, |writer| reads::analyze(writer.connection)).await?;
-        self.read(reads::checkpoint).await
+        // Free pages go back in steps, each its own commit: submits and
+        // finishes keep going in between.
+        let mut returned = 0;
+        for _ in 0..MOST_RECLAIM_STEPS {
+            let freed = self
+                .write(RECLAIM_STEP_PAGES as usize, |writer| {
+                    space::reclaim(writer.connection, RECLAIM_STEP_PAGES)
+                })
+                .await?;
+            returned += freed;
+            if freed < RECLAIM_STEP_PAGES {
+                break;
+            }
+        }
+        let files = self.read(reads::checkpoint).await?;
+        Ok(format!("{files}; returned {returned} free pages to the file system"))
     }
 
     fn on_commit(&self, observer: CommitObserver) {

@@ -202,6 +202,10 @@ pub fn migrate(connection: &mut Connection, weights: &SchedulingWeights) -> Stor
             "database schema version {version} is newer than this taskd knows ({known}); upgrade taskd"
         )));
     }
+    if version == 0 {
+        // A new database: its mode is fixed with its first table.
+        crate::store::sqlite::space::make_incremental(connection)?;
+    }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let transaction = connection.transaction()?;
         transaction.execute_batch(migration.sql)?;
