@@ -13,6 +13,8 @@ pub struct TaskFilter {
     pub labels: BTreeMap<String, String>,
     pub created_after: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
+    /// Only tasks that ended before this.
+    pub finished_before: Option<Timestamp>,
     /// Only tasks whose name contains this, ignoring ASCII case.
     pub name_contains: Option<String>,
     /// Only tasks that depend on this task: its direct dependents.
@@ -30,6 +32,9 @@ impl TaskFilter {
                 .all(|(key, value)| task.labels.get(key) == Some(value))
             && self.created_after.is_none_or(|after| task.created_at >= after)
             && self.created_before.is_none_or(|before| task.created_at < before)
+            && self
+                .finished_before
+                .is_none_or(|before| task.completed_at.is_some_and(|ended| ended < before))
             && self
                 .name_contains
                 .as_deref()

@@ -21,6 +21,7 @@ pub mod columns;
 pub mod decide;
 pub mod driver;
 mod error;
+pub mod list_sql;
 pub mod ops;
 pub mod postgres;
 mod settings;

@@ -4,11 +4,12 @@
 use deadpool_postgres::{GenericClient, Transaction};
 use tokio_postgres::types::ToSql;
 
-use crate::model::{Task, TaskId, TaskStatus, Timestamp, WorkerInfo};
+use crate::model::{Task, TaskId, Timestamp, WorkerInfo};
 use crate::store::columns::parse_status;
 use crate::store::postgres::error::Step;
 use crate::store::postgres::row::{COLUMNS, read};
 use crate::store::postgres::sql::{execute, query};
+use crate::store::list_sql::{self, FilterDialect, FilterList, FilterValue};
 use crate::store::{ListQuery, StatusCount};
 
 pub async fn get(tx: &impl GenericClient, id: TaskId) -> Step<Option<Task>> {
@@ -20,71 +21,57 @@ pub async fn get(tx: &impl GenericClient, id: TaskId) -> Step<Option<Task>> {
 }
 
 pub async fn list(tx: &impl GenericClient, list: &ListQuery) -> Step<Vec<Task>> {
-    let filter = &list.filter;
-    let mut conditions: Vec<String> = Vec::new();
-    let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-    let bind = |value: Box<dyn ToSql + Sync + Send>, values: &mut Vec<Box<dyn ToSql + Sync + Send>>| {
-        values.push(value);
-        format!("${}", values.len())
-    };
-    if !filter.statuses.is_empty() {
-        let codes: Vec<i64> = filter.statuses.iter().map(|status| status.code()).collect();
-        let mark = bind(Box::new(codes), &mut values);
-        conditions.push(format!("status = ANY({mark})"));
-        if !filter.statuses.contains(&TaskStatus::Completed) {
-            conditions.push(format!("status != {}", TaskStatus::Completed.code()));
-        }
-    }
-    if !filter.task_types.is_empty() {
-        let mark = bind(Box::new(filter.task_types.clone()), &mut values);
-        conditions.push(format!("task_type = ANY({mark})"));
-    }
-    if !filter.priorities.is_empty() {
-        let codes: Vec<i64> = filter.priorities.iter().map(|priority| priority.code()).collect();
-        let mark = bind(Box::new(codes), &mut values);
-        conditions.push(format!("priority = ANY({mark})"));
-    }
-    for (key, value) in &filter.labels {
-        let key_mark = bind(Box::new(key.clone()), &mut values);
-        let value_mark = bind(Box::new(value.clone()), &mut values);
-        conditions.push(format!("labels ->> {key_mark} = {value_mark}"));
-    }
-    if let Some(after) = filter.created_after {
-        let mark = bind(Box::new(after.as_micros()), &mut values);
-        conditions.push(format!("created_at >= {mark}"));
-    }
-    if let Some(before) = filter.created_before {
-        let mark = bind(Box::new(before.as_micros()), &mut values);
-        conditions.push(format!("created_at < {mark}"));
-    }
-    if let Some(part) = &filter.name_contains {
-        // strpos on lower(): no LIKE wildcards to escape in what users type.
-        let mark = bind(Box::new(part.clone()), &mut values);
-        conditions.push(format!("strpos(lower(name), lower({mark})) > 0"));
-    }
-    if let Some(upstream) = filter.depends_on {
-        let mark = bind(Box::new(upstream), &mut values);
-        conditions.push(format!(
-            "id IN (SELECT task_id FROM task_dependencies WHERE depends_on = {mark})"
-        ));
-    }
-    if let Some(before_id) = list.before_id {
-        let mark = bind(Box::new(before_id), &mut values);
-        conditions.push(format!("id < {mark}"));
-    }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let limit = bind(Box::new(list.limit as i64), &mut values);
+    let mut values = PostgresValues::default();
+    let where_clause = list_sql::where_clause(list, &mut values);
+    let limit = values.push(Box::new(list.limit as i64));
     let sql = format!("SELECT {COLUMNS} FROM tasks {where_clause} ORDER BY id DESC LIMIT {limit}");
     let params: Vec<&(dyn ToSql + Sync)> = values
+        .0
         .iter()
         .map(|value| value.as_ref() as &(dyn ToSql + Sync))
         .collect();
     let rows = tx.query(sql.as_str(), &params).await?;
     rows.iter().map(|row| Ok(read(row, 0)?.into_task()?)).collect()
+}
+
+/// The values of a list's conditions, bound to `$1`, `$2`, ... in order.
+#[derive(Default)]
+struct PostgresValues(Vec<Box<dyn ToSql + Sync + Send>>);
+
+impl PostgresValues {
+    fn push(&mut self, value: Box<dyn ToSql + Sync + Send>) -> String {
+        self.0.push(value);
+        format!("${}", self.0.len())
+    }
+}
+
+impl FilterDialect for PostgresValues {
+    fn bind(&mut self, value: FilterValue) -> String {
+        match value {
+            FilterValue::Int(number) => self.push(Box::new(number)),
+            FilterValue::Id(id) => self.push(Box::new(id)),
+        }
+    }
+
+    fn any_of(&mut self, column: &str, values: FilterList) -> String {
+        let mark = match values {
+            FilterList::Ints(numbers) => self.push(Box::new(numbers)),
+            FilterList::Texts(texts) => self.push(Box::new(texts)),
+        };
+        format!("{column} = ANY({mark})")
+    }
+
+    fn label_is(&mut self, key: &str, value: &str) -> String {
+        let key = self.push(Box::new(key.to_string()));
+        let value = self.push(Box::new(value.to_string()));
+        format!("labels ->> {key} = {value}")
+    }
+
+    fn contains(&mut self, column: &str, part: &str) -> String {
+        // strpos on lower(): no LIKE wildcards to escape in what users type.
+        let mark = self.push(Box::new(part.to_string()));
+        format!("strpos(lower({column}), lower({mark})) > 0")
+    }
 }
 
 pub async fn counts(tx: &impl GenericClient) -> Step<Vec<StatusCount>> {

@@ -4,9 +4,10 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 
-use crate::model::{Task, TaskId, TaskStatus};
+use crate::model::{Task, TaskId};
 use crate::store::sqlite::row::parse_status;
 use crate::store::sqlite::row::{COLUMNS, query_tasks};
+use crate::store::list_sql::{self, FilterDialect, FilterList, FilterValue};
 use crate::store::{ListQuery, StatusCount, StoreResult};
 
 pub fn get(connection: &Connection, id: TaskId) -> StoreResult<Option<Task>> {
@@ -15,78 +16,47 @@ pub fn get(connection: &Connection, id: TaskId) -> StoreResult<Option<Task>> {
 }
 
 pub fn list(connection: &Connection, query: &ListQuery) -> StoreResult<Vec<Task>> {
-    let mut conditions: Vec<String> = Vec::new();
-    let mut values: Vec<SqlValue> = Vec::new();
-    let filter = &query.filter;
-    let mut any_of = |column: &str, items: Vec<SqlValue>, values: &mut Vec<SqlValue>| {
-        if items.is_empty() {
-            return;
-        }
-        let marks = vec!["?"; items.len()].join(", ");
-        conditions.push(format!("{column} IN ({marks})"));
-        values.extend(items);
-    };
-    any_of(
-        "status",
-        filter.statuses.iter().map(|status| status.code().into()).collect(),
-        &mut values,
-    );
-    any_of(
-        "task_type",
-        filter
-            .task_types
-            .iter()
-            .map(|task_type| task_type.clone().into())
-            .collect(),
-        &mut values,
-    );
-    any_of(
-        "priority",
-        filter
-            .priorities
-            .iter()
-            .map(|priority| priority.code().into())
-            .collect(),
-        &mut values,
-    );
-    if !filter.statuses.is_empty() && !filter.statuses.contains(&TaskStatus::Completed) {
-        // Lets SQLite use the index of statuses other than COMPLETED.
-        conditions.push(format!("status != {}", TaskStatus::Completed.code()));
-    }
-    for (key, value) in &filter.labels {
-        conditions.push("json_extract(labels, ?) = ?".to_string());
-        values.push(format!("$.\"{}\"", key.replace('"', "\\\"")).into());
-        values.push(value.clone().into());
-    }
-    if let Some(after) = filter.created_after {
-        conditions.push("created_at >= ?".to_string());
-        values.push(after.as_micros().into());
-    }
-    if let Some(before) = filter.created_before {
-        conditions.push("created_at < ?".to_string());
-        values.push(before.as_micros().into());
-    }
-    if let Some(part) = &filter.name_contains {
-        // instr on lower(): no LIKE wildcards to escape in what users type.
-        conditions.push("instr(lower(name), lower(?)) > 0".to_string());
-        values.push(part.clone().into());
-    }
-    if let Some(upstream) = filter.depends_on {
-        conditions.push("id IN (SELECT task_id FROM task_dependencies WHERE depends_on = ?)".to_string());
-        values.push(upstream.0.as_bytes().to_vec().into());
-    }
-    if let Some(before_id) = query.before_id {
-        conditions.push("id < ?".to_string());
-        values.push(before_id.0.as_bytes().to_vec().into());
-    }
-    let where_clause = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    values.push((query.limit as i64).into());
+    let mut values = SqliteValues::default();
+    let where_clause = list_sql::where_clause(query, &mut values);
+    values.0.push((query.limit as i64).into());
     let sql = format!("SELECT {COLUMNS} FROM tasks {where_clause} ORDER BY id DESC LIMIT ?");
-    query_tasks(connection, &sql, params_from_iter(values))
+    query_tasks(connection, &sql, params_from_iter(values.0))
+}
+
+/// The values of a list's conditions, bound in order to `?` marks.
+#[derive(Default)]
+struct SqliteValues(Vec<SqlValue>);
+
+impl FilterDialect for SqliteValues {
+    fn bind(&mut self, value: FilterValue) -> String {
+        self.0.push(match value {
+            FilterValue::Int(number) => number.into(),
+            FilterValue::Id(id) => id.0.as_bytes().to_vec().into(),
+        });
+        "?".to_string()
+    }
+
+    fn any_of(&mut self, column: &str, values: FilterList) -> String {
+        let items: Vec<SqlValue> = match values {
+            FilterList::Ints(numbers) => numbers.into_iter().map(SqlValue::from).collect(),
+            FilterList::Texts(texts) => texts.into_iter().map(SqlValue::from).collect(),
+        };
+        let marks = vec!["?"; items.len()].join(", ");
+        self.0.extend(items);
+        format!("{column} IN ({marks})")
+    }
+
+    fn label_is(&mut self, key: &str, value: &str) -> String {
+        self.0.push(format!("$.\"{}\"", key.replace('"', "\\\"")).into());
+        self.0.push(value.to_string().into());
+        "json_extract(labels, ?) = ?".to_string()
+    }
+
+    fn contains(&mut self, column: &str, part: &str) -> String {
+        // instr on lower(): no LIKE wildcards to escape in what users type.
+        self.0.push(part.to_string().into());
+        format!("instr(lower({column}), lower(?)) > 0")
+    }
 }
 
 /// Tasks by type and status, counted in the table (once, at open).

@@ -189,6 +189,18 @@ pub async fn list_filters_and_pages_newest_first(store: Arc<dyn Store>) {
         ..TaskFilter::default()
     };
     assert!(store.list(&query(later, None, 100)).await.unwrap().is_empty());
+
+    // Ended before a time: the three that completed at 2s, none still
+    // running (they have no end), and none of them before they ended.
+    let ended = |before: f64| TaskFilter {
+        finished_before: Some(at(before)),
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        ids(store.list(&query(ended(2.5), None, 100)).await.unwrap()),
+        vec![tasks[4].id, tasks[2].id, tasks[0].id]
+    );
+    assert!(store.list(&query(ended(2.0), None, 100)).await.unwrap().is_empty());
 }
 
 pub async fn list_finds_by_name_and_by_the_task_depended_on(store: Arc<dyn Store>) {
