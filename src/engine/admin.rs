@@ -50,6 +50,11 @@ impl Admin {
         self.core.metrics.lock().clone()
     }
 
+    /// The engine's time (a test's manual clock, or the system's).
+    pub fn now(&self) -> Timestamp {
+        self.core.clock.now()
+    }
+
     /// Deletes up to `limit` tasks that finished before `cutoff`.
     pub async fn purge_finished_before(
         &self,

@@ -30,6 +30,17 @@ pub struct RetentionConfig {
     /// When the purge runs: a cron expression in `time_zone`.
     pub schedule: String,
     pub time_zone: String,
+    /// Write what each purge deletes to a file under `<data_dir>/exports`
+    /// first, in this format; unset: no export.
+    pub export: Option<RetentionExport>,
+}
+
+/// The file format of a retention export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetentionExport {
+    Jsonl,
+    Csv,
 }
 
 impl Default for RetentionConfig {
@@ -41,6 +52,7 @@ impl Default for RetentionConfig {
             cancelled: Duration::from_secs(7 * 24 * 3600),
             schedule: "17 3 * * *".to_string(),
             time_zone: "UTC".to_string(),
+            export: None,
         }
     }
 }
@@ -55,6 +67,13 @@ pub async fn ensure_schedule(schedules: &Schedules, config: &RetentionConfig) ->
     params.insert("completed".into(), text(config.completed));
     params.insert("failed".into(), text(config.failed));
     params.insert("cancelled".into(), text(config.cancelled));
+    if let Some(format) = config.export {
+        let name = match format {
+            RetentionExport::Jsonl => "jsonl",
+            RetentionExport::Csv => "csv",
+        };
+        params.insert("export".into(), name.into());
+    }
     let schedule = Schedule {
         name: SCHEDULE_NAME.to_string(),
         spec: ScheduleSpec {

@@ -65,6 +65,19 @@ pub enum ExportFormat {
 }
 
 impl ExportFormat {
+    /// The format named by param `field`, if given.
+    pub fn param(params: &Params, field: &str) -> Result<Option<Self>, HandlerError> {
+        match params::optional_str(params, field)? {
+            None => Ok(None),
+            Some("jsonl") => Ok(Some(ExportFormat::Jsonl)),
+            Some("csv") => Ok(Some(ExportFormat::Csv)),
+            Some(other) => Err(params::invalid(
+                field,
+                format!("must be \"jsonl\" or \"csv\", got {other:?}"),
+            )),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ExportFormat::Jsonl => "jsonl",
@@ -83,16 +96,7 @@ struct ExportParams {
 
 fn parse_params(params: &Params) -> Result<ExportParams, HandlerError> {
     params::only(params, PARAMS)?;
-    let format = match params::optional_str(params, "format")? {
-        None | Some("jsonl") => ExportFormat::Jsonl,
-        Some("csv") => ExportFormat::Csv,
-        Some(other) => {
-            return Err(params::invalid(
-                "format",
-                format!("must be \"jsonl\" or \"csv\", got {other:?}"),
-            ));
-        }
-    };
+    let format = ExportFormat::param(params, "format")?.unwrap_or(ExportFormat::Jsonl);
     let statuses = params::string_list(params, "status")?
         .iter()
         .enumerate()
@@ -204,22 +208,19 @@ fn estimate_matching(stats: &EngineStats, filter: &TaskFilter) -> u64 {
         .sum()
 }
 
-/// Runs one export into `exports_dir`, reading tasks from `engine`; see the
-/// module docs.
-pub async fn run(engine: TaskManager, exports_dir: PathBuf, context: TaskContext) -> HandlerResult {
-    let ExportParams { format, filter, limit } = parse_params(&context.params)?;
-    let stats = engine
-        .stats()
-        .await
-        .map_err(|error| HandlerError::new(format!("reading the task counts failed: {error}")))?;
-    let expected = estimate_matching(&stats, &filter).min(limit);
+/// Writes up to `limit` tasks matching `filter` to `output`, newest first,
+/// a page at a time (cancellation is checked between pages); how many it
+/// wrote. `on_page` is told the running count after each page.
+pub(crate) async fn write_matching(
+    engine: &TaskManager,
+    filter: &TaskFilter,
+    limit: u64,
+    format: ExportFormat,
+    output: &mut AtomicFile,
+    context: &TaskContext,
+    mut on_page: impl FnMut(u64),
+) -> Result<u64, HandlerError> {
     let page_size = engine.config().limits.max_page_size.clamp(1, PAGE_SIZE);
-    let file_name = format!("{}.{}", context.task_id, format.name());
-    let mut output = AtomicFile::create(&exports_dir, &file_name, context.attempt).await?;
-    if format == ExportFormat::Csv {
-        output.write_all(csv_header().as_bytes()).await?;
-    }
-
     let mut rows: u64 = 0;
     let mut before = None;
     loop {
@@ -243,13 +244,34 @@ pub async fn run(engine: TaskManager, exports_dir: PathBuf, context: TaskContext
         }
         output.write_all(chunk.as_bytes()).await?;
         rows += page.tasks.len() as u64;
-        let percent = (rows as f64 / expected.max(rows).max(1) as f64 * 100.0).min(99.0) as f32;
-        context.report_progress(percent, format!("exported {rows} tasks"));
+        on_page(rows);
         match page.next_before {
             Some(next) if rows < limit => before = Some(next),
-            _ => break,
+            _ => return Ok(rows),
         }
     }
+}
+
+/// Runs one export into `exports_dir`, reading tasks from `engine`; see the
+/// module docs.
+pub async fn run(engine: TaskManager, exports_dir: PathBuf, context: TaskContext) -> HandlerResult {
+    let ExportParams { format, filter, limit } = parse_params(&context.params)?;
+    let stats = engine
+        .stats()
+        .await
+        .map_err(|error| HandlerError::new(format!("reading the task counts failed: {error}")))?;
+    let expected = estimate_matching(&stats, &filter).min(limit);
+    let file_name = format!("{}.{}", context.task_id, format.name());
+    let mut output = AtomicFile::create(&exports_dir, &file_name, context.attempt).await?;
+    if format == ExportFormat::Csv {
+        output.write_all(csv_header().as_bytes()).await?;
+    }
+
+    let rows = write_matching(&engine, &filter, limit, format, &mut output, &context, |rows| {
+        let percent = (rows as f64 / expected.max(rows).max(1) as f64 * 100.0).min(99.0) as f32;
+        context.report_progress(percent, format!("exported {rows} tasks"));
+    })
+    .await?;
 
     let path = output.commit().await?;
     context.report_progress(100.0, format!("exported {rows} tasks"));

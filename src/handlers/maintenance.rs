@@ -13,6 +13,9 @@
 //! - `completed`, `failed`, `cancelled`: how long tasks that ended so are
 //!   kept (e.g. "30d"), each in place of `retention` for its status.
 //! - `optimize`: whether to run the store's housekeeping (default true).
+//! - `export`: "jsonl" or "csv" to write the tasks it is about to purge to
+//!   `<data_dir>/exports/<task_id>.<format>` first (as `data_export`
+//!   writes them); the purge starts only once that file is complete.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,10 +24,12 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
-use crate::engine::{Admin, EngineError, EngineResult};
+use crate::engine::{Admin, EngineError, EngineResult, TaskManager};
+use crate::handlers::export::{self, ExportFormat};
+use crate::handlers::files::AtomicFile;
 use crate::handlers::{params, timestamps};
 use crate::model::StatusCount;
-use crate::model::{Params, TaskStatus, Timestamp};
+use crate::model::{Params, TaskFilter, TaskStatus, Timestamp};
 
 pub const TASK_TYPE: &str = "system_maintenance";
 
@@ -36,6 +41,7 @@ pub const PARAMS: &[&str] = &[
     "failed",
     "cancelled",
     "optimize",
+    "export",
 ];
 
 /// Retention when the params do not say: 7 days.
@@ -60,6 +66,8 @@ struct MaintenanceParams {
     /// Retention of one ended status, in place of `retention`.
     by_status: Vec<(TaskStatus, Duration)>,
     optimize: bool,
+    /// Export what is purged, first, in this format.
+    export: Option<ExportFormat>,
 }
 
 fn parse_params(params: &Params) -> Result<MaintenanceParams, HandlerError> {
@@ -92,6 +100,7 @@ fn parse_params(params: &Params) -> Result<MaintenanceParams, HandlerError> {
         retention,
         by_status,
         optimize,
+        export: ExportFormat::param(params, "export")?,
     })
 }
 
@@ -177,17 +186,77 @@ fn add_counts(totals: &mut Vec<StatusCount>, step: Vec<StatusCount>) {
     }
 }
 
-/// Runs one maintenance pass through `engine`; see the module docs.
-pub async fn run(engine: Admin, context: TaskContext) -> HandlerResult {
+/// What a maintenance pass works through.
+#[derive(Clone)]
+pub struct Maintenance {
+    pub admin: Admin,
+    /// Reads the tasks an export writes.
+    pub tasks: TaskManager,
+    pub exports_dir: std::path::PathBuf,
+}
+
+/// The ended tasks a cutoff purges.
+fn purged_by(status: Option<TaskStatus>, cutoff: Timestamp) -> TaskFilter {
+    TaskFilter {
+        statuses: status.map_or_else(
+            || TaskStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect(),
+            |status| vec![status],
+        ),
+        finished_before: Some(cutoff),
+        ..TaskFilter::default()
+    }
+}
+
+/// Writes every task the cutoffs purge to one export file; its path and
+/// how many rows it holds.
+async fn export_first(
+    maintenance: &Maintenance,
+    format: ExportFormat,
+    cutoffs: &[(Option<TaskStatus>, Timestamp)],
+    context: &TaskContext,
+) -> Result<(std::path::PathBuf, u64), HandlerError> {
+    let file_name = format!("{}.{}", context.task_id, format.name());
+    let mut output = AtomicFile::create(&maintenance.exports_dir, &file_name, context.attempt).await?;
+    if format == ExportFormat::Csv {
+        output.write_all(export::csv_header().as_bytes()).await?;
+    }
+    let mut rows = 0;
+    for (status, cutoff) in cutoffs {
+        let before = rows;
+        rows += export::write_matching(
+            &maintenance.tasks,
+            &purged_by(*status, *cutoff),
+            u64::MAX,
+            format,
+            &mut output,
+            context,
+            |written| context.report_progress(0.0, format!("exported {} tasks to purge", before + written)),
+        )
+        .await?;
+    }
+    Ok((output.commit().await?, rows))
+}
+
+/// Runs one maintenance pass; see the module docs.
+pub async fn run(maintenance: Maintenance, context: TaskContext) -> HandlerResult {
+    let engine = &maintenance.admin;
     let params = parse_params(&context.params)?;
-    let cutoffs = params.cutoffs(Timestamp::now());
+    let cutoffs = params.cutoffs(engine.now());
     let cutoff_text = timestamps::rfc3339(
         cutoffs
             .iter()
             .map(|(_, cutoff)| *cutoff)
             .max()
-            .unwrap_or_else(Timestamp::now),
+            .unwrap_or_else(|| engine.now()),
     );
+    let exported = match params.export {
+        Some(format) => {
+            context.report_progress(0.0, format!("exporting tasks finished before {cutoff_text}"));
+            let (path, rows) = export_first(&maintenance, format, &cutoffs, &context).await?;
+            Some(json!({"path": path.display().to_string(), "format": format.name(), "rows": rows}))
+        }
+        None => None,
+    };
     context.report_progress(0.0, format!("purging tasks finished before {cutoff_text}"));
 
     let mut purged: Vec<StatusCount> = Vec::new();
@@ -232,6 +301,7 @@ pub async fn run(engine: Admin, context: TaskContext) -> HandlerResult {
         "cutoff": cutoff_text,
         "retention_seconds": params.retention.as_secs(),
         "optimize": optimize,
+        "export": exported,
     }))
 }
 
@@ -256,7 +326,8 @@ mod tests {
             Ok(MaintenanceParams {
                 retention: DEFAULT_RETENTION,
                 by_status: Vec::new(),
-                optimize: true
+                optimize: true,
+                export: None,
             })
         );
     }
@@ -269,7 +340,8 @@ mod tests {
             Ok(MaintenanceParams {
                 retention: Duration::from_secs(36 * 3600),
                 by_status: Vec::new(),
-                optimize: false
+                optimize: false,
+                export: None,
             })
         );
         let seconds = parse(json!({"retention_seconds": 60.0}));

@@ -62,9 +62,13 @@ pub fn builtins(engine: &Engine, data_dir: &Path) -> HandlerRegistry {
     if engine.config().diag_panic {
         registry.register(diag::PANIC, diag::panic);
     }
-    let maintenance_engine = engine.admin();
+    let maintenance = maintenance::Maintenance {
+        admin: engine.admin(),
+        tasks: engine.tasks(),
+        exports_dir: data_dir.join("exports"),
+    };
     registry.register_with_params(maintenance::TASK_TYPE, maintenance::PARAMS, move |context| {
-        maintenance::run(maintenance_engine.clone(), context)
+        maintenance::run(maintenance.clone(), context)
     });
     let (export_engine, exports_dir) = (engine.tasks(), data_dir.join("exports"));
     registry.register_with_params(export::TASK_TYPE, export::PARAMS, move |context| {

@@ -120,6 +120,48 @@ async fn system_maintenance_purges_old_finished_tasks_and_stats_follow() {
     }
 }
 
+#[tokio::test]
+async fn system_maintenance_exports_what_it_purges_first_when_asked() {
+    let server = TestServer::start().await;
+    let old = some_history(&server).await;
+    let maintenance = server
+        .client
+        .submit(NewTask::new("system_maintenance").params(json!({"retention_seconds": 0, "export": "jsonl"})))
+        .await
+        .unwrap();
+    let result = result_of(&server.wait(&maintenance.id).await);
+    assert_eq!(result["purged"], 2, "{result}");
+    assert_eq!(result["export"]["rows"], 2, "{result}");
+    let path = result["export"]["path"].as_str().expect("an export path");
+    let exported: Vec<Value> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut ids: Vec<&str> = exported.iter().filter_map(|task| task["id"].as_str()).collect();
+    ids.sort_unstable();
+    let mut purged: Vec<&str> = old.iter().map(String::as_str).collect();
+    purged.sort_unstable();
+    assert_eq!(ids, purged, "the file holds exactly the purged tasks");
+    for id in &old {
+        assert_eq!(
+            server.client.get(id).await.unwrap_err().code(),
+            Some(tonic::Code::NotFound)
+        );
+    }
+
+    // A format it does not write fails the run at once, purging nothing.
+    let bad = server
+        .client
+        .submit(NewTask::new("system_maintenance").params(json!({"export": "xml"})))
+        .await
+        .unwrap();
+    let failed = server.wait(&bad.id).await;
+    assert_eq!(failed.status(), TaskStatus::Failed);
+    assert!(failed.error.starts_with("params.export: "), "{}", failed.error);
+    assert_eq!(failed.attempts.len(), 1, "not retried");
+}
+
 /// As the report had it: the real binary on a fresh data dir with its
 /// defaults, the three built-ins in one batch. Their housekeeping (ANALYZE)
 /// and the claims and finishes of the others met; three fresh runs made it

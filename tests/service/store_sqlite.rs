@@ -86,10 +86,7 @@ async fn purged_space_goes_back_to_the_file_system_in_steps() {
     assert!(full > 8 * 1024 * 1024, "2,000 tasks of 4 KiB: {full} bytes");
 
     loop {
-        let purged = store
-            .purge_finished_before(None, at(100.0), 500)
-            .await
-            .expect("purged");
+        let purged = store.purge_finished_before(None, at(100.0), 500).await.expect("purged");
         if !purged.more {
             break;
         }

@@ -6,10 +6,10 @@ use tokio_postgres::types::ToSql;
 
 use crate::model::{Task, TaskId, Timestamp, WorkerInfo};
 use crate::store::columns::parse_status;
+use crate::store::list_sql::{self, FilterDialect, FilterList, FilterValue};
 use crate::store::postgres::error::Step;
 use crate::store::postgres::row::{COLUMNS, read};
 use crate::store::postgres::sql::{execute, query};
-use crate::store::list_sql::{self, FilterDialect, FilterList, FilterValue};
 use crate::store::{ListQuery, StatusCount};
 
 pub async fn get(tx: &impl GenericClient, id: TaskId) -> Step<Option<Task>> {

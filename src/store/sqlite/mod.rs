@@ -85,7 +85,10 @@ impl SqliteStore {
         schema::migrate(&mut write_connection, &options.weights)?;
         match space::ensure_incremental(&write_connection, CONVERT_TO_INCREMENTAL_UP_TO)? {
             space::VacuumMode::Converted { bytes } => {
-                tracing::info!(bytes, "converted the database to incremental vacuum: purged space now returns to the file system")
+                tracing::info!(
+                    bytes,
+                    "converted the database to incremental vacuum: purged space now returns to the file system"
+                )
             }
             space::VacuumMode::Unconverted { bytes } => tracing::warn!(
                 bytes,

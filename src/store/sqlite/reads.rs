@@ -5,9 +5,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::model::{Task, TaskId};
+use crate::store::list_sql::{self, FilterDialect, FilterList, FilterValue};
 use crate::store::sqlite::row::parse_status;
 use crate::store::sqlite::row::{COLUMNS, query_tasks};
-use crate::store::list_sql::{self, FilterDialect, FilterList, FilterValue};
 use crate::store::{ListQuery, StatusCount, StoreResult};
 
 pub fn get(connection: &Connection, id: TaskId) -> StoreResult<Option<Task>> {

@@ -28,10 +28,14 @@ pub enum VacuumMode {
     Incremental,
     /// Created before taskd set the mode, and converted now (a full
     /// `VACUUM`, which rewrote `bytes`).
-    Converted { bytes: u64 },
+    Converted {
+        bytes: u64,
+    },
     /// Created before taskd set the mode and too large to convert while
     /// starting: free pages are reused but the file does not shrink.
-    Unconverted { bytes: u64 },
+    Unconverted {
+        bytes: u64,
+    },
     /// Another mode (FULL) set by hand: left alone.
     Other(i64),
 }
