@@ -79,11 +79,9 @@ impl Engine {
         timers::spawn(core.clone());
         task_types::spawn_keeper(core.clone());
         cluster::spawn(core.clone());
-        schedules::spawn(core.clone());
-        Ok(Engine {
-            core,
-            local: Arc::new(OnceLock::new()),
-        })
+        let local = Arc::new(OnceLock::new());
+        schedules::spawn(core.clone(), TaskManager::new(core.clone(), local.clone()));
+        Ok(Engine { core, local })
     }
 
     /// Starts the in-process executor with `registry`'s handlers. Once.
@@ -123,7 +121,7 @@ impl Engine {
 
     /// Recurring tasks.
     pub fn schedules(&self) -> Schedules {
-        Schedules::new(self.core.clone())
+        Schedules::new(self.core.clone(), self.tasks())
     }
 
     /// Administration.

@@ -16,12 +16,13 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::engine::core::Core;
 use crate::engine::error::{EngineError, EngineResult};
+use crate::engine::manager::TaskManager;
 use crate::engine::validate::validate_new_task;
 use crate::model::schedule::{
     self, Fire, FireTimes, Overlap, RECENT_FIRES, Schedule, ScheduleState, SpecError, check_name, fire_key, jitter_of,
 };
-use crate::model::{ExecutorId, NewTask, Task, TaskId, TaskPriority, TaskStatus, Timestamp};
-use crate::store::{StoreError, SubmitOutcome};
+use crate::model::{NewTask, Task, TaskId, TaskPriority, TaskStatus, Timestamp};
+use crate::store::StoreError;
 
 /// Fires submitted for one schedule in one look; a long catch-up takes
 /// several looks.
@@ -64,11 +65,14 @@ fn spec_error(error: SpecError) -> EngineError {
 #[derive(Clone)]
 pub struct Schedules {
     core: Arc<Core>,
+    /// Fires are submitted, and overlapping runs cancelled, as any client's
+    /// tasks are: admission, the catalog and revocation included.
+    tasks: TaskManager,
 }
 
 impl Schedules {
-    pub(crate) fn new(core: Arc<Core>) -> Self {
-        Schedules { core }
+    pub(crate) fn new(core: Arc<Core>, tasks: TaskManager) -> Self {
+        Schedules { core, tasks }
     }
 
     /// Creates a schedule from `draft` (its state is ignored); refused with
@@ -163,7 +167,7 @@ impl Schedules {
     pub async fn trigger(&self, name: &str) -> EngineResult<Task> {
         let schedule = self.load(name).await?;
         let now = self.core.clock.now();
-        let mut fired = fire_tasks(&self.core, &schedule, &[now], false).await?;
+        let mut fired = fire_tasks(&self.tasks, &schedule, &[now], false).await?;
         let (task, fire) = fired
             .tasks
             .pop()
@@ -192,7 +196,7 @@ impl Schedules {
                 format!("the range holds more than {MAX_BACKFILL} fires; backfill it in parts"),
             ));
         }
-        let fired = fire_tasks(&self.core, &schedule, &nominals, true).await?;
+        let fired = fire_tasks(&self.tasks, &schedule, &nominals, true).await?;
         let count = fired.tasks.len() as u64;
         let last = fired.tasks.last().map(|(_, fire)| fire.clone());
         self.record(schedule, |state| {
@@ -352,7 +356,12 @@ impl Fired {
 
 /// Submits the fires at `nominals` of `schedule`, one task each, applying
 /// its overlap policy to the task of its last fire unless `beside`.
-async fn fire_tasks(core: &Core, schedule: &Schedule, nominals: &[Timestamp], beside: bool) -> EngineResult<Fired> {
+async fn fire_tasks(
+    tasks: &TaskManager,
+    schedule: &Schedule,
+    nominals: &[Timestamp],
+    beside: bool,
+) -> EngineResult<Fired> {
     let mut fired = Fired {
         tasks: Vec::new(),
         skipped: Vec::new(),
@@ -361,7 +370,7 @@ async fn fire_tasks(core: &Core, schedule: &Schedule, nominals: &[Timestamp], be
     for nominal in nominals {
         if !beside
             && let Some(previous_id) = previous
-            && still_running(core, previous_id).await?
+            && still_running(tasks, previous_id).await?
         {
             match schedule.overlap {
                 Overlap::AllowAll => {}
@@ -371,10 +380,11 @@ async fn fire_tasks(core: &Core, schedule: &Schedule, nominals: &[Timestamp], be
                     fired.skipped.push(*nominal);
                     continue;
                 }
-                Overlap::CancelRunning => cancel_previous(core, previous_id, &schedule.name).await?,
+                Overlap::CancelRunning => cancel_previous(tasks, previous_id, &schedule.name).await?,
             }
         }
-        let task = submit(core, schedule, *nominal).await?;
+        let task = tasks.submit(task_of(schedule, *nominal)).await?;
+        tracing::debug!(schedule = %schedule.name, task_id = %task.id, nominal = nominal.as_micros(), "schedule fired");
         previous = Some(task.id);
         let fire = Fire {
             nominal: *nominal,
@@ -385,49 +395,21 @@ async fn fire_tasks(core: &Core, schedule: &Schedule, nominals: &[Timestamp], be
     Ok(fired)
 }
 
-async fn submit(core: &Core, schedule: &Schedule, nominal: Timestamp) -> EngineResult<Task> {
-    let request = task_of(schedule, nominal);
-    let now = core.clock.now();
-    let (batch, names) = crate::engine::drafts::draft(vec![request], &core.config, &core.catalog, "", now)?;
-    let submitted = core.store.submit(batch).await.map_err(|error| names.refusal(error))?;
-    let outcome = submitted
-        .outcomes
-        .into_iter()
-        .next()
-        .ok_or_else(|| EngineError::Unavailable("the store answered for no task".into()))?;
-    if let SubmitOutcome::Created(task) = &outcome {
-        tracing::info!(schedule = %schedule.name, task_id = %task.id, nominal = nominal.as_micros(), "schedule fired");
-    }
-    Ok(outcome.into_task())
-}
-
-async fn cancel_previous(core: &Core, id: TaskId, schedule: &str) -> EngineResult<()> {
+async fn cancel_previous(tasks: &TaskManager, id: TaskId, schedule: &str) -> EngineResult<()> {
     let reason = format!("schedule {schedule:?} fired again (overlap policy cancel_running)");
-    match core.store.cancel(id, reason.clone(), core.clock.now()).await {
-        Ok(cancelled) => {
-            if let Some((executor, lease)) = &cancelled.revoked {
-                if *executor == core.executor_name(ExecutorId::LOCAL) {
-                    if let Some(stop) = core.local_stop.read().clone() {
-                        stop(lease.task_id);
-                    }
-                } else {
-                    core.workers.revoke(executor, lease, &cancelled.task.status_reason);
-                }
-            }
-            Ok(())
-        }
+    match tasks.cancel(id, reason).await {
         // It ended meanwhile: nothing to cancel.
-        Err(StoreError::AlreadyFinished { .. }) | Err(StoreError::NotFound(_)) => Ok(()),
-        Err(error) => Err(error.into()),
+        Ok(_) | Err(EngineError::AlreadyFinished { .. }) | Err(EngineError::TaskNotFound(_)) => Ok(()),
+        Err(error) => Err(error),
     }
 }
 
 /// The scheduler: fires due schedules, then sleeps until the next is due
 /// or a schedule changes.
-pub fn spawn(core: Arc<Core>) {
+pub fn spawn(core: Arc<Core>, tasks: TaskManager) {
     tokio::spawn(async move {
         loop {
-            let next = match fire_due(&core).await {
+            let next = match fire_due(&core, &tasks).await {
                 Ok(next) => next,
                 Err(error) => {
                     tracing::warn!(%error, "cannot fire due schedules; trying again");
@@ -446,11 +428,11 @@ pub fn spawn(core: Arc<Core>) {
 }
 
 /// Fires every due schedule; when the next one is due.
-async fn fire_due(core: &Core) -> EngineResult<Option<Timestamp>> {
+async fn fire_due(core: &Core, tasks: &TaskManager) -> EngineResult<Option<Timestamp>> {
     let now = core.clock.now();
     for schedule in core.store.due_schedules(now, MOST_SCHEDULES_PER_LOOK).await? {
         let name = schedule.name.clone();
-        if let Err(error) = fire_schedule(core, schedule, now).await {
+        if let Err(error) = fire_schedule(core, tasks, schedule, now).await {
             tracing::warn!(schedule = %name, %error, "schedule not fired; trying again at the next look");
         }
     }
@@ -459,7 +441,7 @@ async fn fire_due(core: &Core) -> EngineResult<Option<Timestamp>> {
 
 /// One look at a due schedule: its fires per catch-up and overlap, then
 /// its record, from the revision read.
-async fn fire_schedule(core: &Core, schedule: Schedule, now: Timestamp) -> EngineResult<()> {
+async fn fire_schedule(core: &Core, tasks: &TaskManager, schedule: Schedule, now: Timestamp) -> EngineResult<()> {
     let times = FireTimes::of(&schedule.spec).map_err(spec_error)?;
     let due = schedule::due(&schedule, &times, now, MOST_FIRES_PER_LOOK);
     let mut nominals: Vec<Timestamp> = Vec::new();
@@ -469,7 +451,7 @@ async fn fire_schedule(core: &Core, schedule: Schedule, now: Timestamp) -> Engin
     // that task has ended.
     let mut buffered = schedule.state.buffered;
     if let Some(waiting) = buffered
-        && !previous_running(core, &schedule).await?
+        && !previous_running(tasks, &schedule).await?
     {
         nominals.push(waiting);
         buffered = None;
@@ -489,7 +471,7 @@ async fn fire_schedule(core: &Core, schedule: Schedule, now: Timestamp) -> Engin
     if fires_left == Some(0) {
         ended = true;
     }
-    let fired = fire_tasks(core, &schedule, &nominals, false).await?;
+    let fired = fire_tasks(tasks, &schedule, &nominals, false).await?;
     let mut skipped = fired.skipped.len() as u64;
     if schedule.overlap == Overlap::BufferOne
         && buffered.is_none()
@@ -530,14 +512,18 @@ async fn fire_schedule(core: &Core, schedule: Schedule, now: Timestamp) -> Engin
     }
 }
 
-async fn previous_running(core: &Core, schedule: &Schedule) -> EngineResult<bool> {
+async fn previous_running(tasks: &TaskManager, schedule: &Schedule) -> EngineResult<bool> {
     match schedule.state.recent.first() {
-        Some(previous) => still_running(core, previous.task_id).await,
+        Some(previous) => still_running(tasks, previous.task_id).await,
         None => Ok(false),
     }
 }
 
 /// Whether task `id` exists and has not ended.
-async fn still_running(core: &Core, id: TaskId) -> EngineResult<bool> {
-    Ok(core.store.get(id).await?.is_some_and(|task| !task.status.is_terminal()))
+async fn still_running(tasks: &TaskManager, id: TaskId) -> EngineResult<bool> {
+    match tasks.get(id).await {
+        Ok(task) => Ok(!task.status.is_terminal()),
+        Err(EngineError::TaskNotFound(_)) => Ok(false),
+        Err(error) => Err(error),
+    }
 }

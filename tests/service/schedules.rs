@@ -603,3 +603,27 @@ async fn schedules_are_created_run_and_deleted_over_rest_as_over_grpc() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn a_fire_beyond_the_queue_depth_is_shed_like_any_submit() {
+    let server = TestServer::start_with(|config| config.engine.limits.max_queue_depth = 1).await;
+    let mut schedules = ScheduleServiceClient::new(server.client.channel());
+    schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(every_minute("shed", "document_processing")),
+        })
+        .await
+        .unwrap();
+    // document_processing has no handler here: it stays queued.
+    server
+        .client
+        .submit(taskd_client::NewTask::new("document_processing"))
+        .await
+        .unwrap();
+    let shed = schedules
+        .trigger_schedule(proto::TriggerScheduleRequest { name: "shed".into() })
+        .await
+        .expect_err("the queue is full");
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+    assert!(shed.message().contains("max_queue_depth"), "{}", shed.message());
+}
