@@ -20,6 +20,8 @@
 mod measure;
 mod overload;
 mod postgres;
+#[path = "../common/process.rs"]
+mod process;
 mod queued;
 mod remote;
 mod store_costs;

@@ -5,8 +5,7 @@
 //! before-and-after); the claim figure is then left out, since it reads the
 //! data dir with this build's store.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use taskd::store::{ClaimRequest, SqliteStore, SqliteStoreConfig, Store, StoreOpt
 use taskd_client::{Client, NewTask};
 
 use crate::measure::{micros, percentile};
+pub use crate::process::{listening, rss_mib, stop};
 
 /// Known from the start (the design note names it) and served by no built-in
 /// handler: its tasks stay PENDING.
@@ -55,33 +55,6 @@ fn serve(data_dir: &std::path::Path) -> (Child, String, Duration) {
 
 /// Starts `command` (a `taskd serve` on port 0) and waits for the line
 /// saying it listens; returns it and its `http://` address.
-pub fn listening(command: &mut Command) -> (Child, String) {
-    let mut child = command.stdout(Stdio::piped()).spawn().expect("taskd starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("a line");
-    let address = line
-        .trim()
-        .strip_prefix("taskd listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, format!("http://{address}"))
-}
-
-pub fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-pub fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
-}
-
 pub async fn measure(tasks: u64) -> Queued {
     let dir = tempfile::tempdir().expect("temp dir");
     let (server, address, _) = serve(dir.path());

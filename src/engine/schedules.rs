@@ -28,6 +28,9 @@ use crate::store::StoreError;
 /// several looks.
 const MOST_FIRES_PER_LOOK: usize = 100;
 
+/// Due schedules fired at once in one look.
+const FIRES_AT_ONCE: usize = MOST_SCHEDULES_PER_LOOK;
+
 /// Due schedules taken in one look.
 const MOST_SCHEDULES_PER_LOOK: usize = 256;
 
@@ -368,7 +371,9 @@ async fn fire_tasks(
     };
     let mut previous = schedule.state.recent.first().map(|fire| fire.task_id);
     for nominal in nominals {
+        // Allowing every overlap, there is nothing to look up.
         if !beside
+            && schedule.overlap != Overlap::AllowAll
             && let Some(previous_id) = previous
             && still_running(tasks, previous_id).await?
         {
@@ -430,12 +435,17 @@ pub fn spawn(core: Arc<Core>, tasks: TaskManager) {
 /// Fires every due schedule; when the next one is due.
 async fn fire_due(core: &Core, tasks: &TaskManager) -> EngineResult<Option<Timestamp>> {
     let now = core.clock.now();
-    for schedule in core.store.due_schedules(now, MOST_SCHEDULES_PER_LOOK).await? {
-        let name = schedule.name.clone();
-        if let Err(error) = fire_schedule(core, tasks, schedule, now).await {
-            tracing::warn!(schedule = %name, %error, "schedule not fired; trying again at the next look");
-        }
-    }
+    let due = core.store.due_schedules(now, MOST_SCHEDULES_PER_LOOK).await?;
+    // Schedules are independent: fired together, their submits and
+    // records share the store's commits instead of taking one each.
+    futures::stream::iter(due)
+        .for_each_concurrent(FIRES_AT_ONCE, |schedule| async move {
+            let name = schedule.name.clone();
+            if let Err(error) = fire_schedule(core, tasks, schedule, now).await {
+                tracing::warn!(schedule = %name, %error, "schedule not fired; trying again at the next look");
+            }
+        })
+        .await;
     Ok(core.store.next_schedule_fire().await?)
 }
 
