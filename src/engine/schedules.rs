@@ -483,11 +483,13 @@ async fn fire_schedule(core: &Core, tasks: &TaskManager, schedule: Schedule, now
     }
     let fired = fire_tasks(tasks, &schedule, &nominals, false).await?;
     let mut skipped = fired.skipped.len() as u64;
+    // As across looks, the first fire to wait is the one kept; later ones
+    // are skipped.
     if schedule.overlap == Overlap::BufferOne
         && buffered.is_none()
-        && let Some(last) = fired.skipped.last()
+        && let Some(first) = fired.skipped.first()
     {
-        buffered = Some(*last);
+        buffered = Some(*first);
         skipped -= 1;
     }
     let lateness: Vec<Duration> = fired

@@ -124,6 +124,29 @@ impl Scheduled {
             .expect("text")
     }
 
+    /// Reads schedule `name` until `done` holds for it.
+    async fn until(&mut self, name: &str, done: impl Fn(&proto::Schedule) -> bool) -> proto::Schedule {
+        within("the schedule to get there", async {
+            loop {
+                let schedule = self.get(name).await;
+                if done(&schedule) {
+                    return schedule;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+    }
+
+    /// Stops the server, moves the clock on by `down` while it is down,
+    /// and starts it again on the same data dir.
+    async fn restart_after(&mut self, down: Duration) {
+        self.server.stop().await;
+        self.clock.advance(down);
+        self.server.restart().await;
+        self.schedules = ScheduleServiceClient::new(self.server.client.channel());
+    }
+
     async fn get(&mut self, name: &str) -> proto::Schedule {
         self.schedules
             .get_schedule(proto::GetScheduleRequest { name: name.into() })
@@ -626,4 +649,126 @@ async fn a_fire_beyond_the_queue_depth_is_shed_like_any_submit() {
         .expect_err("the queue is full");
     assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
     assert!(shed.message().contains("max_queue_depth"), "{}", shed.message());
+}
+
+/// The nominal time a fire's task was submitted for, from its name.
+fn nominal_of(task: &taskd_client::Task) -> Timestamp {
+    let micros = task
+        .name
+        .rsplit_once(" @ ")
+        .and_then(|(_, micros)| micros.parse().ok())
+        .expect("a fire's name ends with its nominal time");
+    Timestamp(micros)
+}
+
+fn minute(minutes_past_noon: u64) -> Timestamp {
+    noon().saturating_add(Duration::from_secs(60 * minutes_past_noon))
+}
+
+#[tokio::test]
+async fn fires_missed_while_the_server_was_down_run_per_the_catch_up_window() {
+    let mut scheduled = start().await;
+    let mut definition = every_minute("downtime", "diag.echo");
+    definition.overlap = proto::OverlapPolicy::AllowAll as i32;
+    definition.catch_up = Some(proto::CatchUpPolicy {
+        window: Some(seconds(180)),
+        latest_only: false,
+    });
+    scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(definition),
+        })
+        .await
+        .unwrap();
+    scheduled
+        .advance_until_fired("downtime", Duration::from_secs(30), 1)
+        .await;
+    // Down from 12:01 to 12:11: 12:08 to 12:11 are at most 3 minutes late
+    // and run, once each; 12:02 to 12:07 are counted as too late.
+    scheduled.restart_after(Duration::from_secs(10 * 60)).await;
+    let schedule = scheduled.until("downtime", |schedule| schedule.fires == 5).await;
+    assert_eq!(schedule.skipped_late, 6);
+    let nominal: Vec<Timestamp> = scheduled.fired("downtime").await.iter().map(nominal_of).collect();
+    assert_eq!(nominal, [1, 8, 9, 10, 11].map(minute));
+}
+
+#[tokio::test]
+async fn a_buffered_fire_outlives_a_restart_and_runs_once_the_earlier_task_ends() {
+    let mut scheduled = start().await;
+    let mut definition = every_minute("buffered", "test.gate");
+    definition.overlap = proto::OverlapPolicy::BufferOne as i32;
+    scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(definition),
+        })
+        .await
+        .unwrap();
+    let first = scheduled
+        .advance_until_fired("buffered", Duration::from_secs(30), 1)
+        .await;
+    scheduled
+        .server
+        .wait_for_status(&first[0].id, taskd_client::TaskStatus::Running)
+        .await;
+    // 12:02 waits for 12:01's task; 12:03 finds the buffer taken: skipped.
+    scheduled.clock.advance(Duration::from_secs(120));
+    scheduled
+        .until("buffered", |schedule| schedule.skipped_overlap == 1)
+        .await;
+
+    scheduled.restart_after(Duration::ZERO).await;
+    // 12:01's task was interrupted by the stop and runs again after its
+    // backoff; once it ends, the buffered 12:02 fire runs, and nothing else.
+    scheduled.clock.advance(Duration::from_secs(1));
+    scheduled
+        .server
+        .wait_for_status(&first[0].id, taskd_client::TaskStatus::Running)
+        .await;
+    scheduled.server.gate.open(1);
+    scheduled.server.wait(&first[0].id).await;
+    let fired = scheduled
+        .advance_until_fired("buffered", Duration::from_secs(1), 2)
+        .await;
+    assert_eq!(fired.iter().map(nominal_of).collect::<Vec<_>>(), [minute(1), minute(2)]);
+    let schedule = scheduled.get("buffered").await;
+    assert_eq!((schedule.fires, schedule.skipped_overlap), (2, 1));
+    scheduled.server.gate.open(1);
+}
+
+#[tokio::test]
+async fn cancel_running_cancels_the_earlier_task_even_one_from_before_a_restart() {
+    let mut scheduled = start().await;
+    let mut definition = every_minute("replace", "test.gate");
+    definition.overlap = proto::OverlapPolicy::CancelRunning as i32;
+    scheduled
+        .schedules
+        .create_schedule(proto::CreateScheduleRequest {
+            schedule: Some(definition),
+        })
+        .await
+        .unwrap();
+    let first = scheduled
+        .advance_until_fired("replace", Duration::from_secs(30), 1)
+        .await;
+    // Interrupted by the stop, 12:01's task runs again after its backoff.
+    scheduled.restart_after(Duration::ZERO).await;
+    scheduled.clock.advance(Duration::from_secs(1));
+    scheduled
+        .server
+        .wait_for_status(&first[0].id, taskd_client::TaskStatus::Running)
+        .await;
+    let fired = scheduled
+        .advance_until_fired("replace", Duration::from_secs(59), 2)
+        .await;
+    let cancelled = scheduled.server.wait(&first[0].id).await;
+    assert_eq!(cancelled.status(), taskd_client::TaskStatus::Cancelled);
+    assert!(
+        cancelled.status_reason.contains("cancel_running"),
+        "{}",
+        cancelled.status_reason
+    );
+    assert_eq!(nominal_of(&fired[1]), minute(2));
+    scheduled.server.gate.open(1);
 }
