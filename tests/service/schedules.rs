@@ -772,3 +772,63 @@ async fn cancel_running_cancels_the_earlier_task_even_one_from_before_a_restart(
     assert_eq!(nominal_of(&fired[1]), minute(2));
     scheduled.server.gate.open(1);
 }
+
+#[tokio::test]
+async fn retention_purges_each_ended_status_after_its_own_time_and_nothing_unfinished() {
+    use taskd_client::{NewTask, TaskStatus};
+    let clock = Clock::manual(noon());
+    let mut server = TestServer::start_with({
+        let clock = clock.clone();
+        move |config| {
+            config.engine.clock = clock;
+            config.retention.enabled = true;
+            config.retention.completed = Duration::from_secs(3600);
+            config.retention.failed = Duration::from_secs(3 * 3600);
+            config.retention.cancelled = Duration::from_secs(1800);
+        }
+    })
+    .await;
+    let client = server.client.clone();
+    let completed = client.submit(NewTask::new("diag.echo")).await.unwrap();
+    let failed = client.submit(NewTask::new("diag.fail").max_retries(0)).await.unwrap();
+    let cancelled = client.submit(NewTask::new("document_processing")).await.unwrap();
+    client.cancel(&cancelled.id, "not needed").await.unwrap();
+    let pending = client.submit(NewTask::new("document_processing")).await.unwrap();
+    let running = client.submit(NewTask::new("test.gate")).await.unwrap();
+    let later = client
+        .submit(
+            NewTask::new("diag.echo")
+                .run_at(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_499_200 + 10 * 86_400)),
+        )
+        .await
+        .unwrap();
+    server.wait(&completed.id).await;
+    assert_eq!(server.wait(&failed.id).await.status(), TaskStatus::Failed);
+    server.wait_for_status(&running.id, TaskStatus::Running).await;
+
+    // Two hours on: COMPLETED (kept 1h) and CANCELLED (30m) tasks go,
+    // FAILED (3h) stays, and so does everything unfinished or recent.
+    clock.advance(Duration::from_secs(2 * 3600));
+    let recent = client.submit(NewTask::new("diag.echo")).await.unwrap();
+    server.wait(&recent.id).await;
+    let mut schedules = ScheduleServiceClient::new(client.channel());
+    let run = schedules
+        .trigger_schedule(proto::TriggerScheduleRequest {
+            name: "system_maintenance".into(),
+        })
+        .await
+        .expect("the retention schedule runs now")
+        .into_inner();
+    let done = server.wait(&run.id).await;
+    assert_eq!(done.status(), TaskStatus::Completed, "{}", done.error);
+    let result = taskd_client::json::value_to_json(done.result.as_ref().expect("a result")).unwrap();
+    assert_eq!(result["purged"], 2, "{result}");
+    for gone in [&completed, &cancelled] {
+        assert_eq!(client.get(&gone.id).await.unwrap_err().code(), Some(Code::NotFound));
+    }
+    for kept in [&failed, &pending, &running, &later, &recent] {
+        client.get(&kept.id).await.expect("kept");
+    }
+    server.gate.open(1);
+    server.stop().await;
+}
