@@ -323,6 +323,7 @@ fn task_of(schedule: &Schedule, nominal: Timestamp) -> NewTask {
     let template = &schedule.template;
     let mut labels: BTreeMap<String, String> = template.labels.clone();
     labels.insert("schedule".to_string(), schedule.name.clone());
+    labels.insert("schedule_time".to_string(), nominal.to_rfc3339());
     let jitter = jitter_of(&schedule.name, nominal, schedule.spec.jitter);
     NewTask {
         name: format!("{} @ {}", schedule.name, nominal.as_micros()),

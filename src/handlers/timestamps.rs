@@ -2,27 +2,16 @@
 //! tools read: RFC 3339 in UTC with microseconds, e.g.
 //! `2025-01-31T12:00:00.123456Z`.
 //!
-//! `humantime` panics on times before 1970 and fails on years after 9999; a
-//! stored timestamp is data, so those are written as raw microseconds
-//! instead of taking a handler down.
-
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! Times outside 1970 to 9999 are written as raw microseconds
+//! ([`Timestamp::to_rfc3339`]).
 
 use serde_json::Value;
 
 use crate::model::Timestamp;
 
-/// First microsecond of the year 10000, which RFC 3339 cannot write.
-const END_OF_YEAR_9999_MICROS: i64 = 253_402_300_800 * 1_000_000;
-
 /// `timestamp` in RFC 3339, or `"<n>us since epoch"` outside 1970..=9999.
 pub(crate) fn rfc3339(timestamp: Timestamp) -> String {
-    let micros = timestamp.as_micros();
-    if !(0..END_OF_YEAR_9999_MICROS).contains(&micros) {
-        return format!("{micros}us since epoch");
-    }
-    let time: SystemTime = UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs());
-    humantime::format_rfc3339_micros(time).to_string()
+    timestamp.to_rfc3339()
 }
 
 /// An optional timestamp as a JSON string, or null.

@@ -31,6 +31,19 @@ impl Timestamp {
         Timestamp(self.0.saturating_sub(duration_micros(duration)))
     }
 
+    /// RFC 3339 in UTC with microseconds (`2025-01-31T12:00:00.123456Z`),
+    /// or `"<n>us since epoch"` outside the years 1970 to 9999, which it
+    /// cannot write (a stored time is data: it must not panic).
+    pub fn to_rfc3339(self) -> String {
+        /// First microsecond of the year 10000.
+        const END_OF_YEAR_9999_MICROS: i64 = 253_402_300_800 * 1_000_000;
+        if !(0..END_OF_YEAR_9999_MICROS).contains(&self.0) {
+            return format!("{}us since epoch", self.0);
+        }
+        let time = UNIX_EPOCH + Duration::from_micros(self.0.unsigned_abs());
+        humantime::format_rfc3339_micros(time).to_string()
+    }
+
     /// Time from `earlier` to `self`, zero when `earlier` is later.
     pub fn duration_since(self, earlier: Timestamp) -> Duration {
         Duration::from_micros(self.0.saturating_sub(earlier.0).max(0) as u64)

@@ -178,6 +178,11 @@ async fn a_schedule_fires_on_its_clock_once_per_fire() {
     let fired = scheduled.advance_until_fired("tick", Duration::from_secs(30), 1).await;
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].labels.get("schedule").map(String::as_str), Some("tick"));
+    assert_eq!(
+        fired[0].labels.get("schedule_time").map(String::as_str),
+        Some("2030-01-01T12:01:00.000000Z"),
+        "the nominal fire time, readable"
+    );
     let fired = scheduled.advance_until_fired("tick", Duration::from_secs(120), 3).await;
     assert_eq!(fired.len(), 3, "12:02 and 12:03 fired, each once");
     let schedule = scheduled.get("tick").await;

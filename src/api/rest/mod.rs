@@ -424,9 +424,7 @@ fn history_point(point: &HistoryPoint) -> serde_json::Value {
 
 /// A time as every REST response writes it: RFC 3339, UTC, `Z`.
 fn rfc3339(time: Timestamp) -> String {
-    let micros = u64::try_from(time.as_micros()).unwrap_or(0);
-    let system = std::time::UNIX_EPOCH + Duration::from_micros(micros);
-    humantime::format_rfc3339_micros(system).to_string()
+    time.to_rfc3339()
 }
 
 /// Server-Sent Events of the machine: each sample (as the load it led to)
