@@ -124,6 +124,16 @@ impl Scheduled {
             .expect("text")
     }
 
+    async fn create(&mut self, definition: proto::ScheduleDefinition) -> proto::Schedule {
+        self.schedules
+            .create_schedule(proto::CreateScheduleRequest {
+                schedule: Some(definition),
+            })
+            .await
+            .expect("created")
+            .into_inner()
+    }
+
     /// Reads schedule `name` until `done` holds for it.
     async fn until(&mut self, name: &str, done: impl Fn(&proto::Schedule) -> bool) -> proto::Schedule {
         within("the schedule to get there", async {
@@ -213,13 +223,7 @@ async fn a_paused_schedule_misses_its_fires_and_catches_up_per_its_policy_on_res
         window: Some(seconds(600)),
         latest_only: true,
     });
-    scheduled
-        .schedules
-        .create_schedule(proto::CreateScheduleRequest {
-            schedule: Some(definition),
-        })
-        .await
-        .unwrap();
+    scheduled.create(definition).await;
     let paused = scheduled
         .schedules
         .pause_schedule(proto::PauseScheduleRequest {
@@ -679,13 +683,7 @@ async fn fires_missed_while_the_server_was_down_run_per_the_catch_up_window() {
         window: Some(seconds(180)),
         latest_only: false,
     });
-    scheduled
-        .schedules
-        .create_schedule(proto::CreateScheduleRequest {
-            schedule: Some(definition),
-        })
-        .await
-        .unwrap();
+    scheduled.create(definition).await;
     scheduled
         .advance_until_fired("downtime", Duration::from_secs(30), 1)
         .await;
@@ -703,13 +701,7 @@ async fn a_buffered_fire_outlives_a_restart_and_runs_once_the_earlier_task_ends(
     let mut scheduled = start().await;
     let mut definition = every_minute("buffered", "test.gate");
     definition.overlap = proto::OverlapPolicy::BufferOne as i32;
-    scheduled
-        .schedules
-        .create_schedule(proto::CreateScheduleRequest {
-            schedule: Some(definition),
-        })
-        .await
-        .unwrap();
+    scheduled.create(definition).await;
     let first = scheduled
         .advance_until_fired("buffered", Duration::from_secs(30), 1)
         .await;
@@ -747,13 +739,7 @@ async fn cancel_running_cancels_the_earlier_task_even_one_from_before_a_restart(
     let mut scheduled = start().await;
     let mut definition = every_minute("replace", "test.gate");
     definition.overlap = proto::OverlapPolicy::CancelRunning as i32;
-    scheduled
-        .schedules
-        .create_schedule(proto::CreateScheduleRequest {
-            schedule: Some(definition),
-        })
-        .await
-        .unwrap();
+    scheduled.create(definition).await;
     let first = scheduled
         .advance_until_fired("replace", Duration::from_secs(30), 1)
         .await;
