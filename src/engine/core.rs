@@ -21,7 +21,10 @@ use crate::engine::metrics::EngineMetrics;
 use crate::engine::worker_registry::WorkerRegistry;
 use crate::model::rules::placement::unserved_reason;
 use crate::model::{AttemptOutcome, Clock, ExecutorId, Task, TaskEvent, TaskId, TaskStatus, Timestamp, WorkerInfo};
-use crate::store::{ClaimRequest, ClaimedTask, RescueScope, Rescued, StatusCount, Store, StoreResult, Transition};
+use crate::store::{
+    ClaimRequest, Claimed, ClaimedTask, RescueScope, Rescued, StatusCount, Store, StoreResult, SubmitBatch, Submitted,
+    Transition,
+};
 
 pub struct Core {
     pub(in crate::engine) store: Arc<dyn Store>,
@@ -313,28 +316,47 @@ impl Core {
     /// the node's accounting whatever the store answers: every executor,
     /// in-process or a worker's session, claims this one way.
     pub async fn claim_planned(&self, executor: &ExecutorId, plan: ClaimPlan) -> StoreResult<Vec<ClaimedTask>> {
-        let request = ClaimRequest {
+        let request = self.claim_request(executor, &plan);
+        let claimed = self.store.claim(request).await;
+        self.settle(plan, claimed.as_ref().ok());
+        Ok(claimed?.tasks)
+    }
+
+    /// Submits `batch` and claims for `executor` what `plan` allows in the
+    /// same commit (see [`Store::submit_and_claim`]), then settles the plan
+    /// as [`Core::claim_planned`] does.
+    pub async fn submit_and_claim_planned(
+        &self,
+        batch: SubmitBatch,
+        executor: &ExecutorId,
+        plan: ClaimPlan,
+    ) -> StoreResult<(Submitted, Vec<ClaimedTask>)> {
+        let request = self.claim_request(executor, &plan);
+        let answer = self.store.submit_and_claim(batch, request).await;
+        self.settle(plan, answer.as_ref().ok().map(|(_, claimed)| claimed));
+        let (submitted, claimed) = answer?;
+        Ok((submitted, claimed.tasks))
+    }
+
+    fn claim_request(&self, executor: &ExecutorId, plan: &ClaimPlan) -> ClaimRequest {
+        ClaimRequest {
             executor: executor.clone(),
             task_types: plan.task_types.clone(),
             limit: plan.limit,
             lease_duration: self.config.lease_duration,
             machine: self.limits.machine(),
             now: self.clock.now(),
-        };
-        match self.store.claim(request).await {
-            Ok(claimed) => {
-                let look_again = self
-                    .dispatch
-                    .settle(plan, claimed.tasks.iter().map(|task| task.task.task_type.as_str()));
-                if look_again {
-                    self.work_may_be_ready();
-                }
-                Ok(claimed.tasks)
-            }
-            Err(error) => {
-                let _ = self.dispatch.settle(plan, []);
-                Err(error)
-            }
+        }
+    }
+
+    /// Hands `plan`'s room back to the node's accounting: what `claimed`
+    /// started stays taken (nothing, when the claim failed).
+    fn settle(&self, plan: ClaimPlan, claimed: Option<&Claimed>) {
+        let started = claimed
+            .into_iter()
+            .flat_map(|claimed| claimed.tasks.iter().map(|task| task.task.task_type.as_str()));
+        if self.dispatch.settle(plan, started) {
+            self.work_may_be_ready();
         }
     }
 

@@ -154,6 +154,44 @@ impl Dispatch {
         })
     }
 
+    /// Plans handing tasks about to be submitted straight to an executor in
+    /// the submit's own commit (`wanted`: how many of each type it serves):
+    /// room for them by the limits in force, reserved like any claim's.
+    /// They are not ready yet, so the ready counts do not bound it; the
+    /// claim in that commit takes the best ready tasks, which are the new
+    /// ones unless better ones wait.
+    pub fn plan_handoff(&self, limits: &ConcurrencyLimits, wanted: &[(String, usize)]) -> Option<ClaimPlan> {
+        let (limit, _) = limits.current();
+        let mut state = self.state.lock();
+        let mut room = limit.saturating_sub(state.running + state.reserved);
+        let mut planned = Vec::new();
+        for (task_type, count) in wanted {
+            let occupied = state.types.get(task_type.as_str()).map_or(0, |of| of.occupied);
+            let type_room = limits
+                .type_limit(task_type)
+                .map_or(room, |type_limit| type_limit.saturating_sub(occupied));
+            let most = room.min(type_room).min(*count);
+            if most > 0 {
+                planned.push((task_type.clone(), most));
+                room -= most;
+            }
+        }
+        if planned.is_empty() {
+            return None;
+        }
+        let total = planned.iter().map(|(_, most)| most).sum();
+        for (task_type, most) in &planned {
+            let of = state.of(task_type);
+            of.claiming += *most as u64;
+            of.occupied += most;
+        }
+        state.reserved += total;
+        Some(ClaimPlan {
+            task_types: planned,
+            limit: total,
+        })
+    }
+
     /// Settles `plan` once its claim is answered: the room it reserved
     /// becomes the attempts it started (`started`, their types), the rest is
     /// free again. Returns whether executors it kept from work should look

@@ -2,6 +2,7 @@
 //! cancel, stats and watch; transports call this and nothing deeper. Every
 //! change is a store operation; the manager holds no task state of its own.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::engine::watch as watch_streams;
 use crate::engine::worker_registry::TaskTypeInfo;
 use crate::model::rules::cancel::DEFAULT_CANCEL_REASON;
 use crate::model::{NewTask, Task, TaskEvent, TaskFilter, TaskId, TaskStatus};
-use crate::store::ListQuery;
+use crate::store::{ListQuery, StoreResult, SubmitBatch, Submitted};
 
 /// Cheap to clone; every clone drives the same engine.
 #[derive(Clone)]
@@ -113,15 +114,17 @@ impl TaskManager {
             self.core.clock.now(),
         )?;
         let positions: Vec<usize> = batch.drafts.iter().map(|draft| draft.position).collect();
-        let submitted = self
-            .core
-            .store
-            .submit(batch)
+        let (submitted, mut handed_off) = self
+            .submit_handing_off(batch)
             .await
             .map_err(|error| names.refusal(error))?;
         let mut in_request_order: Vec<Option<Task>> = (0..count).map(|_| None).collect();
         for (position, outcome) in positions.into_iter().zip(submitted.outcomes) {
-            let mut task = outcome.into_task();
+            // A task handed to the executor in the same commit is answered
+            // as that commit left it: RUNNING.
+            let mut task = handed_off
+                .remove(&outcome.task().id)
+                .unwrap_or_else(|| outcome.into_task());
             self.core.explain(&mut task);
             in_request_order[position] = Some(task);
         }
@@ -129,6 +132,35 @@ impl TaskManager {
             .into_iter()
             .map(|task| task.ok_or_else(|| EngineError::Unavailable("the store answered for fewer tasks".into())))
             .collect()
+    }
+
+    /// Submits `batch`; when the in-process executor serves some of its
+    /// types and has room, it is handed the best ready tasks of those types
+    /// in the same commit (the new ones, unless better ones wait), saving
+    /// the commit of a claim of its own. Answers the submit and the tasks
+    /// handed off, by id, as they now are.
+    async fn submit_handing_off(&self, batch: SubmitBatch) -> StoreResult<(Submitted, HashMap<TaskId, Task>)> {
+        let local = self.local.get().filter(|local| local.takes_work());
+        let plan = local.and_then(|local| {
+            let mut wanted: Vec<(String, usize)> = Vec::new();
+            for draft in batch.drafts.iter().filter(|draft| local.serves(&draft.task_type)) {
+                match wanted.iter_mut().find(|(task_type, _)| *task_type == draft.task_type) {
+                    Some((_, count)) => *count += 1,
+                    None => wanted.push((draft.task_type.clone(), 1)),
+                }
+            }
+            self.core.dispatch.plan_handoff(&self.core.limits, &wanted)
+        });
+        let (Some(local), Some(plan)) = (local, plan) else {
+            return Ok((self.core.store.submit(batch).await?, HashMap::new()));
+        };
+        let (submitted, claimed) = self.core.submit_and_claim_planned(batch, local.id(), plan).await?;
+        let mut handed_off = HashMap::with_capacity(claimed.len());
+        for claimed in claimed {
+            handed_off.insert(claimed.task.id, claimed.task.clone());
+            local.run_claimed(claimed);
+        }
+        Ok((submitted, handed_off))
     }
 
     /// Load shedding: refuses `count` more tasks when the queue is at its

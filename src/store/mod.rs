@@ -89,6 +89,12 @@ pub trait Store: Send + Sync + 'static {
     /// CANCELLED when a dependency can no longer be met).
     async fn submit(&self, batch: SubmitBatch) -> StoreResult<Submitted>;
 
+    /// A submit and then a claim, in one transaction: the executor that
+    /// has room is handed the best ready tasks (the new ones, when nothing
+    /// better waits) in the commit that creates them, rather than in one
+    /// of its own after it. Both answers reflect that one commit.
+    async fn submit_and_claim(&self, batch: SubmitBatch, claim: ClaimRequest) -> StoreResult<(Submitted, Claimed)>;
+
     /// Promotes due SCHEDULED tasks, then leases up to `limit` PENDING tasks
     /// of the requested types, in queue-key order, to the executor.
     async fn claim(&self, request: ClaimRequest) -> StoreResult<Claimed>;

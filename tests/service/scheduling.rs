@@ -200,3 +200,22 @@ async fn run_at_delays_a_task_and_it_starts_on_time() {
     // 2-core CI machine; the benchmark measures the real lateness.
     assert!(lateness < 500.0, "started {lateness}ms late");
 }
+
+#[tokio::test]
+async fn a_task_that_finds_a_free_slot_is_leased_in_the_commit_that_creates_it() {
+    let server = TestServer::start_with(|config| config.engine.max_concurrent_tasks = 1).await;
+    // A free slot: the submit's own commit leases the task (one attempt,
+    // RUNNING), saving the commit of a separate claim.
+    let first = server.client.submit(NewTask::new("test.gate")).await.unwrap();
+    assert_eq!(first.status(), TaskStatus::Running, "{}", first.status_reason);
+    assert_eq!(first.attempts.len(), 1);
+    // No free slot: it waits, as always, and runs when the slot frees.
+    let second = server.client.submit(NewTask::new("diag.echo")).await.unwrap();
+    assert_eq!(second.status(), TaskStatus::Pending);
+    // Nothing served here: answered PENDING for a worker to claim.
+    let parked = server.client.submit(NewTask::new("document_processing")).await.unwrap();
+    assert_eq!(parked.status(), TaskStatus::Pending);
+    server.gate.open(1);
+    assert_eq!(server.wait(&first.id).await.status(), TaskStatus::Completed);
+    assert_eq!(server.wait(&second.id).await.status(), TaskStatus::Completed);
+}

@@ -248,6 +248,15 @@ impl Store for PostgresStore {
         transact!(self, |tx| transition::submit(tx, batch.clone()).await)
     }
 
+    async fn submit_and_claim(&self, batch: SubmitBatch, claim: ClaimRequest) -> StoreResult<(Submitted, Claimed)> {
+        transact!(self, |tx| transition::submit_and_claim(
+            tx,
+            batch.clone(),
+            claim.clone()
+        )
+        .await)
+    }
+
     async fn claim(&self, request: ClaimRequest) -> StoreResult<Claimed> {
         transact!(self, |tx| transition::claim(tx, request.clone()).await)
     }

@@ -231,6 +231,13 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn submit_and_claim(&self, batch: SubmitBatch, claim: ClaimRequest) -> StoreResult<(Submitted, Claimed)> {
+        self.write(batch.drafts.len() + claim.limit, move |writer| {
+            run_now(transition::submit_and_claim(writer, batch, claim))
+        })
+        .await
+    }
+
     async fn claim(&self, request: ClaimRequest) -> StoreResult<Claimed> {
         self.write(request.limit, move |writer| run_now(transition::claim(writer, request)))
             .await

@@ -26,5 +26,5 @@ pub use promote::promote;
 pub use purge::purge;
 pub use rescue::rescue;
 pub use schedules::{create_schedule, delete_schedule, update_schedule};
-pub use submit::submit;
+pub use submit::{submit, submit_and_claim};
 pub use task_types::{declare_task_types, forget_task_types};

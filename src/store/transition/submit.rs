@@ -10,7 +10,7 @@ use crate::model::{Task, TaskId, TaskStatus, Timestamp};
 use crate::store::changes::Event;
 use crate::store::decide;
 use crate::store::driver::{NewRow, Tx};
-use crate::store::{DraftTarget, StoreError, SubmitBatch, SubmitOutcome, Submitted, TaskDraft};
+use crate::store::{ClaimRequest, Claimed, DraftTarget, StoreError, SubmitBatch, SubmitOutcome, Submitted, TaskDraft};
 
 pub async fn submit<T: Tx>(tx: &mut T, request: SubmitBatch) -> Result<Submitted, T::Error> {
     let start = tx.changes().transitions.len();
@@ -58,6 +58,18 @@ pub async fn submit<T: Tx>(tx: &mut T, request: SubmitBatch) -> Result<Submitted
         outcomes,
         transitions: tx.changes().transitions_since(start),
     })
+}
+
+/// [`submit`], then [`claim`](crate::store::transition::claim) in the same
+/// transaction.
+pub async fn submit_and_claim<T: Tx>(
+    tx: &mut T,
+    batch: SubmitBatch,
+    request: ClaimRequest,
+) -> Result<(Submitted, Claimed), T::Error> {
+    let submitted = submit(tx, batch).await?;
+    let claimed = crate::store::transition::claim(tx, request).await?;
+    Ok((submitted, claimed))
 }
 
 /// The task an earlier submit with the same idempotency key created, or

@@ -133,3 +133,81 @@ pub async fn eight_concurrent_claimers_take_each_task_exactly_once(store: Arc<dy
         .sum();
     assert_eq!(completed, TASKS as u64);
 }
+
+/// Submits `drafts` and claims up to `limit` of type `task_type` for
+/// executor `x`, in one commit.
+async fn submit_and_claim(
+    store: &Arc<dyn Store>,
+    drafts: Vec<taskd::store::TaskDraft>,
+    task_type: &str,
+    limit: usize,
+    now: taskd::model::Timestamp,
+) -> (Vec<taskd::model::Task>, Vec<taskd::store::ClaimedTask>) {
+    let mut drafts = drafts;
+    for (position, draft) in drafts.iter_mut().enumerate() {
+        draft.position = position;
+    }
+    let (submitted, claimed) = store
+        .submit_and_claim(
+            taskd::store::SubmitBatch { drafts, now },
+            claim_request("x", &[task_type], limit, now),
+        )
+        .await
+        .expect("submitted and claimed");
+    let tasks = submitted
+        .outcomes
+        .into_iter()
+        .map(|outcome| outcome.into_task())
+        .collect();
+    (tasks, claimed.tasks)
+}
+
+pub async fn a_submit_hands_the_new_task_to_a_claimer_in_its_own_commit(store: Arc<dyn Store>) {
+    let mut events = store.subscribe();
+    let (submitted, claimed) = submit_and_claim(&store, vec![draft("a")], "a", 1, at(0.0)).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].task.id, submitted[0].id);
+    assert_eq!(claimed[0].task.status, TaskStatus::Running);
+    assert_eq!(
+        claimed[0].task.attempts.len(),
+        1,
+        "the started run is counted in that commit"
+    );
+    let now = stored(&store, submitted[0].id).await;
+    assert_eq!(now.status, TaskStatus::Running, "durable as answered");
+    assert!(
+        claim(&store, "y", &["a"], 1, at(1.0)).await.is_empty(),
+        "nobody else can take it"
+    );
+    // Watchers see it made, then leased.
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let event = events.recv().await.expect("an event");
+        seen.push((event.kind, event.task.as_ref().map(|task| task.status)));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (taskd::model::EventKind::Submitted, Some(TaskStatus::Pending)),
+            (taskd::model::EventKind::StatusChanged, Some(TaskStatus::Running)),
+        ]
+    );
+    finish(&store, &claimed[0].lease, success(), at(2.0))
+        .await
+        .expect("finished");
+}
+
+pub async fn a_submit_that_hands_off_still_takes_the_best_ready_task_first(store: Arc<dyn Store>) {
+    let mut urgent = draft("a");
+    urgent.priority = TaskPriority::Critical;
+    let waiting = submit_one(&store, urgent, at(0.0)).await;
+    let mut routine = draft("a");
+    routine.priority = TaskPriority::Low;
+    let (submitted, claimed) = submit_and_claim(&store, vec![routine], "a", 1, at(1.0)).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        claimed[0].task.id, waiting.id,
+        "the CRITICAL task that waited goes first"
+    );
+    assert_eq!(stored(&store, submitted[0].id).await.status, TaskStatus::Pending);
+}

@@ -197,6 +197,8 @@ macro_rules! store_conformance_tests {
             claims::claims_take_only_requested_types_within_each_cap,
             claims::a_claim_promotes_due_tasks_first,
             claims::eight_concurrent_claimers_take_each_task_exactly_once,
+            claims::a_submit_hands_the_new_task_to_a_claimer_in_its_own_commit,
+            claims::a_submit_that_hands_off_still_takes_the_best_ready_task_first,
             leases::renewing_extends_a_lease_but_never_past_the_timeout,
             leases::an_expired_lease_is_rescued_and_the_task_retried,
             leases::a_lease_cut_short_by_the_timeout_ends_timed_out,
