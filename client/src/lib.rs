@@ -287,6 +287,28 @@ impl Client {
         Ok(self.stub.clone().submit_task(task.into()).await?.into_inner())
     }
 
+    /// Submits one task and answers it once it has ended (its result or
+    /// its error), in one call; when `wait` (at most an hour) passes first,
+    /// the task as it then is.
+    pub async fn run(&self, task: impl Into<SubmitTaskRequest>, wait: Duration) -> ClientResult<Task> {
+        let request = proto::RunTaskRequest {
+            task: Some(task.into()),
+            wait: Some(pbjson_types::Duration {
+                seconds: wait.as_secs() as i64,
+                nanos: wait.subsec_nanos() as i32,
+            }),
+        };
+        Ok(self.stub.clone().run_task(request).await?.into_inner())
+    }
+
+    /// `task` once it has ended: itself when it had, else [`Client::wait`].
+    pub async fn wait_for(&self, task: Task) -> ClientResult<Task> {
+        if is_terminal(task.status()) {
+            return Ok(task);
+        }
+        self.wait(&task.id).await
+    }
+
     /// Submits tasks atomically: all or none.
     pub async fn submit_batch(&self, tasks: impl IntoIterator<Item = NewTask>) -> ClientResult<Vec<Task>> {
         let request = proto::SubmitTasksRequest {

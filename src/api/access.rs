@@ -75,7 +75,7 @@ fn grpc_requirement(path: &str, config: &AuthConfig) -> Requirement {
     let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or((path, ""));
     match (service, method) {
         ("grpc.health.v1.Health", _) if config.open_health => Requirement::Open,
-        ("taskd.v1.TaskService", "SubmitTask" | "SubmitTasks") => Requirement::Scope(Scope::Submit),
+        ("taskd.v1.TaskService", "SubmitTask" | "SubmitTasks" | "RunTask") => Requirement::Scope(Scope::Submit),
         ("taskd.v1.TaskService", "CancelTask") => Requirement::Scope(Scope::Cancel),
         ("taskd.v1.TaskService", "DeleteTaskType") => Requirement::Scope(Scope::Admin),
         ("taskd.v1.WorkerService", "ListWorkers") => Requirement::Scope(Scope::Read),
@@ -102,7 +102,9 @@ fn rest_requirement(method: &Method, path: &str, config: &AuthConfig) -> Require
         "/api/v1/openapi.json" => Requirement::Open,
         "/healthz" | "/readyz" if config.open_health => Requirement::Open,
         "/metrics" if config.open_metrics => Requirement::Open,
-        "/api/v1/tasks" | "/api/v1/tasks/batch" if method == Method::POST => Requirement::Scope(Scope::Submit),
+        "/api/v1/tasks" | "/api/v1/tasks/batch" | "/api/v1/tasks/run" if method == Method::POST => {
+            Requirement::Scope(Scope::Submit)
+        }
         path if method == Method::POST && path.starts_with("/api/v1/tasks/") && path.ends_with("/cancel") => {
             Requirement::Scope(Scope::Cancel)
         }
@@ -333,6 +335,10 @@ mod tests {
             Requirement::Scope(Scope::Submit)
         );
         assert_eq!(
+            needs("/taskd.v1.TaskService/RunTask"),
+            Requirement::Scope(Scope::Submit)
+        );
+        assert_eq!(
             needs("/taskd.v1.TaskService/CancelTask"),
             Requirement::Scope(Scope::Cancel)
         );
@@ -362,6 +368,10 @@ mod tests {
         let needs = |method, path| rest_requirement(&method, path, &config);
         assert_eq!(needs(Method::POST, "/api/v1/tasks"), Requirement::Scope(Scope::Submit));
         assert_eq!(needs(Method::GET, "/api/v1/tasks"), Requirement::Scope(Scope::Read));
+        assert_eq!(
+            needs(Method::POST, "/api/v1/tasks/run"),
+            Requirement::Scope(Scope::Submit)
+        );
         assert_eq!(
             needs(Method::POST, "/api/v1/tasks/x/cancel"),
             Requirement::Scope(Scope::Cancel)

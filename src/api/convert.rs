@@ -120,6 +120,40 @@ fn not_json(field: &str, error: json::NotJson) -> EngineError {
 
 // ----- submit -----
 
+/// `error`, its field named from `field` down.
+pub fn within(field: &str, error: EngineError) -> EngineError {
+    match error {
+        EngineError::InvalidArgument { field: inner, message } => EngineError::InvalidArgument {
+            field: format!("{field}.{inner}"),
+            message,
+        },
+        EngineError::PermissionDenied { field: inner, message } => EngineError::PermissionDenied {
+            field: format!("{field}.{inner}"),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Longest wait of a RunTask call, and the wait when it names none.
+pub const MAX_RUN_WAIT: Duration = Duration::from_secs(3600);
+pub const DEFAULT_RUN_WAIT: Duration = Duration::from_secs(60);
+
+/// A RunTask request: the task and how long to wait for it to end.
+pub fn run_request(request: proto::RunTaskRequest) -> EngineResult<(NewTask, Duration)> {
+    let task = request
+        .task
+        .ok_or_else(|| EngineError::invalid("task", "is required"))?;
+    let wait = match &request.wait {
+        Some(wait) => duration_from_proto("wait", wait)?,
+        None => DEFAULT_RUN_WAIT,
+    };
+    if wait > MAX_RUN_WAIT {
+        return Err(EngineError::invalid("wait", "at most 1h; watch the task for longer"));
+    }
+    Ok((new_task(task, "task.")?, wait))
+}
+
 pub fn new_task(request: proto::SubmitTaskRequest, prefix: &str) -> EngineResult<NewTask> {
     let field = |name: &str| format!("{prefix}{name}");
     let params = match &request.params {

@@ -173,17 +173,6 @@ pub fn schedule_to_proto(view: &ScheduleView) -> proto::Schedule {
     }
 }
 
-/// `error`, its field named from `field` down.
-pub fn within(field: &str, error: EngineError) -> EngineError {
-    match error {
-        EngineError::InvalidArgument { field: inner, message } => EngineError::InvalidArgument {
-            field: format!("{field}.{inner}"),
-            message,
-        },
-        other => other,
-    }
-}
-
 /// A template's retry policy as written: what is unset stays unset.
 fn retry_policy_to_proto(policy: &PartialRetryPolicy) -> proto::RetryPolicy {
     proto::RetryPolicy {

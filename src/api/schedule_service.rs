@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use crate::api::convert::within;
 use crate::api::proto;
 use crate::api::proto::schedule_service_server::ScheduleService;
 use crate::api::schedule_calls::ScheduleCalls;
-use crate::api::schedule_convert::{required, within};
+use crate::api::schedule_convert::required;
 use crate::api::status::to_status;
 use crate::auth::Principal;
 

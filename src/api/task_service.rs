@@ -81,6 +81,24 @@ impl TaskService for TaskServiceHandler {
         }))
     }
 
+    async fn run_task(&self, request: Request<proto::RunTaskRequest>) -> Result<Response<proto::Task>, Status> {
+        let principal = request.extensions().get::<Arc<Principal>>().cloned();
+        // Waiting, the call holds a watch place of its connection.
+        let _slot = access::open_watch(request.extensions().get()).map_err(Status::resource_exhausted)?;
+        let request = request.into_inner();
+        if let Some(task) = &request.task {
+            access::check_task_types(principal.as_ref(), [task.task_type.as_str()])
+                .map_err(Status::permission_denied)?;
+        }
+        let (new_task, wait) = convert::run_request(request).map_err(to_status)?;
+        let task = self
+            .tasks
+            .run(new_task, wait)
+            .await
+            .map_err(|error| to_status(convert::within("task", error)))?;
+        Ok(Response::new(convert::task_to_proto(&task)))
+    }
+
     async fn get_task(&self, request: Request<proto::GetTaskRequest>) -> Result<Response<proto::Task>, Status> {
         let id = convert::task_id("task_id", &request.get_ref().task_id).map_err(to_status)?;
         let task = self.tasks.get(id).await.map_err(to_status)?;

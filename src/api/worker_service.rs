@@ -12,7 +12,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::api::convert::duration_to_proto;
+use crate::api::convert::{duration_to_proto, within};
 use crate::api::proto;
 use crate::api::proto::work_request::Message as Inbound;
 use crate::api::proto::work_response::Message as Outbound;
@@ -40,21 +40,6 @@ pub struct WorkerServiceHandler {
 impl WorkerServiceHandler {
     pub fn new(workers: Workers, stopping: CancellationToken) -> Self {
         WorkerServiceHandler { workers, stopping }
-    }
-}
-
-/// `error`, with its field named inside `message` (`hello.capacity`).
-fn within(message: &str, error: EngineError) -> EngineError {
-    match error {
-        EngineError::InvalidArgument { field, message: text } => EngineError::InvalidArgument {
-            field: format!("{message}.{field}"),
-            message: text,
-        },
-        EngineError::PermissionDenied { field, message: text } => EngineError::PermissionDenied {
-            field: format!("{message}.{field}"),
-            message: text,
-        },
-        other => other,
     }
 }
 

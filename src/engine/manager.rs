@@ -339,6 +339,40 @@ impl TaskManager {
             .map(move |event| core.explain_event(event)))
     }
 
+    /// Submits `task` and waits up to `wait` for it to end; the task as it
+    /// then is.
+    pub async fn run(&self, task: NewTask, wait: Duration) -> EngineResult<Task> {
+        let submitted = self.submit(task).await?;
+        self.wait_for_end(submitted, wait).await
+    }
+
+    /// Waits up to `wait` (or until the engine stops) for `task` to end;
+    /// the task as it then is.
+    pub async fn wait_for_end(&self, task: Task, wait: Duration) -> EngineResult<Task> {
+        if task.status.is_terminal() {
+            return Ok(task);
+        }
+        let mut events = std::pin::pin!(self.watch_task(task.id).await?);
+        let mut latest = task;
+        let deadline = tokio::time::sleep(wait);
+        let mut deadline = std::pin::pin!(deadline);
+        loop {
+            tokio::select! {
+                event = events.next() => match event.and_then(|event| event.task) {
+                    Some(now) => {
+                        latest = Task::clone(&now);
+                        if latest.status.is_terminal() {
+                            return Ok(latest);
+                        }
+                    }
+                    None => return Ok(latest),
+                },
+                _ = &mut deadline => return Ok(latest),
+                _ = self.core.stopping.cancelled() => return Ok(latest),
+            }
+        }
+    }
+
     /// Streams events of tasks matching `filter` until dropped.
     pub fn watch_tasks(&self, filter: TaskFilter) -> impl Stream<Item = TaskEvent> + Send + 'static {
         let core = self.core.clone();

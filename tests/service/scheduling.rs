@@ -219,3 +219,55 @@ async fn a_task_that_finds_a_free_slot_is_leased_in_the_commit_that_creates_it()
     assert_eq!(server.wait(&first.id).await.status(), TaskStatus::Completed);
     assert_eq!(server.wait(&second.id).await.status(), TaskStatus::Completed);
 }
+
+#[tokio::test]
+async fn run_task_answers_the_ended_task_in_one_call_over_grpc_and_rest() {
+    let server = TestServer::start().await;
+    let done = server
+        .client
+        .run(
+            NewTask::new("diag.echo").params(json!({"n": 7})),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status(), TaskStatus::Completed);
+    let result = taskd_client::json::value_to_json(done.result.as_ref().expect("a result")).unwrap();
+    assert_eq!(result, json!({"n": 7}));
+    // Past its wait, the task as it is; a bad wait names the field.
+    let parked = server
+        .client
+        .run(NewTask::new("document_processing"), Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(parked.status(), TaskStatus::Pending);
+    let refused = server
+        .client
+        .run(NewTask::new("diag.echo"), Duration::from_secs(7200))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("wait: at most 1h"), "{refused}");
+    let unknown = server
+        .client
+        .run(NewTask::new("no.such.type"), Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("task.task_type:"), "{unknown}");
+
+    let address = server.server.as_ref().expect("running").local_addr();
+    let response = reqwest::Client::new()
+        .post(format!("http://{address}/api/v1/tasks/run"))
+        .json(&json!({"task": {"task_type": "diag.echo", "params": {"n": 8}}, "wait": "30s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["status"].as_str(), &body["result"]),
+        (Some("COMPLETED"), &json!({"n": 8}))
+    );
+    // A task that ended already is answered at once by wait_for.
+    let again = server.client.wait_for(done.clone()).await.unwrap();
+    assert_eq!(again.revision, done.revision);
+}

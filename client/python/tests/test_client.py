@@ -256,3 +256,36 @@ def test_a_schedules_tasks_carry_its_retries_timeout_and_backoff_and_its_fires_a
     client.delete_schedule("py-bounded")
     with pytest.raises(ValueError, match="end_time must be timezone-aware"):
         client.create_schedule("py-naive", "document_processing", every=60, end_time=dt.datetime(2031, 1, 1))
+
+
+def test_run_submits_and_answers_the_ended_task_in_one_call(client):
+    done = client.run("diag.echo", {"n": 7})
+    assert done.status is TaskStatus.COMPLETED
+    assert done.result == {"n": 7}
+    failed = client.run("diag.fail", {"message": "boom"}, max_retries=0)
+    assert failed.status is TaskStatus.FAILED and "boom" in failed.error
+    # Past its wait, the task is answered as it is.
+    parked = client.run("document_processing", wait=0.2)
+    assert parked.status is TaskStatus.PENDING
+    with pytest.raises(ValueError, match="wait"):
+        client.run("diag.echo", wait=0)
+
+
+def test_a_submitted_task_waits_for_its_own_end(client):
+    task = client.submit("diag.echo", {"n": 1})
+    done = task.wait(timeout=10)
+    assert done.status is TaskStatus.COMPLETED and done.result == {"n": 1}
+    assert done.wait() is done, "an ended task is its own answer"
+
+
+def test_the_async_client_runs_and_waits_alike(server):
+    import asyncio
+
+    async def scenario():
+        async with taskd.AsyncClient(server.address) as client:
+            done = await client.run("diag.echo", {"n": 2})
+            assert done.result == {"n": 2}
+            task = await client.submit("diag.echo", {"n": 3})
+            assert (await task.wait(timeout=10)).result == {"n": 3}
+
+    asyncio.run(scenario())

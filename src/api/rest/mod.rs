@@ -61,6 +61,7 @@ pub fn router(state: RestState) -> Router {
     Router::new()
         .route("/api/v1/tasks", post(submit_task).get(list_tasks))
         .route("/api/v1/tasks/batch", post(submit_tasks))
+        .route("/api/v1/tasks/run", post(run_task))
         .route("/api/v1/tasks/stats", get(task_stats))
         .route("/api/v1/tasks/{task_id}", get(get_task))
         .route("/api/v1/tasks/{task_id}/cancel", post(cancel_task))
@@ -168,6 +169,31 @@ async fn submit_tasks(
     Ok(RestJson(proto::SubmitTasksResponse {
         tasks: tasks.iter().map(convert::task_to_proto).collect(),
     }))
+}
+
+/// Submits one task and answers it once it ended (or the wait passed).
+async fn run_task(
+    State(state): State<RestState>,
+    principal: Option<Extension<Arc<Principal>>>,
+    connection: Option<Extension<ConnectionInfo>>,
+    body: Body,
+) -> Result<RestJson<proto::Task>, ApiError> {
+    let _slot = watch_slot(connection)?;
+    let request: proto::RunTaskRequest = json_body(body).await?;
+    if let Some(task) = &request.task {
+        access::check_task_types(
+            principal.as_ref().map(|Extension(principal)| principal),
+            [task.task_type.as_str()],
+        )
+        .map_err(ApiError::permission_denied)?;
+    }
+    let (new_task, wait) = convert::run_request(request)?;
+    let task = state
+        .tasks
+        .run(new_task, wait)
+        .await
+        .map_err(|error| convert::within("task", error))?;
+    Ok(RestJson(convert::task_to_proto(&task)))
 }
 
 async fn get_task(State(state): State<RestState>, Path(id): Path<String>) -> Result<RestJson<proto::Task>, ApiError> {

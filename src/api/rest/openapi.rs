@@ -342,6 +342,14 @@ pub fn spec() -> Value {
                     "responses": {"200": ok("The accepted tasks, in request order", reference("SubmitTasksResponse")),
                                   "400": bad_request, "403": foreign.clone(), "409": key_reused,
                                   "415": not_json.clone(), "503": unavailable}}},
+            "/api/v1/tasks/run": {
+                "post": {"summary": "Submit one task and answer it once it has ended (or the wait passed)", "operationId": "runTask",
+                    "requestBody": {"required": true, "content": json_content(json!({"type": "object", "required": ["task"], "properties": {
+                        "task": reference("SubmitTaskRequest"),
+                        "wait": {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?s$", "description": "Longest wait; default 60s, at most 3600s"}}}))},
+                    "responses": {"200": ok("The task as it ended, or as it is when the wait passed", reference("Task")),
+                                  "400": bad_request.clone(), "403": foreign.clone(), "409": error("The idempotency key was already used by a different request"),
+                                  "415": not_json.clone(), "429": error("The connection's watch places are taken, or the queue is full"), "503": unavailable.clone()}}},
             "/api/v1/tasks/stats": {
                 "get": {"summary": "Get task statistics", "operationId": "getTaskStats",
                     "responses": {"200": ok("Counts by status and type, and the scheduler's state", reference("TaskStats"))}}},

@@ -67,6 +67,22 @@ def _batch(tasks: Sequence[NewTask]) -> task_service_pb2.SubmitTasksRequest:
     return task_service_pb2.SubmitTasksRequest(tasks=[task.to_proto(refs) for task in tasks])
 
 
+def _run_request(
+    task: Union[str, NewTask], params: Optional[Mapping[str, Any]], fields: dict, wait: float
+) -> task_service_pb2.RunTaskRequest:
+    if not 0 < wait <= 3600:
+        raise ValueError("wait: more than 0 and at most 3600 seconds")
+    request = task_service_pb2.RunTaskRequest(task=new_task_of(task, params, fields).to_proto())
+    request.wait.FromTimedelta(_dt.timedelta(seconds=wait))
+    return request
+
+
+def _run_timeout(wait: float, timeout: Optional[float]) -> float:
+    """A RunTask call's deadline: the wait, and the client's usual time for
+    a call on top (the server answers when the wait passes)."""
+    return wait + (timeout if timeout is not None else 10.0)
+
+
 def _list_request(
     status: StatusFilter,
     task_type: TypeFilter,
@@ -213,7 +229,30 @@ class Client:
         `task` is a task type (with `params` and any field of `NewTask` as
         keywords) or a `NewTask`."""
         request = new_task_of(task, params, fields).to_proto()
-        return Task(self._call(self._tasks.SubmitTask, request))
+        return Task(self._call(self._tasks.SubmitTask, request), self)
+
+    def run(
+        self,
+        task: Union[str, NewTask],
+        params: Optional[Mapping[str, Any]] = None,
+        *,
+        wait: float = 60.0,
+        **fields,
+    ) -> Task:
+        """Submits one task and returns it once it has ended (its `result`,
+        or its `error`), in one call; after `wait` seconds (at most 3600) it
+        returns the task as it is. Takes what `submit` takes."""
+        request = _run_request(task, params, fields, wait)
+        try:
+            return Task(self._tasks.RunTask(request, timeout=_run_timeout(wait, self.timeout)), self)
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+
+    def wait_for(self, task: Task, timeout: Optional[float] = None) -> Task:
+        """`task` once it has ended: itself when it had, else `wait`."""
+        if task.status.is_terminal:
+            return task
+        return self.wait(task.id, timeout)
 
     def submit_many(self, tasks: Sequence[NewTask]) -> List[Task]:
         """Submits tasks atomically, all or none, in one call. Members may
@@ -222,7 +261,7 @@ class Client:
         return [Task(task) for task in response.tasks]
 
     def get(self, task_id: str) -> Task:
-        return Task(self._call(self._tasks.GetTask, task_service_pb2.GetTaskRequest(task_id=task_id)))
+        return Task(self._call(self._tasks.GetTask, task_service_pb2.GetTaskRequest(task_id=task_id)), self)
 
     def list(
         self,
@@ -359,7 +398,7 @@ class Client:
                     last = event.task
         except errors.TaskdError as error:
             raise _waited_out(error, task_id, timeout) from None
-        return _ended(task_id, last)
+        return _ended(task_id, last, self)
 
     def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 1) -> BufferedSubmitter:
         """A submitter that coalesces the submits of many threads into
@@ -391,11 +430,12 @@ def _waited_out(error: errors.TaskdError, task_id: str, timeout: Optional[float]
     return error
 
 
-def _ended(task_id: str, last: Optional[Task]) -> Task:
-    """The task a finished watch saw last, which must have ended."""
+def _ended(task_id: str, last: Optional[Task], client) -> Task:
+    """The task a finished watch saw last, which must have ended, as one
+    `client` returned."""
     if last is None or not last.status.is_terminal:
         raise errors.Unavailable(f"the watch of task {task_id} ended before the task did")
-    return last
+    return Task(last.proto, client)
 
 
 class AsyncWatch:
@@ -475,14 +515,36 @@ class AsyncClient:
 
     async def submit(self, task: Union[str, NewTask], params: Optional[Mapping[str, Any]] = None, **fields) -> Task:
         request = new_task_of(task, params, fields).to_proto()
-        return Task(await self._call(self._tasks.SubmitTask, request))
+        return Task(await self._call(self._tasks.SubmitTask, request), self)
+
+    async def run(
+        self,
+        task: Union[str, NewTask],
+        params: Optional[Mapping[str, Any]] = None,
+        *,
+        wait: float = 60.0,
+        **fields,
+    ) -> Task:
+        """Submits one task and returns it once it has ended, in one call;
+        see `Client.run`."""
+        request = _run_request(task, params, fields, wait)
+        try:
+            return Task(await self._tasks.RunTask(request, timeout=_run_timeout(wait, self.timeout)), self)
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+
+    async def wait_for(self, task: Task, timeout: Optional[float] = None) -> Task:
+        """`task` once it has ended: itself when it had, else `wait`."""
+        if task.status.is_terminal:
+            return task
+        return await self.wait(task.id, timeout)
 
     async def submit_many(self, tasks: Sequence[NewTask]) -> List[Task]:
         response = await self._call(self._tasks.SubmitTasks, _batch(tasks))
         return [Task(task) for task in response.tasks]
 
     async def get(self, task_id: str) -> Task:
-        return Task(await self._call(self._tasks.GetTask, task_service_pb2.GetTaskRequest(task_id=task_id)))
+        return Task(await self._call(self._tasks.GetTask, task_service_pb2.GetTaskRequest(task_id=task_id)), self)
 
     async def list(
         self,
@@ -611,7 +673,7 @@ class AsyncClient:
                         last = event.task
         except errors.TaskdError as error:
             raise _waited_out(error, task_id, timeout) from None
-        return _ended(task_id, last)
+        return _ended(task_id, last, self)
 
     def submitter(self, *, max_batch: int = 500, linger: float = 0.0, max_in_flight: int = 1) -> AsyncSubmitter:
         """A submitter that coalesces the submits of many coroutines into

@@ -96,14 +96,26 @@ class Attempt:
 
 
 class Task:
-    """A task as the server returned it. Read-only; `proto` is the message."""
+    """A task as the server returned it. Read-only; `proto` is the message.
 
-    __slots__ = ("proto", "_params", "_result")
+    One a client returned knows it: `task.wait()` waits for it to end
+    (awaitable from an `AsyncClient`)."""
 
-    def __init__(self, proto: task_pb2.Task):
+    __slots__ = ("proto", "_params", "_result", "_client")
+
+    def __init__(self, proto: task_pb2.Task, client: Any = None):
         self.proto = proto
         self._params: Optional[dict] = None
         self._result: Any = _UNSET
+        self._client = client
+
+    def wait(self, timeout: Optional[float] = None):
+        """The task once it has ended, read through the client that returned
+        it (`Client.wait`); itself when it already had. From an `AsyncClient`,
+        await it."""
+        if self._client is None:
+            raise TypeError("this Task came from no client; use Client.wait(task.id)")
+        return self._client.wait_for(self, timeout)
 
     @property
     def id(self) -> str:
