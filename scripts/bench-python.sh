@@ -5,7 +5,10 @@
 #   .tools/bench-venv);
 # - the SDK (client/python, installed into .tools/sdk-venv, which
 #   scripts/setup-test-tools.sh makes): one submit at a time, the buffered
-#   submitter with 32 threads, submit_many batches.
+#   submitter with 32 threads, submit_many batches, one task alone (submit,
+#   wait, run, polls);
+# - one call by each way of making it (the SDK, raw grpcio stubs with and
+#   without single-threaded streams, REST over http.client keep-alive).
 # The Python worker's figures are in `cargo bench --bench throughput`.
 # TASKD_BIN runs another build (say, an older release) instead;
 # TASKD_BENCH_FLAGS adds flags (say, --synchronous normal).
@@ -44,6 +47,7 @@ fi
 .tools/sdk-venv/bin/pip install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
   --force-reinstall ./client/python
 .tools/sdk-venv/bin/python benches/python/submitters.py "$address"
+.tools/sdk-venv/bin/python benches/python/call_paths.py "$address" "$work/stubs"
 python3 - "$work/data" <<'PY'
 import os, sys, time
 path = os.path.join(sys.argv[1], "fsync-probe")
