@@ -339,21 +339,21 @@ impl TaskManager {
             .map(move |event| core.explain_event(event)))
     }
 
-    /// Submits `task` and waits up to `wait` for it to end; the task as it
-    /// then is.
+    /// Submits `task` and waits up to `wait` (or until the engine stops)
+    /// for it to end; the task as it then is.
     pub async fn run(&self, task: NewTask, wait: Duration) -> EngineResult<Task> {
+        // Subscribed before the submit, the watch misses no change after it
+        // and needs no snapshot of its own: the submit's answer is one.
+        let receiver = self.core.store.subscribe();
         let submitted = self.submit(task).await?;
-        self.wait_for_end(submitted, wait).await
-    }
-
-    /// Waits up to `wait` (or until the engine stops) for `task` to end;
-    /// the task as it then is.
-    pub async fn wait_for_end(&self, task: Task, wait: Duration) -> EngineResult<Task> {
-        if task.status.is_terminal() {
-            return Ok(task);
+        if submitted.status.is_terminal() {
+            return Ok(submitted);
         }
-        let mut events = std::pin::pin!(self.watch_task(task.id).await?);
-        let mut latest = task;
+        let core = self.core.clone();
+        let events = watch_streams::single_task(self.core.store.clone(), submitted.clone(), receiver)
+            .map(move |event| core.explain_event(event));
+        let mut events = std::pin::pin!(events);
+        let mut latest = submitted;
         let deadline = tokio::time::sleep(wait);
         let mut deadline = std::pin::pin!(deadline);
         loop {
