@@ -41,6 +41,22 @@ struct State {
 }
 
 impl State {
+    /// Reserves room for a claim of up to `planned` tasks per type, at most
+    /// `most` in all.
+    fn reserve(&mut self, planned: Vec<(String, usize)>, most: usize) -> ClaimPlan {
+        let total = most.min(planned.iter().map(|(_, most)| most).sum());
+        for (task_type, most) in &planned {
+            let of = self.of(task_type);
+            of.claiming += *most as u64;
+            of.occupied += most;
+        }
+        self.reserved += total;
+        ClaimPlan {
+            task_types: planned,
+            limit: total,
+        }
+    }
+
     fn of(&mut self, task_type: &str) -> &mut TypeState {
         if !self.types.contains_key(task_type) {
             self.types.insert(task_type.to_string(), TypeState::default());
@@ -141,17 +157,7 @@ impl Dispatch {
             state.refused_for_claims |= taken_by_claims;
             return None;
         }
-        let total = room.min(planned.iter().map(|(_, most)| most).sum());
-        for (task_type, most) in &planned {
-            let of = state.of(task_type);
-            of.claiming += *most as u64;
-            of.occupied += most;
-        }
-        state.reserved += total;
-        Some(ClaimPlan {
-            task_types: planned,
-            limit: total,
-        })
+        Some(state.reserve(planned, room))
     }
 
     /// Plans handing tasks about to be submitted straight to an executor in
@@ -179,17 +185,7 @@ impl Dispatch {
         if planned.is_empty() {
             return None;
         }
-        let total = planned.iter().map(|(_, most)| most).sum();
-        for (task_type, most) in &planned {
-            let of = state.of(task_type);
-            of.claiming += *most as u64;
-            of.occupied += most;
-        }
-        state.reserved += total;
-        Some(ClaimPlan {
-            task_types: planned,
-            limit: total,
-        })
+        Some(state.reserve(planned, usize::MAX))
     }
 
     /// Settles `plan` once its claim is answered: the room it reserved

@@ -158,7 +158,7 @@ impl TaskManager {
         let mut handed_off = HashMap::with_capacity(claimed.len());
         for claimed in claimed {
             handed_off.insert(claimed.task.id, claimed.task.clone());
-            local.run_claimed(claimed);
+            local.start_attempt(claimed);
         }
         Ok((submitted, handed_off))
     }
@@ -334,9 +334,19 @@ impl TaskManager {
     pub async fn watch_task(&self, id: TaskId) -> EngineResult<impl Stream<Item = TaskEvent> + Send + 'static> {
         let (current, receiver) = self.core.store.watch(id).await?;
         let current = current.ok_or(EngineError::TaskNotFound(id))?;
+        Ok(self.follow(current, receiver))
+    }
+
+    /// `current`, then each change of it that `receiver` brings, explained,
+    /// ending after its end.
+    fn follow(
+        &self,
+        current: Task,
+        receiver: tokio::sync::broadcast::Receiver<Arc<TaskEvent>>,
+    ) -> impl Stream<Item = TaskEvent> + Send + 'static {
         let core = self.core.clone();
-        Ok(watch_streams::single_task(self.core.store.clone(), current, receiver)
-            .map(move |event| core.explain_event(event)))
+        watch_streams::single_task(self.core.store.clone(), current, receiver)
+            .map(move |event| core.explain_event(event))
     }
 
     /// Submits `task` and waits up to `wait` (or until the engine stops)
@@ -349,10 +359,7 @@ impl TaskManager {
         if submitted.status.is_terminal() {
             return Ok(submitted);
         }
-        let core = self.core.clone();
-        let events = watch_streams::single_task(self.core.store.clone(), submitted.clone(), receiver)
-            .map(move |event| core.explain_event(event));
-        let mut events = std::pin::pin!(events);
+        let mut events = std::pin::pin!(self.follow(submitted.clone(), receiver));
         let mut latest = submitted;
         let deadline = tokio::time::sleep(wait);
         let mut deadline = std::pin::pin!(deadline);

@@ -208,6 +208,22 @@ fn estimate_matching(stats: &EngineStats, filter: &TaskFilter) -> u64 {
         .sum()
 }
 
+/// The export file of the task `context` runs, `<task_id>.<format>` in
+/// `exports_dir` (under a temporary name until committed), headed as
+/// `format` wants.
+pub(crate) async fn create_output(
+    exports_dir: &std::path::Path,
+    format: ExportFormat,
+    context: &TaskContext,
+) -> Result<AtomicFile, HandlerError> {
+    let file_name = format!("{}.{}", context.task_id, format.name());
+    let mut output = AtomicFile::create(exports_dir, &file_name, context.attempt).await?;
+    if format == ExportFormat::Csv {
+        output.write_all(csv_header().as_bytes()).await?;
+    }
+    Ok(output)
+}
+
 /// Writes up to `limit` tasks matching `filter` to `output`, newest first,
 /// a page at a time (cancellation is checked between pages); how many it
 /// wrote. `on_page` is told the running count after each page.
@@ -261,12 +277,7 @@ pub async fn run(engine: TaskManager, exports_dir: PathBuf, context: TaskContext
         .await
         .map_err(|error| HandlerError::new(format!("reading the task counts failed: {error}")))?;
     let expected = estimate_matching(&stats, &filter).min(limit);
-    let file_name = format!("{}.{}", context.task_id, format.name());
-    let mut output = AtomicFile::create(&exports_dir, &file_name, context.attempt).await?;
-    if format == ExportFormat::Csv {
-        output.write_all(csv_header().as_bytes()).await?;
-    }
-
+    let mut output = create_output(&exports_dir, format, &context).await?;
     let rows = write_matching(&engine, &filter, limit, format, &mut output, &context, |rows| {
         let percent = (rows as f64 / expected.max(rows).max(1) as f64 * 100.0).min(99.0) as f32;
         context.report_progress(percent, format!("exported {rows} tasks"));

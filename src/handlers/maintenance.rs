@@ -26,7 +26,6 @@ use serde_json::json;
 use crate::engine::handler::{HandlerError, HandlerResult, TaskContext};
 use crate::engine::{Admin, EngineError, EngineResult, TaskManager};
 use crate::handlers::export::{self, ExportFormat};
-use crate::handlers::files::AtomicFile;
 use crate::handlers::{params, timestamps};
 use crate::model::StatusCount;
 use crate::model::{Params, TaskFilter, TaskStatus, Timestamp};
@@ -217,11 +216,7 @@ async fn export_first(
     cutoffs: &[(Option<TaskStatus>, Timestamp)],
     context: &TaskContext,
 ) -> Result<(std::path::PathBuf, u64), HandlerError> {
-    let file_name = format!("{}.{}", context.task_id, format.name());
-    let mut output = AtomicFile::create(&maintenance.exports_dir, &file_name, context.attempt).await?;
-    if format == ExportFormat::Csv {
-        output.write_all(export::csv_header().as_bytes()).await?;
-    }
+    let mut output = export::create_output(&maintenance.exports_dir, format, context).await?;
     let mut rows = 0;
     for (status, cutoff) in cutoffs {
         let before = rows;

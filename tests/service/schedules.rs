@@ -347,6 +347,11 @@ async fn a_fire_is_skipped_while_the_last_one_runs_and_counted() {
     scheduled.server.gate.open(1);
 }
 
+/// `status` is a refusal whose message starts with `expected`.
+fn assert_refused(status: &tonic::Status, expected: &str) {
+    assert!(status.message().starts_with(expected), "{}", status.message());
+}
+
 #[tokio::test]
 async fn a_bad_schedule_is_refused_naming_the_field() {
     let mut scheduled = start().await;
@@ -369,13 +374,7 @@ async fn a_bad_schedule_is_refused_naming_the_field() {
     });
     let status = refusal(bad_cron).await;
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(
-        status
-            .message()
-            .starts_with("schedule.spec.cron.expression: \"61 * * * *\""),
-        "{}",
-        status.message()
-    );
+    assert_refused(&status, "schedule.spec.cron.expression: \"61 * * * *\"");
 
     let mut bad_zone = every_minute("bad", "diag.echo");
     bad_zone.spec = Some(proto::ScheduleSpec {
@@ -386,31 +385,13 @@ async fn a_bad_schedule_is_refused_naming_the_field() {
         jitter: None,
     });
     let status = refusal(bad_zone).await;
-    assert!(
-        status
-            .message()
-            .starts_with("schedule.spec.cron.time_zone: \"Europe/Atlantis\""),
-        "{}",
-        status.message()
-    );
+    assert_refused(&status, "schedule.spec.cron.time_zone: \"Europe/Atlantis\"");
 
     let status = refusal(every_minute("bad", "no.such.type")).await;
-    assert!(
-        status
-            .message()
-            .starts_with("schedule.template.task_type: unknown task type"),
-        "{}",
-        status.message()
-    );
+    assert_refused(&status, "schedule.template.task_type: unknown task type");
 
     let status = refusal(every_minute("has space", "diag.echo")).await;
-    assert!(
-        status
-            .message()
-            .starts_with("schedule.name: \"has space\" contains ' '"),
-        "{}",
-        status.message()
-    );
+    assert_refused(&status, "schedule.name: \"has space\" contains ' '");
 
     scheduled
         .schedules

@@ -429,7 +429,7 @@ async fn system_history(State(state): State<RestState>) -> Json<serde_json::Valu
 
 fn history_point(point: &HistoryPoint) -> serde_json::Value {
     serde_json::json!({
-        "time": rfc3339(point.time),
+        "time": point.time.to_rfc3339(),
         "submitted": point.submitted,
         "completed": point.completed,
         "failed": point.failed,
@@ -446,11 +446,6 @@ fn history_point(point: &HistoryPoint) -> serde_json::Value {
         "disk_percent": point.disk_percent,
         "io_wait_percent": point.io_wait_percent,
     })
-}
-
-/// A time as every REST response writes it: RFC 3339, UTC, `Z`.
-fn rfc3339(time: Timestamp) -> String {
-    time.to_rfc3339()
 }
 
 /// Server-Sent Events of the machine: each sample (as the load it led to)

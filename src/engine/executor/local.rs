@@ -150,21 +150,17 @@ impl LocalExecutor {
 
     /// Whether a handler here serves `task_type`.
     pub fn serves(&self, task_type: &str) -> bool {
-        self.registry.task_types().any(|served| served == task_type)
+        self.registry.serves(task_type)
     }
 
     /// Whether it still takes work (not draining for a stop).
     pub fn takes_work(&self) -> bool {
-        !self.no_more_claims.is_cancelled() && !self.registry.is_empty()
+        !self.no_more_claims.is_cancelled()
     }
 
-    /// Runs an attempt claimed for this executor elsewhere (in a submit's
-    /// commit), as if its own claim had taken it.
-    pub(in crate::engine) fn run_claimed(self: &Arc<Self>, claimed: ClaimedTask) {
-        self.start_attempt(claimed);
-    }
-
-    fn start_attempt(self: &Arc<Self>, claimed: ClaimedTask) {
+    /// Runs an attempt claimed for this executor: by its own claim loop, or
+    /// in the commit of the submit that created the task.
+    pub(in crate::engine) fn start_attempt(self: &Arc<Self>, claimed: ClaimedTask) {
         let ClaimedTask { lease, task } = claimed;
         let stop = CancellationToken::new();
         self.running.lock().insert(

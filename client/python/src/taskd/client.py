@@ -598,13 +598,7 @@ class AsyncClient:
         return [WorkerInfo.from_proto(worker) for worker in response.workers]
 
     async def create_schedule(self, name: str, task_type: str, **definition) -> Schedule:
-        """Creates a schedule submitting `task_type` on a clock: `cron=`
-        (with `time_zone=`) or `every=` seconds; `params`, `priority`,
-        `labels`, `overlap` ("skip", "buffer_one", "allow_all",
-        "cancel_running"), `catch_up_window`, `latest_only`, `jitter`;
-        the template's `max_retries`, `timeout`, `retry_backoff`,
-        `retry_multiplier`, `retry_max_backoff`; `start_time`, `end_time`,
-        `max_fires`. See docs/schedules.md."""
+        """Creates a schedule; see `Client.create_schedule`."""
         request = schedule_service_pb2.CreateScheduleRequest(
             schedule=schedule_definition(name, task_type, **definition)
         )
